@@ -1,0 +1,1 @@
+# Repo-root conftest: makes `poemap`, `models`, `stream` importable in tests without PYTHONPATH.
