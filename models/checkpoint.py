@@ -1,0 +1,123 @@
+"""Checkpoints: safetensors files by path or by name under <data>/model/, with the architecture
+config kept in the safetensors metadata so a file alone rebuilds its model. Files without that
+metadata (the published ones) get their architecture inferred from tensor names and shapes."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import struct
+import tempfile
+from pathlib import Path
+
+from tinygrad.nn.state import get_state_dict, load_state_dict, safe_load, safe_save
+
+from models.config import UNET_ARCHS, VIT_DEFAULT, unet_config
+from models.unet import UNet
+from models.vit import ViT
+from poemap.datadir import model_path
+
+META_KEY = "poemap_config"
+
+
+def resolve(path_or_name: str | os.PathLike) -> Path:
+  p = model_path(path_or_name)
+  if not p.is_file():
+    raise FileNotFoundError(f"no checkpoint at {p} (download the published models with `python get_data.py --models-only`, or train one)")
+  return p
+
+
+def save_checkpoint(model, path_or_name: str | os.PathLike, config: dict | None = None, overwrite: bool = False) -> Path:
+  """Write the model's state dict as safetensors (temp file + rename, so readers never see a torn
+  file). config defaults to model.config; it lands in the metadata. An existing file is an error
+  unless overwrite=True."""
+  path = model_path(path_or_name)
+  if path.exists() and not overwrite: raise FileExistsError(f"checkpoint {path} exists; pass overwrite=True to replace it")
+  cfg = config if config is not None else getattr(model, "config", None)
+  meta = {META_KEY: json.dumps(cfg, sort_keys=True)} if cfg is not None else None
+  path.parent.mkdir(parents=True, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+  os.close(fd)
+  try:
+    safe_save({k: v.contiguous().realize() for k, v in get_state_dict(model).items()}, tmp, meta)
+    with open(tmp, "rb+") as f: os.fsync(f.fileno())
+    if overwrite: os.replace(tmp, path)
+    else:
+      os.link(tmp, path)  # refuses to clobber a file that appeared meanwhile
+      os.unlink(tmp)
+  except BaseException:
+    if os.path.exists(tmp): os.unlink(tmp)
+    raise
+  return path
+
+
+def read_header(path_or_name: str | os.PathLike) -> tuple[dict[str, tuple[int, ...]], dict | None]:
+  """(tensor name -> shape, stored config or None) from a safetensors header, without reading the data."""
+  p = resolve(path_or_name)
+  with open(p, "rb") as f:
+    head = f.read(8)
+    if len(head) != 8: raise ValueError(f"{p}: not a safetensors file (too short)")
+    (n,) = struct.unpack("<Q", head)
+    if n > 100_000_000 or n > p.stat().st_size - 8: raise ValueError(f"{p}: not a safetensors file (bad header length {n})")
+    try: header = json.loads(f.read(n))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e: raise ValueError(f"{p}: not a safetensors file ({e})") from None
+  meta = header.pop("__metadata__", None) or {}
+  cfg = json.loads(meta[META_KEY]) if META_KEY in meta else None
+  return {k: tuple(v["shape"]) for k, v in header.items()}, cfg
+
+
+def check_fits(model, shapes: dict[str, tuple[int, ...]], source: str = "checkpoint") -> None:
+  """ValueError naming every missing, unexpected and mismatched tensor when shapes don't fit the model exactly."""
+  want = {k: tuple(v.shape) for k, v in get_state_dict(model).items()}
+  missing, unexpected = sorted(set(want) - set(shapes)), sorted(set(shapes) - set(want))
+  mismatched = sorted(f"{k}: model {want[k]} vs {source} {shapes[k]}" for k in set(want) & set(shapes) if want[k] != tuple(shapes[k]))
+  if missing or unexpected or mismatched:
+    raise ValueError(f"{source} does not fit {type(model).__name__}: missing {missing}; unexpected {unexpected}; mismatched {mismatched}")
+
+
+def load_checkpoint(model, path_or_name: str | os.PathLike):
+  """Load weights into model in place (names and shapes must fit exactly); returns the model."""
+  p = resolve(path_or_name)
+  sd = safe_load(str(p))
+  check_fits(model, {k: tuple(v.shape) for k, v in sd.items()}, str(p))
+  own = get_state_dict(model)
+  load_state_dict(model, {k: v if v.dtype == own[k].dtype else v.cast(own[k].dtype) for k, v in sd.items()}, verbose=False)
+  return model
+
+
+def _indices(shapes: dict, prefix: str) -> list[int]:
+  return sorted({int(m.group(1)) for k in shapes if (m := re.match(re.escape(prefix) + r"(\d+)\.", k))})
+
+
+def infer_unet_config(shapes: dict[str, tuple[int, ...]]) -> dict:
+  """UNet config from tensor names/shapes (the published files carry no metadata)."""
+  try:
+    mid, cin = shapes["save_intermediates.0.0.weight"][:2]
+    depth = len(_indices(shapes, "save_intermediates."))
+    width = len(_indices(shapes, "save_intermediates.0.")) - 1
+    out = shapes[f"consume_intermediates.{depth - 1}.{width + 2}.weight"][0]
+  except KeyError as e: raise ValueError(f"not a UNet checkpoint: no tensor {e}") from None
+  arch = "AttentionUNet" if any(k.startswith("attention_blocks.") for k in shapes) else "UNet"
+  return dict(arch=arch, in_chan=cin, mid_chan=mid, out_chan=out, depth=depth, width=width)
+
+
+def infer_vit_config(shapes: dict[str, tuple[int, ...]]) -> dict:
+  """ViT config from names/shapes; num_heads and max_tokens are not visible in shapes and take the published values."""
+  try:
+    return {**VIT_DEFAULT, "embed_dim": shapes["cls_token"][-1], "layers": len(_indices(shapes, "tbs.")),
+            "ff_dim": shapes["tbs.0.ff1.0"][1], "num_classes": shapes["head.0"][1]}
+  except KeyError as e: raise ValueError(f"not a ViT checkpoint: no tensor {e}") from None
+
+
+def load_unet(path_or_name: str | os.PathLike) -> UNet:
+  """Rebuild the UNet a checkpoint was saved from (metadata config, else inferred) and load it."""
+  shapes, cfg = read_header(path_or_name)
+  cfg = unet_config(cfg) if cfg is not None else infer_unet_config(shapes)
+  return load_checkpoint(UNET_ARCHS[cfg.pop("arch")](**cfg), path_or_name)
+
+
+def load_vit(path_or_name: str | os.PathLike) -> ViT:
+  shapes, cfg = read_header(path_or_name)
+  cfg = dict(cfg) if cfg is not None else infer_vit_config(shapes)
+  if cfg.pop("arch", "ViT") != "ViT": raise ValueError(f"{model_path(path_or_name)} is not a ViT checkpoint (config {cfg})")
+  return load_checkpoint(ViT(**cfg), path_or_name)

@@ -1,0 +1,116 @@
+"""Whole-image UNet inference on 32 px tiles, and fixed-shape ViT inference, both under TinyJit.
+
+Every tile is computed independently with the same kernels, so computing a subset of tiles gives
+bit-identical results to the same tiles of a full pass: the server recomputes only changed tiles.
+"""
+from __future__ import annotations
+
+import numpy as np
+from tinygrad import Tensor, TinyJit, dtypes
+from tinygrad.helpers import Context
+
+from models.vit import ViT, batch_arrays
+
+TILE = 32
+
+
+def channel_stats(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """Per-channel mean and (population) std of raw 0-255 values, float32 (3,) each."""
+  image = _check_image(image)
+  px = image.reshape(-1, 3).astype(np.float64)
+  return px.mean(0).astype(np.float32), px.std(0).astype(np.float32)
+
+
+def _check_image(image: np.ndarray) -> np.ndarray:
+  image = np.asarray(image)
+  if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 or image.shape[0] == 0 or image.shape[1] == 0:
+    raise ValueError(f"image must be non-empty uint8 (H,W,3) RGB, got {image.dtype} {image.shape}")
+  return image
+
+
+def _check_stats(stats) -> tuple[np.ndarray, np.ndarray]:
+  mean, std = (np.asarray(s, np.float32) for s in stats)
+  if mean.shape != (3,) or std.shape != (3,) or not (np.isfinite(mean).all() and np.isfinite(std).all()) or (std < 0).any():
+    raise ValueError(f"stats must be (mean (3,), std (3,)) finite with std >= 0, got {mean} {std}")
+  return mean, std
+
+
+def normalise(pixels: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+  return (pixels.astype(np.float32) - mean) / (std + np.float32(1e-8))
+
+
+class TiledUNet:
+  """Runs a UNet over 32 px tiles in fixed batches of `batch` (the last one zero-padded, so one kernel set serves all)."""
+  def __init__(self, model, batch: int = 64):
+    if batch < 1: raise ValueError(f"batch must be >= 1, got {batch}")
+    self.model, self.batch = model, batch
+    self._jit = TinyJit(self._forward)
+
+  def _forward(self, x: Tensor) -> Tensor: return self.model(x).argmax(axis=1).cast(dtypes.uint8).realize()
+
+  def _infer(self, tiles: np.ndarray) -> np.ndarray:
+    """(K,3,32,32) float32 normalised -> (K,32,32) uint8 class ids."""
+    out = np.empty((len(tiles), TILE, TILE), np.uint8)
+    with Context(TRAINING=0):
+      for s in range(0, len(tiles), self.batch):
+        chunk = tiles[s:s + self.batch]
+        if len(chunk) < self.batch: chunk = np.concatenate([chunk, np.zeros((self.batch - len(chunk), *chunk.shape[1:]), np.float32)])
+        out[s:s + self.batch] = self._jit(Tensor(np.ascontiguousarray(chunk))).numpy()[:len(tiles) - s]
+    return out
+
+  def mask(self, image: np.ndarray, stats: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """uint8 (H,W) 0/1 line mask (argmax class) of an RGB uint8 image; stats default to the image's own."""
+    image = _check_image(image)
+    mean, std = _check_stats(stats if stats is not None else channel_stats(image))
+    H, W = image.shape[:2]
+    th, tw = -(-H // TILE), -(-W // TILE)
+    x = np.zeros((th * TILE, tw * TILE, 3), np.float32)  # padding is 0 after normalisation
+    x[:H, :W] = normalise(image, mean, std)
+    tiles = x.reshape(th, TILE, tw, TILE, 3).transpose(0, 2, 4, 1, 3).reshape(-1, 3, TILE, TILE)
+    out = self._infer(tiles).reshape(th, tw, TILE, TILE).transpose(0, 2, 1, 3).reshape(th * TILE, tw * TILE)
+    return out[:H, :W]
+
+  def tiles(self, image: np.ndarray, coords: np.ndarray, stats: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """uint8 (K,32,32) for the tiles at coords (K,2) [tile_row, tile_col], equal to the same tiles of
+    mask(image, stats); pixels of edge tiles that lie past the image are 0."""
+    image = _check_image(image)
+    mean, std = _check_stats(stats if stats is not None else channel_stats(image))
+    coords = np.asarray(coords)
+    if coords.ndim != 2 or coords.shape[1] != 2 or (coords.size and not np.issubdtype(coords.dtype, np.integer)):
+      raise ValueError(f"coords must be integer (K,2) [tile_row, tile_col], got {coords.dtype} {coords.shape}")
+    H, W = image.shape[:2]
+    th, tw = -(-H // TILE), -(-W // TILE)
+    bad = (coords[:, 0] < 0) | (coords[:, 0] >= th) | (coords[:, 1] < 0) | (coords[:, 1] >= tw)
+    if bad.any(): raise ValueError(f"tile coords {coords[bad].tolist()} outside the {th}x{tw} tile grid of a {H}x{W} image")
+    tiles = np.zeros((len(coords), TILE, TILE, 3), np.float32)
+    for i, (r, c) in enumerate(coords):
+      crop = image[r * TILE:(r + 1) * TILE, c * TILE:(c + 1) * TILE]
+      tiles[i, :crop.shape[0], :crop.shape[1]] = normalise(crop, mean, std)
+    if not len(coords): return np.zeros((0, TILE, TILE), np.uint8)
+    out = self._infer(tiles.transpose(0, 3, 1, 2))
+    for i, (r, c) in enumerate(coords): out[i, H - r * TILE:], out[i, :, W - c * TILE:] = 0, 0
+    return out
+
+
+class ViTRunner:
+  """Layout probabilities from token arrays, in fixed batches of `batch` samples under TinyJit."""
+  def __init__(self, model: ViT, batch: int = 1):
+    if batch < 1: raise ValueError(f"batch must be >= 1, got {batch}")
+    self.model, self.batch = model, batch
+    self._jit = TinyJit(self._forward)
+
+  def _forward(self, x: Tensor, pe: Tensor, n: Tensor) -> Tensor: return self.model.forward_batch(x, pe, n).softmax(-1).realize()
+
+  def probs(self, tokens_list: list[np.ndarray]) -> np.ndarray:
+    """tokens_list: (N,32,32,4) arrays from poemap.tokens.tokenize_mask -> float32 (B,num_classes) softmax.
+    An empty token array is a ValueError (the caller reports no_features)."""
+    if len(tokens_list) == 0: raise ValueError("no samples")
+    x, pe, n = batch_arrays(tokens_list, self.model.max_tokens, self.model.embed_dim)
+    B, out = len(n), []
+    pad = -B % self.batch
+    if pad:  # dummy all-mask samples fill the last batch
+      x, pe, n = np.concatenate([x, np.zeros((pad, *x.shape[1:]), np.float32)]), np.concatenate([pe, np.zeros((pad, *pe.shape[1:]), np.float32)]), np.concatenate([n, np.zeros(pad, np.int32)])
+    with Context(TRAINING=0):
+      for s in range(0, len(n), self.batch):
+        out.append(self._jit(Tensor(x[s:s + self.batch]), Tensor(pe[s:s + self.batch]), Tensor(n[s:s + self.batch])).numpy())
+    return np.concatenate(out)[:B].astype(np.float32)
