@@ -1,0 +1,50 @@
+"""Medians of the numpy core's hot paths (not a test): `python bench/bench_core.py [--repeat N]`."""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from poemap.stitch import MinimapCanvas, find_translation  # noqa: E402
+from poemap.tokens import clean_sparse_pixels, position_embedding, tokenize_mask  # noqa: E402
+
+
+def median_ms(fn, repeat: int) -> float:
+  fn()  # warm caches (window, allocations)
+  ts = []
+  for _ in range(repeat):
+    t = time.perf_counter(); fn(); ts.append(time.perf_counter() - t)
+  return 1000 * float(np.median(ts))
+
+
+def main() -> None:
+  ap = argparse.ArgumentParser(description=__doc__)
+  ap.add_argument("--repeat", type=int, default=20)
+  args = ap.parse_args()
+  rng = np.random.default_rng(0)
+  world = rng.integers(0, 50, (3000, 3000, 3)).astype(np.uint8)
+  for _ in range(1500):
+    x, y = rng.integers(0, 3000, 2)
+    cv2.line(world, (int(x), int(y)), (int(x + rng.integers(-200, 200)), int(y + rng.integers(-200, 200))), (130, 70, 220), 4)
+  a, b = world[900:2100, 900:2100].copy(), world[960:2160, 830:2030].copy()
+  print(f"find_translation, 1200x1200 pair:          {median_ms(lambda: find_translation(a, b), args.repeat):7.1f} ms median (target < 30)")
+
+  frames = [world[900 + 40 * i:2100 + 40 * i, 900 + 25 * i:2100 + 25 * i].copy() for i in range(args.repeat + 1)]
+  canvas = MinimapCanvas(frames[0])
+  ts = []
+  for f in frames[1:]:
+    t = time.perf_counter(); ok = canvas.add(f); ts.append(time.perf_counter() - t)
+    assert ok
+  print(f"MinimapCanvas.add, 1200x1200 frame:        {1000 * np.median(ts):7.1f} ms median")
+
+  mask = (rng.random((1500, 1500)) < 0.2).astype(np.uint8)
+  def tok(): position_embedding(tokenize_mask(mask, (700, 760)))
+  print(f"tokenize_mask + position_embedding, 1500^2 @20%: {median_ms(tok, args.repeat):5.1f} ms median (target < 50)")
+  print(f"clean_sparse_pixels, 1500^2:               {median_ms(lambda: clean_sparse_pixels(mask), args.repeat):7.1f} ms median")
+
+
+if __name__ == "__main__":
+  main()
