@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import zmq
+import zmq.auth
 
 PROTOCOL_VERSION = 1
 DEFAULT_ADDR = "tcp://127.0.0.1:50000"
@@ -162,7 +163,6 @@ def is_loopback(addr: str) -> bool:
 
 def curve_client_keys(keys_dir: str | Path) -> tuple[bytes, bytes, bytes]:
   """(client public, client secret, server public) from a directory made by `python -m stream.keys`."""
-  import zmq.auth
   d = Path(keys_dir)
   for f in ("client.key_secret", "server.key"):
     if not (d / f).is_file(): raise FileNotFoundError(f"{d / f} missing: make keys with `python -m stream.keys {d}`")

@@ -1,0 +1,223 @@
+"""The inference server: minimap -> UNet line mask -> cleaning -> tokens -> ViT -> layout probabilities.
+
+`python -m stream.server` binds a ZeroMQ ROUTER on tcp://127.0.0.1:50000 (docs/PROTOCOL.md), warms
+the models up, prints "ready on <addr>" and answers every request with exactly one reply. One
+thread does all the work: requests from several clients queue in the ROUTER and are served in turn.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+import zmq
+import zmq.auth
+from zmq.auth.thread import ThreadAuthenticator
+
+from poemap.datadir import COLLECT_SUFFIXES, data_root, model_path, write_collect_sample
+from poemap.fileio import save_png, unique_stamp
+from poemap.tokens import clean_sparse_pixels, tokenize_mask
+from poemap.usererror import UserError, run_main
+from stream.comms import (DEFAULT_ADDR, MAX_HEADER_BYTES, MAX_SIDE, PROTOCOL_VERSION, Message, ProtocolError, decode, encode,
+                          is_loopback)
+from stream.session import SessionState, Sessions, alignment, grid, update_mask
+
+# bundled synthetic-Coast models first, then the published ones (get_data.py)
+DEFAULT_UNET, DEFAULT_VIT = "UNet_synth", "ViT_synth"
+PUBLISHED_UNET, PUBLISHED_VIT = "AttentionUNet8_8600", "ViT6_219_15"
+
+
+def find_model(name_or_path: str | None, candidates: tuple[str, ...], kind: str, root: str | os.PathLike | None = None) -> Path:
+  """The checkpoint to load: the one named, else the first candidate present under <data>/model/."""
+  if name_or_path is not None:
+    p = model_path(name_or_path, root)
+    if not p.is_file(): raise UserError(f"no {kind} checkpoint at {p}")
+    return p
+  for c in candidates:
+    p = model_path(c, root)
+    if p.is_file(): return p
+  raise UserError(f"no {kind} weights: looked for {', '.join(str(model_path(c, root)) for c in candidates)}. "
+                  f"Train one (train_unet.py / train_vit.py), download the published ones (python get_data.py), or pass --{kind.lower()} PATH")
+
+
+class InferenceServer:
+  """The request handler. handle() turns request frames into reply frames and never raises."""
+
+  def __init__(self, unet_model, vit_model, *, incremental: bool = True, collect: bool = False, data: str | os.PathLike | None = None,
+               max_sessions: int = 16, unet_batch: int = 16, names: tuple[str, str] = ("unet", "vit")):
+    from models.tiled import TiledUNet, ViTRunner
+    self.unet, self.vit = TiledUNet(unet_model, batch=unet_batch), ViTRunner(vit_model, batch=1)
+    self.num_classes = int(vit_model.config["num_classes"]) if hasattr(vit_model, "config") else None
+    self.incremental, self.collect, self.names = incremental, collect, names
+    self.root = data_root(data)
+    self.sessions = Sessions(max_sessions)
+    self.ready = False
+
+  def warmup(self) -> None:
+    """Compile every kernel before the first real request: TinyJit captures on the second call."""
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (96, 96, 3), dtype=np.uint8)
+    img[40:44, :] = (130, 60, 220)  # a line-coloured stripe so cleaning and tokens have work too
+    coords = np.argwhere(np.ones(grid(96, 96), bool))
+    for _ in range(3): self.unet.tiles(img, coords)
+    tok = tokenize_mask(np.pad(np.ones((40, 40), np.uint8), 28), [48, 48])
+    for _ in range(3): self.vit.probs([tok])
+    self.ready = True
+
+  # ---- requests
+
+  def handle(self, frames: list) -> list[bytes]:
+    t0 = time.perf_counter()
+    try: m = decode(frames)
+    except ProtocolError as e: return encode("error", reason=str(e))
+    try:
+      if m.type == "ping": return self.pong()
+      if m.type == "reset_session": return encode("ack", request="reset_session", session=m["session"], existed=self.sessions.reset(m["session"]))
+      if m.type == "save_frame": return self.save_frame(m)
+      if m.type == "process_minimap": return self.process(m, (time.perf_counter() - t0) * 1000)
+      return encode("error", reason=f"{m.type!r} is a reply type, not a request")
+    except Exception as e:  # a bug or resource failure on one request must not take the server down
+      traceback.print_exc(file=sys.stderr)
+      reason = f"internal error: {type(e).__name__}: {e}"[:2000]
+      if m.type == "process_minimap": return encode("result", status="error", reason=reason, probs=[], layout_id=None, session=m["session"])
+      return encode("error", reason=reason)
+
+  def pong(self) -> list[bytes]:
+    return encode("pong", ready=self.ready, protocol=PROTOCOL_VERSION, unet=self.names[0], vit=self.names[1], num_classes=self.num_classes,
+                  incremental=self.incremental, collect=self.collect, sessions=len(self.sessions), max_sessions=self.sessions.limit)
+
+  def save_frame(self, m: Message) -> list[bytes]:
+    d = self.root / "background" / "collect"
+    try:
+      ts = unique_stamp(d, (".png",))
+      p = save_png(d / f"{ts}.png", m["frame"])
+      return encode("ack", request="save_frame", ts=ts, path=str(p))
+    except OSError as e: return encode("ack", request="save_frame", collect_error=f"{type(e).__name__}: {e}")
+
+  def process(self, m: Message, decode_ms: float = 0.0) -> list[bytes]:
+    sid, minimap, origin = m["session"], m["minimap"], m["origin"].astype(np.int64)
+    t = {"decode": decode_ms}
+    tic = time.perf_counter()
+    def lap(stage: str) -> None:
+      nonlocal tic
+      now = time.perf_counter()
+      t[stage], tic = (now - tic) * 1000, now
+    prev = self.sessions.get(sid)
+    # a minimap that is not the previous canvas grown by whole tiles is a new area: fresh statistics
+    restarted = prev is not None and alignment(prev, minimap, origin) is None
+    if restarted: prev = None
+    state, computed = update_mask(self.unet, prev, minimap, origin, self.incremental)
+    self.sessions.put(sid, state)
+    lap("unet")
+    mask = clean_sparse_pixels(state.mask)
+    lap("clean")
+    tokens = tokenize_mask(mask, origin)
+    lap("tokenize")
+    fields = dict(session=sid, session_restarted=restarted, n_tokens=int(len(tokens)), tiles_computed=int(computed),
+                  tiles_total=int(np.prod(grid(*minimap.shape[:2]))), reason="")
+    if len(tokens) == 0:
+      fields.update(status="no_features", layout_id=None, probs=[], reason="the line mask is empty: no map lines found yet")
+    else:
+      probs = self.vit.probs([tokens])[0]
+      fields.update(status="ok", layout_id=int(np.argmax(probs)), probs=[float(p) for p in probs])
+    lap("vit")
+    if self.collect:
+      d = self.root / "train" / "collect"
+      try:
+        ts = unique_stamp(d, COLLECT_SUFFIXES)
+        write_collect_sample(d, ts, minimap, origin, mask, tokens)
+        fields["collect_ts"] = ts
+      except OSError as e: fields["collect_error"] = f"{type(e).__name__}: {e}"
+      lap("collect")
+    t["total"] = sum(t.values())
+    return encode("result", timings={k: round(v, 3) for k, v in t.items()}, **fields)
+
+  # ---- the socket loop
+
+  def serve(self, sock: zmq.Socket, stop: threading.Event | None = None) -> None:
+    """Answer requests until `stop` is set (checked every 100 ms)."""
+    while stop is None or not stop.is_set():
+      if not sock.poll(100, zmq.POLLIN): continue
+      frames = sock.recv_multipart(copy=False)
+      # REQ peers put [identity, b""] before the body; a DEALER may send [identity] + body
+      i = next((k for k, f in enumerate(frames) if len(f) == 0), None)
+      env, body = ([f.bytes for f in frames[:i + 1]], frames[i + 1:]) if i is not None else ([frames[0].bytes], frames[1:])
+      reply = self.handle(body)
+      try: sock.send_multipart(env + reply, zmq.NOBLOCK)
+      except zmq.ZMQError: pass  # the peer is gone or stuck: its reply has nowhere to go
+
+
+def bind(ctx: zmq.Context, addr: str, curve_keys: str | os.PathLike | None = None) -> tuple[zmq.Socket, object | None]:
+  """A ROUTER bound to addr. Anything but loopback needs CurveZMQ keys (`python -m stream.keys DIR`):
+  the server's secret key and, as the allowed clients, every public *.key file in DIR."""
+  if not is_loopback(addr) and curve_keys is None:
+    raise UserError(f"refusing to bind {addr} without encryption: other machines could reach it. "
+                    f"Make keys with `python -m stream.keys DIR` and pass --curve-keys DIR, or bind 127.0.0.1")
+  auth = None
+  sock = ctx.socket(zmq.ROUTER)
+  sock.setsockopt(zmq.LINGER, 0)
+  sock.setsockopt(zmq.MAXMSGSIZE, MAX_SIDE * MAX_SIDE * 3 + MAX_HEADER_BYTES)  # bigger frames can't be valid: drop before buffering
+  if curve_keys is not None:
+    d = Path(curve_keys)
+    if not (d / "server.key_secret").is_file(): raise UserError(f"{d / 'server.key_secret'} missing: make keys with `python -m stream.keys {d}`")
+    auth = ThreadAuthenticator(ctx)
+    auth.start()
+    auth.configure_curve(domain="*", location=str(d))
+    sock.curve_publickey, sock.curve_secretkey = zmq.auth.load_certificate(d / "server.key_secret")
+    sock.curve_server = True
+  try: sock.bind(addr)
+  except zmq.ZMQError as e:
+    sock.close(0)
+    if auth is not None: auth.stop()
+    raise UserError(f"cannot bind {addr}: {e}") from None
+  return sock, auth
+
+
+def main(argv: list[str] | None = None) -> None:
+  ap = argparse.ArgumentParser(prog="python -m stream.server", description=__doc__.splitlines()[0])
+  ap.add_argument("--bind", default=DEFAULT_ADDR, help=f"ZeroMQ endpoint (default {DEFAULT_ADDR}; port * picks a free one)")
+  ap.add_argument("--curve-keys", metavar="DIR", help="CurveZMQ keys from `python -m stream.keys DIR` (required off loopback)")
+  ap.add_argument("--unet", metavar="NAME_OR_PATH", help=f"UNet checkpoint (default {DEFAULT_UNET}, else {PUBLISHED_UNET})")
+  ap.add_argument("--vit", metavar="NAME_OR_PATH", help=f"ViT checkpoint (default {DEFAULT_VIT}, else {PUBLISHED_VIT})")
+  ap.add_argument("--data", metavar="DIR", help="data root (default $POEMAP_DATA or <repo>/data)")
+  ap.add_argument("--collect", action="store_true", default=os.environ.get("COLLECT", "") not in ("", "0"),
+                  help="save every minimap, mask and tokens to <data>/train/collect (also COLLECT=1)")
+  ap.add_argument("--no-incremental", dest="incremental", action="store_false", help="run the UNet on every tile of every minimap")
+  ap.add_argument("--max-sessions", type=int, default=16, help="sessions kept in memory (least recently used dropped)")
+  ap.add_argument("--unet-batch", type=int, default=16, help="tiles per UNet call (fixed shape for the JIT)")
+  args = ap.parse_args(argv)
+
+  def run() -> None:
+    unet_p = find_model(args.unet, (DEFAULT_UNET, PUBLISHED_UNET), "UNet", args.data)
+    vit_p = find_model(args.vit, (DEFAULT_VIT, PUBLISHED_VIT), "ViT", args.data)
+    ctx = zmq.Context()
+    sock, auth = bind(ctx, args.bind, args.curve_keys)  # before the slow part: a bad address fails at once
+    try:
+      from models.checkpoint import load_unet, load_vit
+      try: unet, vit = load_unet(unet_p), load_vit(vit_p)
+      except (OSError, ValueError) as e: raise UserError(f"cannot load models: {e}") from None
+      srv = InferenceServer(unet, vit, incremental=args.incremental, collect=args.collect, data=args.data,
+                            max_sessions=args.max_sessions, unet_batch=args.unet_batch, names=(unet_p.stem, vit_p.stem))
+      print(f"loaded {unet_p} and {vit_p}; warming up", flush=True)
+      srv.warmup()
+      stop = threading.Event()
+      signal.signal(signal.SIGTERM, lambda *_: stop.set())
+      print(f"ready on {sock.getsockopt(zmq.LAST_ENDPOINT).decode()}" + (" (collecting)" if args.collect else ""), flush=True)
+      try: srv.serve(sock, stop)
+      except KeyboardInterrupt: pass
+      print("server stopped", flush=True)
+    finally:
+      sock.close(0)
+      if auth is not None: auth.stop()
+      ctx.term()
+
+  run_main(run)
+
+
+if __name__ == "__main__": main()
