@@ -1,0 +1,194 @@
+"""The rendered game screen: world background with distractors, and the overlay minimap on top.
+
+Screen geometry is expressed in 4K pixels relative to the player icon (x = 1920, y = 1060 on a
+3840x2160 screen); a view is a rectangle of that screen rendered at output scale s (1 at 4K). The
+world scrolls PARALLAX times faster than the minimap, so the world under the overlay moves against
+the map lines and a translation estimate that locks onto the world is wrong by a factor of 1.6.
+Only the pixels asked for are rendered: a session renders its 1200x1200 capture square per frame.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from poemap.sim.layout import CELL, Layout
+from poemap.sim.noise import periodic_noise, smooth_noise
+
+PARALLAX = 1.6                 # world px per minimap px
+ICON_4K = (1060, 1920)         # player icon [y, x] on a 4K screen
+CAPTURE_RADIUS_4K = 600        # half side of the captured square at 4K
+FOG_AXES_4K = (140, 120)       # fog-of-war ellipse radii (x, y) at 4K around every visited point
+LINE_RGB = np.array([138, 84, 255], np.float32)  # the overlay blue before transparency
+TEX = 512                      # side of the periodic world textures
+
+
+def screen_scale(resolution: tuple[int, int]) -> float:
+  """Output scale of a (width, height) screen relative to 4K (the HUD scales with the height)."""
+  w, h = resolution
+  if w < 64 or h < 64: raise ValueError(f"resolution too small: {resolution}")
+  return h / 2160.0
+
+
+def capture_radius(resolution: tuple[int, int]) -> int:
+  return int(round(CAPTURE_RADIUS_4K * screen_scale(resolution)))
+
+
+class Reveal:
+  """The fog of war at 4K minimap scale: 1 where the player has been close enough to see the map."""
+  def __init__(self, shape: tuple[int, int], axes: tuple[int, int] = FOG_AXES_4K):
+    self.mask, self.axes = np.zeros(shape, np.uint8), axes
+
+  def visit(self, points: np.ndarray) -> None:
+    for y, x in np.asarray(points).reshape(-1, 2):
+      cv2.ellipse(self.mask, (int(round(x)), int(round(y))), self.axes, 0, 0, 360, 1, -1)
+
+
+def crop(a: np.ndarray, y0: int, x0: int, h: int, w: int) -> np.ndarray:
+  """a[y0:y0+h, x0:x0+w] with zeros outside a."""
+  out = np.zeros((h, w) + a.shape[2:], a.dtype)
+  sy, sx = max(0, y0), max(0, x0)
+  ey, ex = min(a.shape[0], y0 + h), min(a.shape[1], x0 + w)
+  if sy < ey and sx < ex: out[sy - y0:ey - y0, sx - x0:ex - x0] = a[sy:ey, sx:ex]
+  return out
+
+
+def _sprite(radius: int, rgb, power: float) -> np.ndarray:
+  yy, xx = np.mgrid[-radius:radius + 1, -radius:radius + 1].astype(np.float32)
+  f = np.clip(1 - np.sqrt(yy ** 2 + xx ** 2) / radius, 0, 1) ** power
+  return f[..., None] * np.asarray(rgb, np.float32)[None, None]
+
+
+@dataclass
+class World:
+  """Everything of a session's world that does not change between frames."""
+  layout: Layout
+  terrain: np.ndarray      # (H/CELL, W/CELL, 4) float32: base RGB and water weight, minimap-aligned
+  tex: np.ndarray          # (TEX, TEX, 6) float32: ground and water texture, world-locked and tileable
+  fires: np.ndarray        # (F, 3) world [y, x, radius]
+  monsters: np.ndarray     # (M, 9) world y, x, amp y, amp x, phase, radius, r, g, b
+  line_rgb: np.ndarray
+  line_alpha: float
+  glow: np.ndarray         # (3,) colour of the effect around the player
+  seed: int
+
+
+def make_world(layout: Layout, seed: int) -> World:
+  rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, layout.layout_id, 11])
+  hc, wc = layout.coarse.shape
+  walk = cv2.GaussianBlur(layout.coarse.astype(np.float32), (0, 0), 1.5)
+  sea = smooth_noise(rng, (hc, wc), 60)
+  pools = smooth_noise(rng, (hc, wc), 25)
+  # the sea fills about half of the non-walkable space; shallow pools lie on walkable ground too
+  water = np.clip((sea + 0.2) * 2, 0, 1) * (1 - walk) + np.clip((pools - 1.3) * 3, 0, 1) * walk
+  light = 1 + 0.18 * smooth_noise(rng, (hc, wc), 30)
+  ground = np.array([104, 92, 70], np.float32) * rng.uniform(0.8, 1.15)
+  rock = np.array([52, 48, 46], np.float32) * rng.uniform(0.8, 1.2)
+  deep = np.array([28, 62, 112], np.float32) * rng.uniform(0.85, 1.15)
+  land = walk[..., None] * ground + (1 - walk[..., None]) * rock
+  rgb = (land * (1 - water[..., None]) + deep * water[..., None]) * light[..., None]
+  terrain = np.concatenate([rgb, water[..., None]], axis=2).astype(np.float32)
+  g = periodic_noise(rng, TEX, 12, 1) * 14 + periodic_noise(rng, TEX, 40, 1) * 10
+  grain = np.repeat(g, 3, axis=2) * np.array([1.0, 0.9, 0.7], np.float32)
+  ripple = np.clip(periodic_noise(rng, TEX, 18, 1) - 1.2, 0, None) * 85  # highlights in the lines' blue range
+  wtex = ripple * np.array([1.0, 0.75, 1.35], np.float32) + np.repeat(periodic_noise(rng, TEX, 30, 1), 3, axis=2) * 8
+  tex = np.concatenate([grain, wtex], axis=2).astype(np.float32)
+  # fires and monsters near walkable space, in world px (minimap px * PARALLAX)
+  ys, xs = np.nonzero(layout.coarse)
+  def spots(n):
+    i = rng.integers(0, len(ys), n)
+    return np.stack([(ys[i] + rng.uniform(0, 1, n)) * CELL, (xs[i] + rng.uniform(0, 1, n)) * CELL], 1) * PARALLAX
+  area = layout.coarse.sum() * CELL * CELL * PARALLAX ** 2
+  nf, nm = max(3, int(area / 1.2e6)), max(6, int(area / 3e5))
+  fires = np.concatenate([spots(nf), rng.uniform(60, 150, (nf, 1))], 1)
+  palette = np.array([[120, 30, 25], [70, 55, 40], [126, 72, 196], [40, 40, 48], [150, 140, 120], [112, 60, 170]], np.float32)
+  mcol = palette[rng.integers(0, len(palette), nm)]
+  monsters = np.concatenate([spots(nm), rng.uniform(40, 160, (nm, 2)), rng.uniform(0, 2 * np.pi, (nm, 1)), rng.uniform(16, 36, (nm, 1)), mcol], 1)
+  line_rgb = LINE_RGB + rng.uniform(-8, 8, 3).astype(np.float32)
+  glow = np.array([[70, 50, 150], [150, 120, 40], [150, 40, 30], [90, 130, 160]], np.float32)[rng.integers(0, 4)]
+  return World(layout, terrain, tex, fires.astype(np.float32), monsters.astype(np.float32), line_rgb, float(rng.uniform(0.72, 0.86)), glow, int(seed))
+
+
+def render_view(world: World, player, reveal: np.ndarray, frame: int, top: float, left: float, out_h: int, out_w: int, scale: float = 1.0) -> np.ndarray:
+  """RGB uint8 (out_h, out_w, 3) of the screen rectangle starting at (top, left) 4K px from the player icon.
+  player: [y, x] int at 4K minimap scale; reveal: the fog-of-war mask (layout shape)."""
+  py, px = float(player[0]), float(player[1])
+  s = float(scale)
+  # world: low-frequency terrain (minimap-aligned, PARALLAX times magnified) + world-locked texture
+  k = 1 / (s * PARALLAX * CELL)
+  M = np.array([[k, 0, (px + left / PARALLAX) / CELL - 0.5], [0, k, (py + top / PARALLAX) / CELL - 0.5]], np.float32)
+  ter = cv2.warpAffine(world.terrain, M, (out_w, out_h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+  wy, wx = py * PARALLAX + top, px * PARALLAX + left
+  rows = np.floor(wy + np.arange(out_h) / s).astype(np.int64) % TEX
+  cols = np.floor(wx + np.arange(out_w) / s).astype(np.int64) % TEX
+  tex = world.tex[rows][:, cols]
+  water = ter[..., 3:4]
+  img = ter[..., :3] + tex[..., :3] * (1 - water) + tex[..., 3:] * water
+  # fires: additive glow that saturates whatever lies over it
+  t = frame
+  for fy, fx, fr in world.fires:
+    cy, cx = (fy - wy) * s, (fx - wx) * s
+    r = int(fr * s)
+    if cy + r < 0 or cx + r < 0 or cy - r >= out_h or cx - r >= out_w or r < 2: continue
+    flick = 0.85 + 0.3 * np.sin(t * 2.3 + fy * 0.01) ** 2
+    _add(img, _sprite(r, (255, 170, 60), 1.2) * flick, int(cy) - r, int(cx) - r)
+    _add(img, _sprite(max(2, r // 2), (180, 180, 140), 1.5) * flick, int(cy) - r // 2, int(cx) - r // 2)
+  # monsters wander around their spot
+  for my, mx, ay, ax, ph, mr, *col in world.monsters:
+    cy = (my + ay * np.sin(0.37 * t + ph) - wy) * s
+    cx = (mx + ax * np.cos(0.29 * t + 1.7 * ph) - wx) * s
+    if -60 < cy < out_h + 60 and -60 < cx < out_w + 60:
+      cv2.circle(img, (int(cx), int(cy)), max(1, int(mr * s)), [float(c) for c in col], -1, cv2.LINE_AA)
+      cv2.circle(img, (int(cx), int(cy)), max(1, int(mr * s * 0.45)), [float(c) * 0.5 for c in col], -1, cv2.LINE_AA)
+  # the player's character and the effect around it (world layer: under the overlay, like in the game)
+  iy, ix = -top * s, -left * s
+  pulse = 0.55 + 0.45 * np.sin(0.9 * t) ** 2
+  gr = int(230 * s)
+  _add(img, _sprite(gr, world.glow * pulse, 1.6), int(iy) - gr, int(ix) - gr)
+  cv2.circle(img, (int(ix), int(iy - 25 * s)), max(1, int(30 * s)), (150, 110, 80), -1, cv2.LINE_AA)
+  # overlay minimap: same scale as the capture, centred on the player, only the revealed lines
+  h4, w4 = int(round(out_h / s)), int(round(out_w / s))
+  y0, x0 = int(round(py + top)), int(round(px + left))
+  vis = crop(world.layout.lines, y0, x0, h4, w4) & crop(reveal, y0, x0, h4, w4).astype(bool)
+  if s != 1.0:
+    a = cv2.resize(vis.astype(np.float32), (out_w, out_h), interpolation=cv2.INTER_AREA)
+    a = np.clip(a * 1.5, 0, 1)  # thin lines stay visible when downscaled, as the game draws them
+  else:
+    a = vis.astype(np.float32)
+  yy, xx = np.nonzero(a)
+  if len(yy):
+    av = (a[yy, xx] * world.line_alpha)[:, None]
+    img[yy, xx] = img[yy, xx] * (1 - av) + world.line_rgb[None] * av
+  cv2.circle(img, (int(ix), int(iy)), max(1, int(7 * s)), (235, 235, 200), -1, cv2.LINE_AA)
+  return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _add(img: np.ndarray, spr: np.ndarray, y0: int, x0: int) -> None:
+  h, w = spr.shape[:2]
+  sy, sx = max(0, y0), max(0, x0)
+  ey, ex = min(img.shape[0], y0 + h), min(img.shape[1], x0 + w)
+  if sy < ey and sx < ex: img[sy:ey, sx:ex] += spr[sy - y0:ey - y0, sx - x0:ex - x0]
+
+
+def render_capture(world: World, player, reveal: np.ndarray, frame: int, resolution: tuple[int, int] = (3840, 2160)) -> np.ndarray:
+  """The captured centre square (2r x 2r, r = 600 at 4K) around the player icon."""
+  r = capture_radius(resolution)
+  return render_view(world, player, reveal, frame, -CAPTURE_RADIUS_4K, -CAPTURE_RADIUS_4K, 2 * r, 2 * r, 2 * r / (2 * CAPTURE_RADIUS_4K))
+
+
+def render_screen(world: World, player, reveal: np.ndarray, frame: int, resolution: tuple[int, int] = (3840, 2160)) -> np.ndarray:
+  """The full game screen (H, W, 3) with a minimal HUD: life and mana globes and a skill bar."""
+  w, h = resolution
+  s = screen_scale(resolution)
+  iy, ix = ICON_4K[0] * s, w / 2
+  img = render_view(world, player, reveal, frame, -iy / s, -ix / s, h, w, s)
+  bgr = np.ascontiguousarray(img)
+  gr = int(200 * s)
+  cv2.circle(bgr, (int(gr * 1.1), h - int(gr * 1.05)), gr, (170, 20, 25), -1, cv2.LINE_AA)
+  cv2.circle(bgr, (w - int(gr * 1.1), h - int(gr * 1.05)), gr, (30, 50, 190), -1, cv2.LINE_AA)
+  for i in range(8):
+    x = int(w / 2 + (i - 4) * 130 * s)
+    cv2.rectangle(bgr, (x, h - int(140 * s)), (x + int(110 * s), h - int(30 * s)), (60, 55, 50), -1)
+    cv2.rectangle(bgr, (x, h - int(140 * s)), (x + int(110 * s), h - int(30 * s)), (140, 120, 80), max(1, int(4 * s)))
+  return bgr
