@@ -1,0 +1,107 @@
+"""Incremental UNet inference equals full recomputation under the session's statistics, over a
+whole growing-minimap session; plus the alignment / reuse rules and the LRU session store."""
+import numpy as np
+import pytest
+from tinygrad import Tensor
+
+from models.config import build_unet
+from models.tiled import TiledUNet, channel_stats
+from stream.session import TILE, SessionState, Sessions, alignment, reusable_tiles, update_mask
+
+
+@pytest.fixture(scope="module")
+def unet():
+  Tensor.manual_seed(5)
+  return TiledUNet(build_unet("tiny"), batch=16)
+
+
+def growing_session(seed=0, n=14):
+  """(minimap, origin) pairs the way the client makes them: a canvas that grows by whole tiles on
+  any side (origin shifting with top/left growth), revealed a disc at a time around a walker, with
+  unrevealed pixels black. Also a frame that repeats the previous one exactly, and one that changes
+  only pixels inside a partial tile-free region."""
+  rng = np.random.default_rng(seed)
+  world = rng.integers(0, 256, (1024, 1024, 3), dtype=np.uint8)
+  world[::7] = (130, 40, 220)  # some line-coloured rows so the mask is not all one class
+  top, left, h, w = 448, 448, 96, 96   # canvas window into the world
+  revealed = np.zeros((1024, 1024), bool)
+  pos = np.array([496.0, 496.0])
+  out = []
+  yy, xx = np.mgrid[:1024, :1024]
+  for i in range(n):
+    if i and i % 5 == 4: out.append((out[-1][0].copy(), out[-1][1].copy())); continue  # nothing changed
+    pos += rng.normal(0, 30, 2)
+    pos = pos.clip(80, 940)
+    revealed |= (yy - pos[0]) ** 2 + (xx - pos[1]) ** 2 < 30 ** 2
+    ys, xs = np.nonzero(revealed)
+    while ys.min() < top: top -= TILE; h += TILE
+    while xs.min() < left: left -= TILE; w += TILE
+    while ys.max() >= top + h: h += TILE
+    while xs.max() >= left + w: w += TILE
+    canvas = np.where(revealed[top:top + h, left:left + w, None], world[top:top + h, left:left + w], 0).astype(np.uint8)
+    out.append((canvas, np.array([496 - top, 496 - left])))
+  return out
+
+
+def test_incremental_equals_full_over_a_session(unet):
+  frames = growing_session()
+  assert len({tuple(o) for _, o in frames}) > 1  # the canvas grew on the top or left: alignment by origin shift is exercised
+  state, computed, stats = None, [], None
+  for k, (img, origin) in enumerate(frames):
+    state, n = update_mask(unet, state, img, origin, incremental=True)
+    stats = state.stats
+    full = unet.mask(img, stats)
+    np.testing.assert_array_equal(state.mask, full, err_msg=f"frame {k}")
+    computed.append((n, np.prod(state.mask.shape) // TILE ** 2))
+  np.testing.assert_array_equal(stats[0], channel_stats(frames[0][0])[0])  # fixed from the first frame
+  assert 0.01 < state.mask.mean() < 0.99  # the check above compared something non-trivial
+  assert computed[4][0] == 0  # the repeated frame needs no UNet work at all
+  assert sum(c for c, _ in computed[1:]) < sum(t for _, t in computed[1:])  # and growth reuses tiles
+
+
+def test_no_incremental_computes_everything_and_agrees(unet):
+  frames = growing_session(seed=1, n=5)
+  a = b = None
+  for img, origin in frames:
+    a, na = update_mask(unet, a, img, origin, incremental=True)
+    b, nb = update_mask(unet, b, img, origin, incremental=False)
+    assert nb == np.prod([-(-s // TILE) for s in img.shape[:2]])
+    np.testing.assert_array_equal(a.mask, b.mask)
+
+
+def test_non_tile_multiple_sizes_recompute_edges(unet):
+  rng = np.random.default_rng(2)
+  img = rng.integers(0, 256, (70, 45, 3), dtype=np.uint8)
+  s, _ = update_mask(unet, None, img, [3, 3])
+  grown = np.zeros((102, 77, 3), np.uint8)  # grown by one tile on top and left, and a few pixels bottom/right
+  grown[32:, 32:] = np.pad(img, ((0, 0), (0, 0), (0, 0)))
+  s2, n = update_mask(unet, s, grown, [35, 35])
+  np.testing.assert_array_equal(s2.mask, unet.mask(grown, s.stats))
+  assert n < 4 * 3  # the two full old tiles (rows 1, col 1) were reused
+
+
+def test_alignment_rules():
+  prev = SessionState(np.zeros((64, 64, 3), np.uint8), np.array([10, 20]), np.zeros((64, 64), np.uint8), (np.zeros(3), np.ones(3)))
+  assert alignment(prev, np.zeros((96, 64, 3), np.uint8), np.array([42, 20])) == (32, 0)
+  assert alignment(prev, np.zeros((96, 64, 3), np.uint8), np.array([10, 20])) == (0, 0)
+  assert alignment(prev, np.zeros((96, 64, 3), np.uint8), np.array([26, 20])) is None   # not a whole tile
+  assert alignment(prev, np.zeros((96, 64, 3), np.uint8), np.array([74, 20])) is None   # old canvas would stick out
+  assert alignment(prev, np.zeros((32, 64, 3), np.uint8), np.array([10, 20])) is None   # shrunk: a new area
+  img = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+  prev.minimap = img
+  new = np.zeros((96, 96, 3), np.uint8)
+  new[32:, 32:] = img
+  new[40, 40] ^= 1  # one changed pixel in old tile (0, 0) -> new tile (1, 1)
+  keep = reusable_tiles(prev, new, (32, 32))
+  assert keep.tolist() == [[False, False, False], [False, False, True], [False, True, True]]
+
+
+def test_sessions_lru():
+  s = Sessions(2)
+  st = SessionState(np.zeros((1, 1, 3), np.uint8), np.zeros(2), np.zeros((1, 1), np.uint8), (np.zeros(3), np.ones(3)))
+  s.put("a", st); s.put("b", st)
+  assert s.get("a") is st      # a is now the most recent
+  s.put("c", st)
+  assert "b" not in s and "a" in s and "c" in s and len(s) == 2
+  assert s.reset("a") and not s.reset("a")
+  with pytest.raises(ValueError): Sessions(0)
