@@ -12,7 +12,7 @@ from poemap.usererror import UserError, run_main
 
 def main() -> None:
   ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  ap.add_argument("layout", metavar="LAYOUT_ID", help=f"layout id 0..N-1, or c to count")
+  ap.add_argument("layout", metavar="LAYOUT_ID", help="layout id 0..N-1, or c to count")
   ap.add_argument("minimap_id", metavar="MINIMAP_ID", nargs="?", help="timestamp of the collected sample (<ts>_raw.png)")
   ap.add_argument("--instance", type=int, help="add to this instance id instead of a new one (next free sample number)")
   ap.add_argument("--layouts", type=int, default=N_LAYOUTS, help="number of layouts of the area (default %(default)s)")
