@@ -69,6 +69,7 @@ class Message:
   arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
   def __getitem__(self, key: str) -> Any: return self.arrays[key] if key in self.arrays else self.fields[key]
+  def __contains__(self, key: str) -> bool: return key in self.arrays or key in self.fields
   def get(self, key: str, default: Any = None) -> Any: return self.arrays.get(key, self.fields.get(key, default))
 
 
