@@ -1,0 +1,287 @@
+"""The capture client: capture → stitch → shrink → send → show the predicted layout's guide.
+
+`python -m stream.client` waits for Ctrl+Alt+Q (or q + Enter), then captures the centre of the
+screen at --fps, stitches the minimap and keeps the server fed with the newest one: capture never
+waits for the server, one request is in flight at a time, and a minimap that was not sent yet is
+replaced by a newer one. `--replay FILE` plays a synthetic-Coast session instead of the screen.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from poemap.stitch import MinimapCanvas, shrink_with_origin
+from poemap.usererror import UserError, run_main
+from stream.comms import DEFAULT_ADDR, Client, ProtocolError, ServerUnreachable, encode
+
+STATUSES = ("ok", "no_features", "error", "unreachable", "pending")
+
+
+@dataclass
+class Result:
+  """The latest answer about the current stream."""
+  status: str = "pending"            # ok / no_features / error from the server; unreachable / pending on our side
+  layout_id: int | None = None
+  probs: list[float] = field(default_factory=list)
+  latency_ms: float | None = None    # send → reply, as the client saw it
+  server_ms: float | None = None     # the server's own total
+  frame: int | None = None           # the capture frame whose minimap this answers
+  reason: str = ""
+
+
+class Streamer:
+  """One client's streaming state: the canvas of the current stream and the request in flight.
+
+  feed() stitches a frame (never blocks); pump() talks to the server for at most `timeout` seconds.
+  The minimap is shrunk only when it is about to be sent, so frames captured while the server is
+  busy cost only their stitching, and the one sent is always the newest."""
+
+  def __init__(self, client: Client, overlay=None, on_result=None):
+    self.client, self.overlay, self.on_result = client, overlay, on_result
+    self.session: str | None = None
+    self.canvas: MinimapCanvas | None = None
+    self.result = Result()
+    self.frames = self.sent = self.resets_acked = 0
+    self._queue: list[tuple[str, object]] = []   # control requests to send before the next minimap
+    self._dirty_frame: int | None = None          # frame index of a stitched minimap not sent yet
+    self._inflight: tuple[str, int | None, float] | None = None  # (kind, frame, t_send)
+    self.last_skipped = False
+
+  # ---- streams
+
+  def start(self) -> str:
+    """A new stream (a new area): fresh canvas, a fresh session id and a reset_session for it."""
+    self.session = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    self.canvas, self.frames, self._dirty_frame, self.result = None, 0, None, Result()
+    self._queue = [q for q in self._queue if q[0] != "reset"] + [("reset", self.session)]
+    if self.overlay is not None: self.overlay.reset()
+    return self.session
+
+  def stop(self) -> None:
+    self.canvas, self._dirty_frame = None, None
+
+  def feed(self, frame: np.ndarray) -> bool:
+    """Stitch one capture frame; False when its translation failed and it was skipped."""
+    i = self.frames
+    self.frames += 1
+    if self.canvas is None or self.canvas.frame_shape != frame.shape:
+      self.canvas = MinimapCanvas(frame)
+      ok = True
+    else: ok = self.canvas.add(frame)
+    self.last_skipped = not ok
+    if ok: self._dirty_frame = i
+    return ok
+
+  def queue_frame(self, frame: np.ndarray) -> None:
+    """Background collection: the newest raw frame replaces an unsent one."""
+    self._queue = [q for q in self._queue if q[0] != "frame"] + [("frame", frame)]
+
+  @property
+  def idle(self) -> bool:
+    """Nothing in flight and nothing waiting to be sent."""
+    return self._inflight is None and not self._queue and self._dirty_frame is None
+
+  # ---- the network
+
+  def _send_next(self) -> bool:
+    if self._queue:
+      kind, arg = self._queue.pop(0)
+      frames = encode("reset_session", session=arg) if kind == "reset" else encode("save_frame", {"frame": arg})
+      self.client.send(frames)
+      self._inflight = (kind, None, time.perf_counter())
+      return True
+    if self._dirty_frame is not None and self.canvas is not None:
+      minimap, origin = shrink_with_origin(self.canvas.image, self.canvas.origin)
+      self.client.send_process(minimap, origin, self.session or "default")
+      self._inflight, self._dirty_frame = ("minimap", self._dirty_frame, time.perf_counter()), None
+      self.sent += 1
+      return True
+    return False
+
+  def pump(self, timeout: float = 0.0) -> None:
+    """Send what is waiting and collect replies for up to `timeout` seconds (returns early when idle
+    after at least one poll). Never raises for a server problem: it becomes the result's status."""
+    end = time.monotonic() + max(0.0, timeout)
+    while True:
+      if self._inflight is None and not self._send_next(): return
+      kind, frame, t0 = self._inflight
+      try:
+        m = self.client.poll_reply(max(0.0, end - time.monotonic()) * 1000)
+      except ServerUnreachable as e:
+        self._inflight = None
+        if kind == "reset": self._queue.insert(0, ("reset", self.session))
+        elif kind == "minimap" and self._dirty_frame is None: self._dirty_frame = frame  # resend the newest when it is back
+        self._set(Result("unreachable", self.result.layout_id, self.result.probs, frame=frame, reason=str(e)))
+        return
+      except ProtocolError as e:
+        self._inflight = None
+        self._set(Result("error", self.result.layout_id, self.result.probs, frame=frame, reason=f"bad reply: {e}"))
+        continue
+      if m is None: return
+      self._inflight = None
+      lat = (time.perf_counter() - t0) * 1000
+      if kind == "reset": self.resets_acked += m.type == "ack"
+      elif kind == "minimap":
+        if m.type == "error": r = Result("error", None, [], lat, None, frame, m.get("reason", ""))
+        else:
+          lid = m.get("layout_id")
+          r = Result(m["status"], int(lid) if lid is not None else None, [float(p) for p in m["probs"]], lat,
+                     (m.get("timings") or {}).get("total"), frame, m.get("reason", ""))
+        self._set(r)
+      if time.monotonic() >= end and self._inflight is None: return
+
+  def _set(self, r: Result) -> None:
+    self.result = r
+    if self.overlay is not None:
+      self.overlay.update(r.status, r.layout_id, r.probs)
+      self.overlay.detail = f"frame {r.frame} | {r.latency_ms:.0f} ms" if r.latency_ms is not None else r.reason[:90]
+    if self.on_result is not None: self.on_result(r)
+
+  def record(self) -> dict:
+    """The per-frame JSON record (after feed and pump)."""
+    r, c = self.result, self.canvas
+    return {"frame": self.frames - 1, "layout_id": r.layout_id, "probs": [round(p, 5) for p in r.probs], "status": r.status,
+            "latency_ms": None if r.latency_ms is None else round(r.latency_ms, 2),
+            "server_ms": None if r.server_ms is None else round(float(r.server_ms), 2), "result_frame": r.frame,
+            "canvas": list(c.image.shape[:2]) if c is not None else None, "skipped": self.last_skipped,
+            "skipped_total": c.skipped if c is not None else 0,
+            "position": [round(float(v), 1) for v in c.position - c.origin] if c is not None else None,
+            "shown": self.overlay.sel.shown if self.overlay is not None else None, "reason": r.reason}
+
+
+def run_replay(streamer: Streamer, source, realtime: bool = False, fps: float = 1.0, emit=None, max_frames: int | None = None,
+               wait_s: float = 120.0) -> list[dict]:
+  """Stream a whole replay. Deterministic (default): every frame is stitched, sent and answered before
+  the next. Real time: frames come at `fps` and the server gets the newest minimap when it is free."""
+  from stream.capture import Ticker
+  streamer.start()
+  records, tick = [], Ticker(fps)
+  ov = streamer.overlay
+  while max_frames is None or len(records) < max_frames:
+    if realtime:
+      while tick.remaining() > 0:
+        streamer.pump(min(tick.remaining(), 0.05))
+        if ov is not None: ov.pump(1)
+      tick.tick()
+    frame = source.grab()
+    if frame is None: break
+    streamer.feed(frame)
+    if realtime: streamer.pump(0)
+    else:
+      end = time.monotonic() + wait_s
+      while not streamer.idle and time.monotonic() < end: streamer.pump(min(0.1, end - time.monotonic()))
+    rec = streamer.record()
+    if ov is not None:
+      ov.render(tag=f"{rec['frame']:04d}")
+      ov.pump(1)
+    records.append(rec)
+    if emit is not None: emit(rec)
+  return records
+
+
+def run_live(streamer: Streamer, source_factory, commands, fps: float, emit=None, log=print) -> None:
+  """The interactive loop: idle until start, stream at fps until stop, quit on quit."""
+  from stream.capture import Ticker
+  ov, mode, source, tick = streamer.overlay, "idle", None, Ticker(fps)
+  if ov is not None: ov.set_state("idle"); ov.render()
+  try:
+    while True:
+      cmd = commands.get()
+      if cmd == "quit": log("quit"); return
+      if cmd in ("start", "frames"):
+        if source is None: source = source_factory()
+        mode, tick = ("stream" if cmd == "start" else "frames"), Ticker(fps)
+        if cmd == "start": log(f"streaming {source.name} at {fps} fps, session {streamer.start()}")
+        else: log(f"streaming raw frames for background collection at {fps} fps")
+      elif cmd == "stop" and mode != "idle":
+        log(f"stopped after {streamer.frames} frames" if mode == "stream" else "stopped frame collection")
+        mode = "idle"
+        if ov is not None: ov.set_state("stopped")
+      if mode != "idle" and tick.remaining() == 0:
+        tick.tick()
+        frame = source.grab()
+        if mode == "stream":
+          streamer.feed(frame)
+          rec = streamer.record()
+          if emit is not None: emit(rec)
+        else: streamer.queue_frame(frame)
+      streamer.pump(min(0.05, tick.remaining()) if mode != "idle" else 0.05)
+      if ov is not None: ov.render(); ov.pump(1)
+  finally:
+    if source is not None: source.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+  ap = argparse.ArgumentParser(prog="python -m stream.client", description=__doc__.splitlines()[0])
+  ap.add_argument("--server", default=DEFAULT_ADDR, help=f"server address (default {DEFAULT_ADDR})")
+  ap.add_argument("--curve-keys", metavar="DIR", help="CurveZMQ client keys (`python -m stream.keys DIR`), for a server off loopback")
+  ap.add_argument("--fps", type=float, default=1.0, help="capture rate (default 1)")
+  ap.add_argument("--area", default="coast", help="guides come from <data>/user/<area>/<id>.png (default coast)")
+  ap.add_argument("--data", metavar="DIR", help="data root (default $POEMAP_DATA or <repo>/data)")
+  ap.add_argument("--monitor", type=int, default=1, help="mss monitor number (1 = primary)")
+  ap.add_argument("--display", help="X display to capture (Linux; default $DISPLAY)")
+  ap.add_argument("--replay", metavar="FILE", help="play a synthetic-Coast session .npz instead of the screen")
+  ap.add_argument("--realtime", action="store_true", help="replay at --fps without waiting for replies (default: every frame answered)")
+  ap.add_argument("--json", action="store_true", help="print one JSON line per frame on stdout")
+  ap.add_argument("--no-overlay", action="store_true", help="no window and no PNGs")
+  ap.add_argument("--overlay-dir", metavar="DIR", help="save the overlay as PNGs in DIR instead of a window")
+  ap.add_argument("--start-now", action="store_true", help="start streaming at once (no hotkey)")
+  ap.add_argument("--no-hotkeys", action="store_true", help="don't register global hotkeys (stdin commands only)")
+  ap.add_argument("--timeout", type=float, help="seconds to wait for one reply before calling the server unreachable (default 15; replays 120)")
+  ap.add_argument("--stable", type=int, default=3, help="switch guides after this many equal predictions in a row (default 3)")
+  ap.add_argument("--confident", type=float, default=0.8, help="or at once when p >= this (default 0.8)")
+  args = ap.parse_args(argv)
+
+  def run() -> None:
+    from stream.capture import ReplaySource, ScreenSource
+    from stream.overlay import Overlay, OverlayWindow, PngSink, has_display
+    if not args.fps > 0: raise UserError(f"--fps must be > 0, got {args.fps}")
+    out = sys.stderr if args.json else sys.stdout
+    log = lambda s: print(s, file=out, flush=True)
+    emit = (lambda r: print(json.dumps(r), flush=True)) if args.json else None
+    source = None
+    if args.replay:
+      try: source = ReplaySource(args.replay)
+      except (OSError, ValueError) as e: raise UserError(f"cannot read replay: {e}") from None
+    sink = None
+    if args.overlay_dir: sink = PngSink(args.overlay_dir)
+    elif not args.no_overlay:
+      if has_display(): sink = OverlayWindow()
+      else: log("no display: running without the overlay window (use --overlay-dir DIR to save it as PNGs)")
+    overlay = Overlay(args.area, sink, args.data, args.stable, args.confident)
+    if not overlay.guides.available(): log(f"warning: no guide images in {overlay.guides.path(0).parent}; the overlay shows layout ids only")
+    timeout = args.timeout if args.timeout is not None else (120.0 if args.replay and not args.realtime else 15.0)
+    client = Client(args.server, timeout_ms=int(timeout * 1000), retries=0, curve_keys=args.curve_keys)
+    streamer = Streamer(client, overlay)
+    try:
+      if source is not None:
+        log(f"replaying {source.name}: {len(source)} frames to {args.server}")
+        recs = run_replay(streamer, source, args.realtime, args.fps, emit, wait_s=timeout + 1)
+        last = recs[-1] if recs else {}
+        log(f"done: {len(recs)} frames, last status {last.get('status')}, layout {last.get('layout_id')}, shown {last.get('shown')}"
+            + (f" (true layout {source.layout_id})" if source.layout_id is not None else ""))
+        return
+      from stream.hotkeys import Commands
+      commands = Commands(hotkeys=not args.no_hotkeys)
+      log(f"poemap client → {args.server}\n{commands.help()}")
+      if args.start_now: commands.put("start")
+      try:
+        factory = lambda: ScreenSource(args.monitor, args.display)
+        run_live(streamer, factory, commands, args.fps, emit, log)
+      except (RuntimeError, ValueError) as e: raise UserError(str(e)) from None
+      finally: commands.close()
+    except KeyboardInterrupt: log("interrupted: bye")
+    finally:
+      overlay.close()
+      client.close()
+
+  run_main(run)
+
+
+if __name__ == "__main__": main()
