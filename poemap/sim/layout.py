@@ -166,7 +166,7 @@ def make_layout(layout_id: int, seed: int) -> Layout:
   for k, (y, x) in spec.nodes.items():
     sd = 0.0 if k == "e" else 0.08 if k in spec.shared else 0.2
     nodes[k] = np.array([y, x], np.float64) * unit + rng.normal(0, sd * unit, 2)
-  widths = {(a, b): w * unit * rng.uniform(0.85, 1.15) for a, b, w in spec.edges}
+  widths = {(a, b): w * 0.62 * unit * rng.uniform(0.85, 1.15) for a, b, w in spec.edges}
   blobs = [(k, ry * unit * rng.uniform(0.85, 1.15), rx * unit * rng.uniform(0.85, 1.15), rng.uniform(-25, 25)) for k, ry, rx in spec.blobs]
   polylines = {(a, b): _wiggle_polyline(rng, nodes[a], nodes[b], 0.25 * unit if not (a in spec.shared and b in spec.shared) else 0.08 * unit)
                for a, b, _ in spec.edges}
@@ -188,7 +188,7 @@ def make_layout(layout_id: int, seed: int) -> Layout:
       t = max(2, int(round(base * rng.uniform(0.8, 1.2) / CELL)))
       cv2.line(union, c(pl[i]), c(pl[i + 1]), 1, thickness=t)
       cv2.circle(union, c(pl[i + 1]), t // 2, 1, -1)
-  cv2.circle(union, c(nodes["e"]), int(0.55 * unit / CELL), 1, -1)  # the entrance clearing
+  cv2.circle(union, c(nodes["e"]), int(0.22 * unit / CELL), 1, -1)  # the entrance clearing
   for k, ry, rx, ang in blobs:
     cv2.ellipse(union, c(nodes[k]), (int(rx / CELL), int(ry / CELL)), ang, 0, 360, 1, -1)
   # side pockets: small clearings hanging off random corridor points (not on the shared stretch)
@@ -204,6 +204,10 @@ def make_layout(layout_id: int, seed: int) -> Layout:
   fld = cv2.GaussianBlur(union.astype(np.float32), (0, 0), 2.5) + 0.22 * smooth_noise(rng, (hc, wc), 12) + 0.08 * smooth_noise(rng, (hc, wc), 4)
   # islands: rocks inside open areas, away from the node so the way through stays open
   for k, ry, rx, _ in blobs:
+    # rocks scattered over open ground: they give the minimap lines to show (and to align on) there
+    for _ in range(rng.poisson(ry * rx / (0.45 * unit) ** 2)):
+      p = nodes[k] + rng.uniform(-1, 1, 2) * np.array([ry, rx]) * 0.8
+      cv2.circle(fld, c(p), max(2, int(unit * rng.uniform(0.05, 0.1) / CELL)), -0.5, -1)
     for _ in range(rng.integers(1, 4)):
       ang, r = rng.uniform(0, 2 * np.pi), rng.uniform(0.45, 0.75)
       p = nodes[k] + np.array([ry * np.sin(ang), rx * np.cos(ang)]) * r

@@ -91,8 +91,10 @@ def make_world(layout: Layout, seed: int) -> World:
   terrain = np.concatenate([rgb, water[..., None]], axis=2).astype(np.float32)
   g = periodic_noise(rng, TEX, 12, 1) * 14 + periodic_noise(rng, TEX, 40, 1) * 10
   grain = np.repeat(g, 3, axis=2) * np.array([1.0, 0.9, 0.7], np.float32)
-  ripple = np.clip(periodic_noise(rng, TEX, 18, 1) - 1.2, 0, None) * 85  # highlights in the lines' blue range
-  wtex = ripple * np.array([1.0, 0.75, 1.35], np.float32) + np.repeat(periodic_noise(rng, TEX, 30, 1), 3, axis=2) * 8
+  # sparse highlights whose colour lies in the lines' RGB range (a colour filter takes them) but is
+  # greyer than the lines, so a blue-minus-red/green line measure ranks them below real lines
+  ripple = np.clip(periodic_noise(rng, TEX, 18, 1) - 1.6, 0, None) * 110
+  wtex = ripple * np.array([1.1, 0.95, 0.75], np.float32) + np.repeat(periodic_noise(rng, TEX, 30, 1), 3, axis=2) * 8
   tex = np.concatenate([grain, wtex], axis=2).astype(np.float32)
   # fires and monsters near walkable space, in world px (minimap px * PARALLAX)
   ys, xs = np.nonzero(layout.coarse)
