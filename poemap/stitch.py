@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 
 GROW = 64          # the canvas grows in whole multiples of this at capture scale (= 32 px tiles at ½)
-MIN_CONFIDENCE = 0.04
-MAX_SHIFT = 0.45   # of the frame size: beyond this phase correlation wraps around
+MIN_CONFIDENCE = 0.6  # fraction of shared line pixels that must agree
+MAX_SHIFT = 0.75   # of the frame size: larger moves leave too little overlap to trust
 
 
 def _check_frame(frame: np.ndarray, name: str = "frame") -> np.ndarray:
@@ -26,70 +26,157 @@ def _check_frame(frame: np.ndarray, name: str = "frame") -> np.ndarray:
 
 def _lines(frame: np.ndarray, sigma: float, blank: tuple[int, int] | None) -> np.ndarray:
   """float32 (H, W): how much each pixel is thin map-line blue (R 110-150, G 0-150, B 150-255:
-  blue well above red and green), Hann-windowed, with a square around `blank` (the player icon,
-  which never moves) zeroed."""
+  blue well above red and green), with a square around `blank` (the player icon, which never
+  moves) zeroed. Not windowed."""
   r, g, b = cv2.split(frame)
   # saturating uint8 arithmetic: several times faster than float numpy on a 1200x1200 frame
   blue = cv2.subtract(cv2.subtract(b, cv2.max(r, cv2.addWeighted(g, 0.8, g, 0, 0))), 20).astype(np.float32)
   # a high-pass keeps line-width detail: water and glows are broad, map lines are a few px wide
   hp = cv2.max(cv2.subtract(blue, cv2.GaussianBlur(blue, (0, 0), sigma)), 0)
-  h, w = hp.shape
   if blank is not None:
     rad = max(2, int(6 * sigma))
     hp[max(0, blank[0] - rad):max(0, blank[0] + rad), max(0, blank[1] - rad):max(0, blank[1] + rad)] = 0
-  return hp * _hann(h, w)
+  return hp
+
+
+_WINDOWS: dict[tuple[int, int], np.ndarray] = {}
+def _window(h: int, w: int) -> np.ndarray:
+  """A 2-D Tukey window (flat middle, cosine edges): it removes the edge discontinuities phase
+  correlation hates without muting content far from the centre, which large moves rely on."""
+  if (h, w) not in _WINDOWS:
+    def tukey(n: int, alpha: float = 0.5) -> np.ndarray:
+      x = np.linspace(0.0, 1.0, n)
+      edge = np.minimum(x, 1 - x) / (alpha / 2)
+      return np.where(edge < 1, 0.5 * (1 - np.cos(np.pi * np.clip(edge, 0, 1))), 1.0).astype(np.float32)
+    _WINDOWS[(h, w)] = np.outer(tukey(h), tukey(w))
+  return _WINDOWS[(h, w)]
+
+
+LINE_LEVEL = 12.0  # high-passed blue above this counts as a line pixel when verifying a shift
+MIN_LINE_PIXELS = 40  # at ½ scale: fewer shared line pixels than this can't pin a translation
+CANDIDATES = 6     # correlation peaks verified per frame pair
+FINE = 448         # side of the full-resolution windows that refine the coarse estimate
+
+
+class _Features:
+  """What alignment needs of one capture frame, computed once per frame: the ½-scale line image,
+  its windowed spectrum and its line pixels (plus a 1 px-dilated copy for tolerant matching)."""
+  def __init__(self, frame: np.ndarray):
+    h, w = frame.shape[:2]
+    self.frame = frame
+    small = cv2.resize(frame, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    self.lines = _lines(small, 2.0, (h // 4, w // 4))
+    self.on = self.lines > LINE_LEVEL
+    self.near = cv2.dilate(self.on.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
+    self.spectrum = cv2.dft(self.lines * _window(h // 2, w // 2), flags=cv2.DFT_COMPLEX_OUTPUT) if self.on.any() else None
 
 
 def line_image(frame: np.ndarray) -> np.ndarray:
-  """The coarse (½-scale) line image of a capture frame that find_translation correlates."""
-  f = _check_frame(frame)
-  h, w = f.shape[:2]
-  small = cv2.resize(f, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
-  return _lines(small, 2.0, (h // 4, w // 4))
+  """The ½-scale line image of a capture frame that find_translation correlates (for pictures
+  and debugging)."""
+  return _Features(_check_frame(frame)).lines
 
 
-_HANN: dict[tuple[int, int], np.ndarray] = {}
-def _hann(h: int, w: int) -> np.ndarray:
-  if (h, w) not in _HANN: _HANN[(h, w)] = cv2.createHanningWindow((w, h), cv2.CV_32F)
-  return _HANN[(h, w)]
+def _verify(a: _Features, b: _Features, sy: int, sx: int) -> tuple[float, int]:
+  """Fraction of a's line pixels in the overlap that b has too (within 1 px) if b's content is
+  a's shifted by the player's movement (sy, sx) in ½-scale pixels, and how many there were.
+  Revealed map lines never disappear, so the true shift confirms nearly all of them."""
+  h, w = a.on.shape
+  if abs(sy) >= h or abs(sx) >= w: return 0.0, 0
+  ya, yb = max(0, sy), max(0, -sy)
+  xa, xb = max(0, sx), max(0, -sx)
+  oh, ow = h - abs(sy), w - abs(sx)
+  pa = a.on[ya:ya + oh, xa:xa + ow]
+  n = int(np.count_nonzero(pa))
+  if n == 0: return 0.0, 0
+  return float(np.count_nonzero(pa & b.near[yb:yb + oh, xb:xb + ow])) / n, n
 
 
-FINE = 512  # side of the full-resolution windows that refine the coarse estimate
+def _peaks(r: np.ndarray, k: int) -> list[tuple[int, int]]:
+  """Integer positions of the k highest local maxima of a correlation surface."""
+  local = r >= cv2.dilate(r, np.ones((7, 7), np.uint8))
+  ys, xs = np.nonzero(local & (r > 0))
+  order = np.argsort(-r[ys, xs])[:k]
+  return list(zip(ys[order].tolist(), xs[order].tolist()))
 
 
-def _translation(prev: np.ndarray, prev_lines: np.ndarray, cur: np.ndarray, cur_lines: np.ndarray,
-                 min_confidence: float) -> tuple[float, float, float] | None:
-  """Coarse phase correlation at ½ scale over the whole frame (robust, cheap), then a sub-pixel
-  refinement at full scale on windows around the player, pre-shifted by the coarse estimate."""
-  if not prev_lines.any() or not cur_lines.any(): return None
-  (tx, ty), response = cv2.phaseCorrelate(prev_lines, cur_lines)
-  # phaseCorrelate reports how far cur's content moved; the player moved the opposite way
-  dy, dx = -2 * ty, -2 * tx
+def _subpixel(r: np.ndarray, y: int, x: int) -> tuple[float, float]:
+  """Centroid of the 3x3 neighbourhood of a peak (cyclic, as the correlation is)."""
+  h, w = r.shape
+  ys, xs = np.arange(y - 1, y + 2) % h, np.arange(x - 1, x + 2) % w
+  nb = np.clip(r[np.ix_(ys, xs)], 0, None)
+  tot = nb.sum()
+  if tot <= 0: return float(y), float(x)
+  off = np.array([-1.0, 0.0, 1.0])
+  return y + float((nb.sum(1) * off).sum() / tot), x + float((nb.sum(0) * off).sum() / tot)
+
+
+def _translation(a: _Features, b: _Features, min_confidence: float) -> tuple[float, float, float] | None:
+  """Phase correlation at ½ scale over the whole frame; the strongest peaks are verified against
+  the line pixels (a peak from the world, from monsters or from noise fails that); the best one is
+  refined at full scale on windows around the player, pre-shifted by the coarse estimate."""
+  if a.spectrum is None or b.spectrum is None: return None
+  cross = cv2.mulSpectrums(b.spectrum, a.spectrum, 0, conjB=True)
+  cross /= (cv2.magnitude(cross[..., 0], cross[..., 1]) + 1e-9)[..., None]
+  r = cv2.idft(cross, flags=cv2.DFT_REAL_OUTPUT | cv2.DFT_SCALE)
+  h, w = r.shape
+  best = None
+  for py, px in _peaks(r, CANDIDATES):
+    # the peak sits where b's content moved to, modulo the frame size; the player moved the
+    # opposite way. Both aliases of a peak are checked: verification tells them apart, so moves
+    # past half a frame (two moves after a skipped frame) are still found.
+    for sy in (-py, h - py):
+      for sx in (-px, w - px):
+        if abs(sy) > MAX_SHIFT * h or abs(sx) > MAX_SHIFT * w: continue
+        score, n = _verify(a, b, sy, sx)
+        if n >= MIN_LINE_PIXELS and (best is None or score > best[0]): best = (score, py, px, sy, sx)
+  if best is None or best[0] < min_confidence: return None
+  conf, py, px, sy, sx = best
+  fy, fx = _subpixel(r, py, px)
+  dy, dx = 2 * (sy - (fy - py)), 2 * (sx - (fx - px))
+  return (*_refine(a.frame, b.frame, dy, dx), conf)
+
+
+REFINE = 3  # ± full-scale pixels searched around the coarse estimate
+
+
+def _refine(prev: np.ndarray, cur: np.ndarray, dy: float, dx: float) -> tuple[float, float]:
+  """Full-scale refinement on windows around the player: the integer shift within ±REFINE of the
+  coarse estimate under which most of prev's line pixels are found in cur (revealed lines never
+  disappear; cur may have new ones), then a parabola through the neighbouring counts for the
+  sub-pixel part. Counting agreeing line pixels is immune to the broad structure that biases
+  phase correlation's sub-pixel peak."""
   h, w = prev.shape[:2]
-  if not np.isfinite(response) or abs(dy) > MAX_SHIFT * h or abs(dx) > MAX_SHIFT * w: return None
-  conf = float(np.clip(response, 0.0, 1.0))
-  if conf < min_confidence: return None
-  iy, ix = int(round(dy)), int(round(dx))
-  s = min(FINE, h - abs(iy), w - abs(ix)) // 32 * 32  # even, FFT-friendly: odd sizes bias the peak by ½ px
-  if s >= 64:
-    # cur window [a, a+s) and prev window [a+i, a+i+s) cover the same content, both in bounds
-    ay = int(np.clip((h - s) // 2 - iy // 2, max(0, -iy), min(h - s, h - s - iy)))
-    ax = int(np.clip((w - s) // 2 - ix // 2, max(0, -ix), min(w - s, w - s - ix)))
-    c = (h // 2, w // 2)
-    pw = _lines(prev[ay + iy:ay + iy + s, ax + ix:ax + ix + s], 4.0, (c[0] - ay - iy, c[1] - ax - ix))
-    cw = _lines(cur[ay:ay + s, ax:ax + s], 4.0, (c[0] - ay, c[1] - ax))
-    if pw.any() and cw.any():
-      (fx, fy), fresp = cv2.phaseCorrelate(pw, cw)
-      if np.isfinite(fresp) and abs(fy) < 2 and abs(fx) < 2: dy, dx = iy - fy, ix - fx
-  return float(dy), float(dx), conf
+  R, iy, ix = REFINE, int(round(dy)), int(round(dx))
+  s = min(FINE, h - abs(iy) - 2 * R, w - abs(ix) - 2 * R)
+  if s < 64: return dy, dx
+  # prev window [a+i, a+i+s) and cur window [a-R, a+s+R) cover the same content, in bounds
+  ay = int(np.clip((h - s) // 2 - iy // 2, max(R, R - iy), min(h - s - R, h - s - R - iy)))
+  ax = int(np.clip((w - s) // 2 - ix // 2, max(R, R - ix), min(w - s - R, w - s - R - ix)))
+  c = (h // 2, w // 2)
+  ys, xs = np.nonzero(_lines(prev[ay + iy:ay + iy + s, ax + ix:ax + ix + s], 2.0, (c[0] - ay - iy, c[1] - ax - ix)) > LINE_LEVEL)
+  cw = _lines(cur[ay - R:ay + s + R, ax - R:ax + s + R], 2.0, (c[0] - ay + R, c[1] - ax + R)) > LINE_LEVEL
+  if len(ys) < 2 * MIN_LINE_PIXELS: return dy, dx
+  n = 2 * R + 1
+  u, v = np.divmod(np.arange(n * n), n)
+  counts = cw[ys[:, None] + u, xs[:, None] + v].sum(0).reshape(n, n).astype(np.float64)
+  bu, bv = np.unravel_index(int(counts.argmax()), counts.shape)
+  def parabola(m: float, c: float, p: float) -> float:
+    d = m - 2 * c + p
+    return 0.0 if d >= 0 else float(np.clip(0.5 * (m - p) / d, -0.5, 0.5))
+  fy = parabola(counts[bu - 1, bv], counts[bu, bv], counts[bu + 1, bv]) if 0 < bu < n - 1 else 0.0
+  fx = parabola(counts[bu, bv - 1], counts[bu, bv], counts[bu, bv + 1]) if 0 < bv < n - 1 else 0.0
+  # prev pixel q sits at q - (d - i) + R in the cur window, so offset u means d = i + R - u
+  return iy + R - (bu + fy), ix + R - (bv + fx)
 
 
 def find_translation(prev: np.ndarray, cur: np.ndarray, min_confidence: float = MIN_CONFIDENCE) -> tuple[float, float, float] | None:
   """(dy, dx, confidence) with cur[y, x] ≈ prev[y + dy, x + dx], i.e. the player's movement in
-  pixels, sub-pixel; None when no trustworthy translation exists (blank frames, no overlap)."""
+  pixels, sub-pixel; None when no trustworthy translation exists (blank frames, no overlap, too
+  few shared map lines). Confidence is the fraction of prev's map-line pixels that cur confirms."""
   prev, cur = _check_frame(prev, "prev"), _check_frame(cur, "cur")
   if prev.shape != cur.shape: raise ValueError(f"frames differ in size: {prev.shape} vs {cur.shape}")
-  return _translation(prev, line_image(prev), cur, line_image(cur), min_confidence)
+  return _translation(_Features(prev), _Features(cur), min_confidence)
 
 
 def shrink_with_origin(image: np.ndarray, origin) -> tuple[np.ndarray, np.ndarray]:
@@ -133,7 +220,7 @@ class MinimapCanvas:
     self.topleft = np.array([(H - h) // 2, (W - w) // 2], np.float64)  # of the latest frame, sub-pixel
     self._paste(f, self._rounded(), None)
     self.origin = (self.topleft.astype(np.int64) + np.array([h // 2, w // 2]))
-    self._prev, self._prev_lines = f, line_image(f)
+    self._prev = _Features(f)
     self.skipped = 0
 
   @property
@@ -148,8 +235,8 @@ class MinimapCanvas:
     nothing changed (the next frame is still aligned to the last accepted one)."""
     f = _check_frame(frame)
     if f.shape != self.frame_shape: raise ValueError(f"frame size changed: {f.shape} vs {self.frame_shape}")
-    lines = line_image(f)
-    t = _translation(self._prev, self._prev_lines, f, lines, self.min_confidence)
+    feats = _Features(f)
+    t = _translation(self._prev, feats, self.min_confidence)
     if t is None:
       self.skipped += 1
       return False
@@ -158,20 +245,22 @@ class MinimapCanvas:
     self._grow_to_fit()
     prev_pos += self._shift_since_grow
     self._paste(f, self._rounded(), prev_pos)
-    self._prev, self._prev_lines = f, lines
+    self._prev = feats
     return True
 
   def _grow_to_fit(self) -> None:
     tl, (h, w) = self._rounded(), self.frame_shape[:2]
     H, W = self.image.shape[:2]
-    top = -(-max(0, -tl[0]) // GROW) * GROW
-    left = -(-max(0, -tl[1]) // GROW) * GROW
-    bottom = -(-max(0, tl[0] + h - H) // GROW) * GROW
-    right = -(-max(0, tl[1] + w - W) // GROW) * GROW
+    # whole multiples of GROW, plus one more GROW of slack on a side that grows at all, so that
+    # a player walking outwards doesn't make every frame copy the whole canvas
+    need = np.array([max(0, -tl[0]), max(0, tl[0] + h - H), max(0, -tl[1]), max(0, tl[1] + w - W)])
+    top, bottom, left, right = (np.where(need > 0, -(-need // GROW) * GROW + GROW, 0)).tolist()
     self._shift_since_grow = np.array([top, left], np.float64)
     if not (top or left or bottom or right): return
-    self.image = np.pad(self.image, ((top, bottom), (left, right), (0, 0)))
-    self.covered = np.pad(self.covered, ((top, bottom), (left, right)))
+    image = np.zeros((H + top + bottom, W + left + right, 3), np.uint8)
+    covered = np.zeros(image.shape[:2], bool)
+    image[top:top + H, left:left + W], covered[top:top + H, left:left + W] = self.image, self.covered
+    self.image, self.covered = image, covered
     self.topleft += self._shift_since_grow
     self.origin = self.origin + np.array([top, left])
 
@@ -179,14 +268,14 @@ class MinimapCanvas:
     h, w = f.shape[:2]
     y0, x0 = int(tl[0]), int(tl[1])
     region, cov = self.image[y0:y0 + h, x0:x0 + w], self.covered[y0:y0 + h, x0:x0 + w]
-    write = ~cov
-    if prev_pos is not None:
-      # the box around the path from the previous to the current position, widened by the fog radius
+    if prev_pos is None:
+      region[:] = f
+    else:
+      np.copyto(region, f, where=~cov[..., None])  # never captured before
+      # the box around the path from the previous to the current position, widened by the fog
+      # radius: the only place where the revealed minimap can have changed since the last frame
       pts = np.stack([prev_pos, self.position]) - np.array([y0, x0])
       lo = np.floor(pts.min(0) - self.refresh_radius).astype(int).clip(0, [h, w])
       hi = np.ceil(pts.max(0) + self.refresh_radius).astype(int).clip(0, [h, w])
-      write[lo[0]:hi[0], lo[1]:hi[1]] = True
-    else:
-      write[:] = True
-    region[write] = f[write]
+      region[lo[0]:hi[0], lo[1]:hi[1]] = f[lo[0]:hi[0], lo[1]:hi[1]]
     cov[:] = True
