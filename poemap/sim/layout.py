@@ -254,8 +254,8 @@ def entrance_distance(layout: Layout) -> np.ndarray:
 
 
 def half_scale(mask: np.ndarray) -> np.ndarray:
-  """A 4K-scale 0/1 mask at the 1/2 scale of the data format: a pixel is on when at least a quarter of
-  its 2x2 block is (so 4 px lines become solid 2 px lines)."""
+  """A 4K-scale 0/1 mask at the 1/2 scale of the data format: a pixel is on when at least half of its
+  2x2 block is (4 px lines become 2 px lines, and a pixel is a line only where it looks like one)."""
   m = np.asarray(mask, np.uint8)
   h, w = m.shape[0] // 2 * 2, m.shape[1] // 2 * 2
-  return (m[:h, :w].reshape(h // 2, 2, w // 2, 2).sum(axis=(1, 3)) >= 1).astype(np.uint8)
+  return (m[:h, :w].reshape(h // 2, 2, w // 2, 2).sum(axis=(1, 3)) >= 2).astype(np.uint8)

@@ -1,0 +1,206 @@
+"""Writers for the published data directory, fed by the synthetic Coast.
+
+train/: fully revealed layouts at 1/2 scale with origin, ground-truth line mask and drawn-like paths;
+test/: live-like samples of partial exploration (what the server's COLLECT mode saves) with a
+curation mask marking those explored past the ambiguous first stretch; auto_crop_50/ + mask_50/:
+noisy rendered crops at 1/2 scale sharing one ground-truth line mask per group (some groups show
+no revealed map at all and have an all-zero mask); user/coast/: the guide images.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from poemap import datadir
+from poemap.sim.classes import N_CLASSES
+from poemap.sim.layout import PATH_CELL, Layout, entrance_distance, half_scale, make_layout
+from poemap.sim.noise import smooth_noise
+from poemap.sim.player import walk_full
+from poemap.sim.render import PARALLAX, Reveal, make_world, render_view
+
+UNET_CROP = 256  # side of a UNet crop at 1/2 scale
+
+
+def instance_seed(seed: int, tree: str, layout_id: int, instance: int) -> int:
+  """Independent layout seeds for every (tree, layout, instance) of a dataset seed: train and test never share one."""
+  return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, sum(map(ord, tree)), int(layout_id), int(instance)]).generate_state(1)[0])
+
+
+def dark_background(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+  """float32 (H, W, 3): the dim, noisy ground a stitched minimap shows between its lines."""
+  h, w = shape
+  base = rng.uniform(14, 38, 3).astype(np.float32)
+  # low-frequency only: per-pixel noise would make every PNG of the data directory incompressible
+  low = smooth_noise(rng, (h, w), 90)[..., None] * 7 + smooth_noise(rng, (h, w), 6)[..., None] * 3
+  return base[None, None] + low
+
+
+def minimap_half(layout: Layout, revealed: np.ndarray | None, rng: np.random.Generator, y0: int = 0, x0: int = 0, h: int | None = None, w: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+  """(RGB uint8 image, 0/1 mask) at 1/2 scale of the 4K region [y0:y0+h, x0:x0+w]: revealed map lines
+  over a dark noisy background, as a stitched and shrunk minimap looks; the mask is the ground truth."""
+  h = layout.shape[0] - y0 if h is None else h
+  w = layout.shape[1] - x0 if w is None else w
+  vis = layout.lines[y0:y0 + h, x0:x0 + w]
+  if revealed is not None: vis = vis & (revealed[y0:y0 + h, x0:x0 + w] > 0)
+  cover = cv2.resize(vis.astype(np.float32), (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+  mask = half_scale(vis)
+  img = dark_background(rng, (h // 2, w // 2))
+  color = np.array([138, 84, 255], np.float32) + rng.uniform(-8, 8, 3).astype(np.float32)
+  a = (cover * rng.uniform(0.75, 0.85))[..., None]
+  img = img * (1 - a) + color * a
+  return np.clip(img, 0, 255).astype(np.uint8), mask
+
+
+def drawn_paths(layout: Layout, rng: np.random.Generator, n: int = 6) -> list[np.ndarray]:
+  """Paths from the entrance through walkable space at 1/2 scale, like lines drawn by hand over the
+  layout: to each objective, through several, and some that stop early. (K, 2) int64 [y, x]."""
+  objs = [np.asarray(p, np.float64) for p in layout.objectives]
+  plans = [[o] for o in objs]
+  while len(plans) < n:
+    k = int(rng.integers(1, len(objs) + 1))
+    plans.append([objs[i] for i in rng.permutation(len(objs))[:k]])
+  rng.shuffle(plans)
+  out = []
+  for j, plan in enumerate(plans[:n]):
+    pos, pts = layout.entrance.astype(np.float64), []
+    for goal in plan:
+      r = layout.route(pos, goal)
+      pts.append(r)
+      pos = r[-1]
+    p = np.concatenate(pts)
+    if j % 3 == 2: p = p[:max(2, int(len(p) * rng.uniform(0.15, 0.7)))]  # someone who stopped early
+    # a hand's wobble: smooth sideways noise of a few px
+    t = np.arange(len(p))
+    wob = np.stack([np.interp(t, np.linspace(0, len(p), 12), rng.normal(0, 10, 12)) for _ in range(2)], 1)
+    p = p + wob
+    # dense like a drawn stroke: a point every ~2 px at 1/2 scale
+    seg = np.linalg.norm(np.diff(p, axis=0), axis=1)
+    s = np.concatenate([[0], np.cumsum(seg)])
+    ts = np.linspace(0, s[-1], max(2, int(s[-1] / 4)))
+    q = np.stack([np.interp(ts, s, p[:, 0]), np.interp(ts, s, p[:, 1])], 1) / 2
+    q = np.round(q).astype(np.int64)
+    keep = np.concatenate([[True], (np.diff(q, axis=0) != 0).any(1)])
+    out.append(q[keep])
+  return out
+
+
+def explored_past_start(layout: Layout, revealed: np.ndarray) -> bool:
+  """True when the revealed area reaches beyond the stretch the class shares with its family."""
+  d = entrance_distance(layout)
+  g = revealed[PATH_CELL // 2::PATH_CELL, PATH_CELL // 2::PATH_CELL][:d.shape[0], :d.shape[1]] > 0
+  reach = d[:g.shape[0], :g.shape[1]][g]
+  return bool(reach.size and reach.max() > layout.shared_radius)
+
+
+def write_train_instance(root, layout: Layout, instance: int, rng: np.random.Generator, n_paths: int = 6) -> Path:
+  d = datadir.data_root(root) / "train" / str(layout.layout_id) / str(instance)
+  img, mask = minimap_half(layout, None, rng)
+  datadir.write_layout(d, 0, img, layout.entrance // 2, mask)
+  datadir.write_paths(d, drawn_paths(layout, rng, n_paths))
+  return d
+
+
+def write_test_instance(root, layout: Layout, instance: int, seed: int, n_frames: int = 40, every: int = 5) -> tuple[Path, list[str]]:
+  """Live-like samples along one simulated walk; returns (instance dir, curated timestamps)."""
+  from poemap.tokens import tokenize_mask
+  d = datadir.data_root(root) / "test" / str(layout.layout_id) / str(instance)
+  rng = np.random.default_rng([seed & 0xFFFFFFFF, 17])
+  walk = walk_full(layout, seed, n_frames)
+  reveal = Reveal(layout.shape)
+  base = 1_700_000_000_000 + int(rng.integers(0, 10 ** 9))
+  curated = []
+  for t in range(n_frames):
+    reveal.visit(walk.trails[t])
+    if t < 2 or (t - 2) % every: continue
+    ys, xs = np.nonzero(reveal.mask[::8, ::8])
+    pad = 128
+    y0, x0 = max(0, int(ys.min()) * 8 - pad) // 2 * 2, max(0, int(xs.min()) * 8 - pad) // 2 * 2
+    y1, x1 = min(layout.shape[0], int(ys.max()) * 8 + pad), min(layout.shape[1], int(xs.max()) * 8 + pad)
+    raw, mask = minimap_half(layout, reveal.mask, rng, y0, x0, (y1 - y0) // 2 * 2, (x1 - x0) // 2 * 2)
+    origin = (layout.entrance - np.array([y0, x0])) // 2
+    tokens = tokenize_mask(mask, origin)
+    ts = str(base + int(t * 1000 / walk.fps))
+    datadir.write_collect_sample(d, ts, raw, origin, mask, tokens)
+    if len(tokens) >= 8 and explored_past_start(layout, reveal.mask): curated.append(ts)
+  return d, curated
+
+
+def write_unet_groups_for(root, layout: Layout, groups: list[int], seed: int, crops_per_group: int = 6, background_every: int = 5) -> None:
+  """UNet pairs from one layout: each group is one 1/2-scale region of revealed minimap rendered over
+  `crops_per_group` different stretches of world (the player stands elsewhere, fires, monsters and
+  the player's glow move), all sharing one ground-truth line mask."""
+  rng = np.random.default_rng([seed & 0xFFFFFFFF, 23])
+  world = make_world(layout, seed)
+  walk = walk_full(layout, seed, 40)
+  reveal = Reveal(layout.shape)
+  for tr in walk.trails: reveal.visit(tr)
+  empty = np.zeros_like(reveal.mask)
+  side = 2 * UNET_CROP
+  ly, lx = np.nonzero(layout.lines[::4, ::4] & (reveal.mask[::4, ::4] > 0))
+  for g in groups:
+    background = g % background_every == background_every - 1 or not len(ly)
+    if background:
+      wy, wx = np.nonzero(layout.coarse)
+      k = int(rng.integers(len(wy)))
+      cy, cx, rev = wy[k] * 8, wx[k] * 8, empty
+    else:
+      k = int(rng.integers(len(ly)))
+      cy, cx, rev = ly[k] * 4, lx[k] * 4, reveal.mask
+    y0 = int(cy + rng.integers(-side // 3, side // 3) - side // 2)
+    x0 = int(cx + rng.integers(-side // 3, side // 3) - side // 2)
+    vis = layout.lines[max(0, y0):y0 + side, max(0, x0):x0 + side] & (rev[max(0, y0):y0 + side, max(0, x0):x0 + side] > 0)
+    full = np.zeros((side, side), bool)
+    full[max(0, y0) - y0:max(0, y0) - y0 + vis.shape[0], max(0, x0) - x0:max(0, x0) - x0 + vis.shape[1]] = vis
+    mask = half_scale(full)
+    crops = []
+    for _ in range(crops_per_group):
+      player = np.array([cy, cx]) + rng.integers(-380, 381, 2)
+      w = world
+      if rng.random() < 0.4:
+        # a fire right under the region: the hard case that washes the lines out
+        f = np.array([[(y0 + side * rng.uniform(0.2, 0.8) - player[0]) + player[0] * PARALLAX,
+                       (x0 + side * rng.uniform(0.2, 0.8) - player[1]) + player[1] * PARALLAX, rng.uniform(80, 160)]], np.float32)
+        w = replace(world, fires=np.concatenate([world.fires, f]))
+      img = render_view(w, player, rev, int(rng.integers(0, 1000)), y0 - player[0], x0 - player[1], side, side)
+      crops.append(cv2.resize(img, (UNET_CROP, UNET_CROP), interpolation=cv2.INTER_AREA))
+    datadir.write_unet_group(root, unet_group_name(g), crops, mask)
+
+
+def unet_group_name(g: int) -> str: return f"sim_{g:04d}"
+
+
+def write_dataset(root: str | os.PathLike, seed: int = 0, instances_per_class: int = 2, test_per_class: int = 1, unet_groups: int = 18,
+                  crops_per_group: int = 6, test_frames: int = 40, progress: bool = True) -> dict:
+  """A whole data directory in the published format. Returns counts for a summary line."""
+  from tqdm import tqdm
+
+  from poemap.sim.guides import write_guides
+  root = Path(root)
+  if instances_per_class < 1 and unet_groups > 0: raise ValueError("unet groups are cut from train layouts: need instances_per_class >= 1")
+  jobs = [("train", l, i) for l in range(N_CLASSES) for i in range(instances_per_class)] + [("test", l, i) for l in range(N_CLASSES) for i in range(test_per_class)]
+  n_train = N_CLASSES * instances_per_class
+  curation: dict[str, dict[str, list[str]]] = {}
+  counts = {"train": 0, "test_samples": 0, "curated": 0, "unet_groups": 0}
+  for k, (tree, l, i) in enumerate(tqdm(jobs, desc="dataset", unit="layout", disable=not progress)):
+    s = instance_seed(seed, tree, l, i)
+    layout = make_layout(l, s)
+    rng = np.random.default_rng([s, 1])
+    if tree == "train":
+      write_train_instance(root, layout, i, rng)
+      counts["train"] += 1
+      mine = list(range(unet_groups))[k::n_train]  # round-robin: groups spread over classes
+      if mine:
+        write_unet_groups_for(root, layout, mine, s, crops_per_group)
+        counts["unet_groups"] += len(mine)
+    else:
+      d, cur = write_test_instance(root, layout, i, s, test_frames)
+      counts["test_samples"] += len(list(d.glob("*_tokens.npz")))
+      counts["curated"] += len(cur)
+      curation.setdefault(str(l), {})[str(i)] = cur
+  if test_per_class: datadir.write_curation_mask(curation, root)
+  write_guides(datadir.data_root(root) / "user" / "coast")
+  return counts
