@@ -10,6 +10,7 @@ import struct
 import tempfile
 from pathlib import Path
 
+from tinygrad import Tensor
 from tinygrad.nn.state import get_state_dict, load_state_dict, safe_load, safe_save
 
 from models.config import UNET_ARCHS, VIT_DEFAULT, unet_config
@@ -39,7 +40,9 @@ def save_checkpoint(model, path_or_name: str | os.PathLike, config: dict | None 
   fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
   os.close(fd)
   try:
-    safe_save({k: v.contiguous().realize() for k, v in get_state_dict(model).items()}, tmp, meta)
+    state = get_state_dict(model)
+    Tensor.realize(*state.values())  # in place, so the model keeps computing with exactly the saved buffers
+    safe_save(state, tmp, meta)
     with open(tmp, "rb+") as f: os.fsync(f.fileno())
     if overwrite: os.replace(tmp, path)
     else:
@@ -70,7 +73,7 @@ def check_fits(model, shapes: dict[str, tuple[int, ...]], source: str = "checkpo
   """ValueError naming every missing, unexpected and mismatched tensor when shapes don't fit the model exactly."""
   want = {k: tuple(v.shape) for k, v in get_state_dict(model).items()}
   missing, unexpected = sorted(set(want) - set(shapes)), sorted(set(shapes) - set(want))
-  mismatched = sorted(f"{k}: model {want[k]} vs {source} {shapes[k]}" for k in set(want) & set(shapes) if want[k] != tuple(shapes[k]))
+  mismatched = sorted(f"{k}: model {want[k]} vs file {shapes[k]}" for k in set(want) & set(shapes) if want[k] != tuple(shapes[k]))
   if missing or unexpected or mismatched:
     raise ValueError(f"{source} does not fit {type(model).__name__}: missing {missing}; unexpected {unexpected}; mismatched {mismatched}")
 

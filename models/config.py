@@ -26,6 +26,7 @@ def unet_config(name_or_config: str | dict) -> dict:
   return cfg
 
 
-def build_unet(name_or_config: str | dict = DEFAULT_UNET) -> UNet:
+def build_unet(name_or_config: str | dict = DEFAULT_UNET, seed: int = 0) -> UNet:
+  """A freshly initialised UNet (numpy init from seed) of a named or given config."""
   cfg = unet_config(name_or_config)
-  return UNET_ARCHS[cfg.pop("arch")](**cfg)
+  return UNET_ARCHS[cfg.pop("arch")](**cfg, seed=seed)

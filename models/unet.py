@@ -11,6 +11,8 @@ from typing import Callable
 from tinygrad import Tensor, nn
 from tinygrad.helpers import TRAINING
 
+from models.init import numpy_init
+
 EPS = 1e-5
 
 
@@ -60,7 +62,7 @@ class UNet:
   mid_chan * 2**depth; a mirrored decoder. Input (B,in_chan,H,W) with H,W multiples of 2**depth."""
   attention = False
 
-  def __init__(self, in_chan: int = 3, mid_chan: int = 64, out_chan: int = 2, depth: int = 3, width: int = 1):
+  def __init__(self, in_chan: int = 3, mid_chan: int = 64, out_chan: int = 2, depth: int = 3, width: int = 1, seed: int = 0):
     if min(in_chan, mid_chan, out_chan, depth, width) < 1: raise ValueError(f"UNet sizes must be >= 1, got {in_chan=} {mid_chan=} {out_chan=} {depth=} {width=}")
     self.config = dict(arch=type(self).__name__, in_chan=in_chan, mid_chan=mid_chan, out_chan=out_chan, depth=depth, width=width)
     ch = [mid_chan * 2**i for i in range(depth + 1)]
@@ -75,6 +77,7 @@ class UNet:
       self.consume_intermediates.append([*stage(2 * ch[lvl], ch[lvl]), *tail])
     if self.attention:
       self.attention_blocks = [AttentionGate(ch[lvl], ch[lvl], max(1, ch[lvl] // 2)) for lvl in range(depth - 1, -1, -1)]
+    numpy_init(self, seed)
 
   def __call__(self, x: Tensor) -> Tensor:
     skips = []

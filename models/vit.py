@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from tinygrad import Tensor, dtypes, nn
 
+from models.init import numpy_init
+
 EPS = 1e-5
 
 
@@ -47,7 +49,7 @@ class PatchEmbed:
 
 
 class ViT:
-  def __init__(self, num_classes: int = 9, max_tokens: int = 128, layers: int = 3, embed_dim: int = 256, num_heads: int = 4, ff_dim: int = 512):
+  def __init__(self, num_classes: int = 9, max_tokens: int = 128, layers: int = 3, embed_dim: int = 256, num_heads: int = 4, ff_dim: int = 512, seed: int = 0):
     if embed_dim % 4: raise ValueError(f"embed_dim must be a multiple of 4 (four 16x16 quadrants), got {embed_dim}")
     self.config = dict(arch="ViT", num_classes=num_classes, max_tokens=max_tokens, layers=layers, embed_dim=embed_dim, num_heads=num_heads, ff_dim=ff_dim)
     self.max_tokens, self.embed_dim = max_tokens, embed_dim
@@ -57,6 +59,7 @@ class ViT:
     self.tbs = [TransformerBlock(embed_dim, num_heads, ff_dim) for _ in range(layers)]
     self.encoder_norm = _norm(embed_dim)
     self.head = _linear(embed_dim, num_classes)
+    numpy_init(self, seed)
 
   def encode(self, seq: Tensor) -> Tensor:
     """(B, max_tokens, D) token embeddings -> (B, num_classes) logits."""
