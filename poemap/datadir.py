@@ -135,3 +135,8 @@ def read_unet_groups(root: str | os.PathLike | None = None) -> list[tuple[str, l
     crops = sorted(g.glob("*.npz"), key=lambda p: (len(p.stem), p.stem))
     if m.exists() and crops: out.append((g.name, crops, m))
   return out
+
+
+def write_layout_mask(instance_dir: str | os.PathLike, n: int | str, mask: np.ndarray, overwrite: bool = False) -> Path:
+  """<n>_mask.png (0/255) of a full layout, atomically; an existing mask is kept unless overwrite."""
+  return save_png(Path(instance_dir) / f"{n}_mask.png", (np.asarray(mask) > 0).astype(np.uint8) * 255, overwrite=overwrite)

@@ -1,0 +1,133 @@
+"""Plumbing shared by train_unet.py and train_vit.py: seeding, Ctrl+C that stops at a step boundary,
+optimizer steps with gradient accumulation under TinyJit, checkpoint targets that never clobber, metrics.
+"""
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from tinygrad import Tensor, TinyJit
+from tinygrad.helpers import Context
+from tinygrad.nn.optim import Adam
+
+from models.checkpoint import save_checkpoint
+from poemap.datadir import model_path
+from poemap.usererror import UserError
+
+
+def seed_all(seed: int) -> np.random.Generator:
+  """Seed numpy's global state and tinygrad's RNG (weights init, dropout); returns a Generator for data sampling."""
+  np.random.seed(seed)
+  Tensor.manual_seed(seed)
+  return np.random.default_rng(seed)
+
+
+class StopOnSigint:
+  """The first Ctrl+C (SIGINT) sets .stop so the loop ends after the current step and saves; a second
+  one raises KeyboardInterrupt as usual. Checkpoints are written atomically, so even that leaves no torn file."""
+  def __init__(self): self.stop, self._old = False, None
+  def _handler(self, signum, frame):
+    if self.stop: raise KeyboardInterrupt
+    self.stop = True
+    print("\ninterrupted: finishing this step and saving a checkpoint (Ctrl+C again to abort)", flush=True)
+  def __enter__(self):
+    self._old = signal.signal(signal.SIGINT, self._handler)
+    return self
+  def __exit__(self, *exc): signal.signal(signal.SIGINT, self._old)
+
+
+def checkpoint_target(out: str | os.PathLike, overwrite: bool) -> Path:
+  """The path a run will write; an existing file there is refused unless overwrite (the run replaces it as it goes)."""
+  p = model_path(out)
+  if p.exists() and not overwrite: raise UserError(f"{p} exists; pass --overwrite to replace it, or choose another --out")
+  return p
+
+
+def save(model, path: Path) -> Path:
+  """Atomic save over our own earlier checkpoint (the target was checked at start by checkpoint_target)."""
+  return save_checkpoint(model, path, overwrite=True)
+
+
+class Stepper:
+  """One optimizer step per call over `accum` micro-batches. loss_fn(*micro_batch_tensors) -> scalar loss.
+  With accum > 1 the gradients are summed into persistent buffers by one TinyJit'd micro step, and a
+  second TinyJit'd step applies their mean: memory of one micro-batch, result of the whole batch."""
+  def __init__(self, params: list[Tensor], loss_fn: Callable[..., Tensor], lr: float, accum: int = 1, weight_decay: float = 0.0):
+    if accum < 1: raise ValueError(f"accum must be >= 1, got {accum}")
+    self.params, self.loss_fn, self.accum = params, loss_fn, accum
+    self.opt = Adam(params, lr=lr)
+    self.wd = weight_decay
+    if accum > 1: self.acc = [Tensor.zeros(*p.shape, dtype=p.dtype).contiguous().realize() for p in params]
+    self._full, self._micro, self._apply = TinyJit(self._full_step), TinyJit(self._micro_step), TinyJit(self._apply_step)
+
+  def _decay(self):
+    # decoupled weight decay (AdamW style) on matrices/kernels only, not norms and biases
+    if self.wd: [p.assign(p * (1 - self.opt.lr * self.wd)) for p in self.params if p.ndim >= 2]
+
+  def _full_step(self, *xs: Tensor) -> Tensor:
+    with Context(TRAINING=1):
+      self.opt.zero_grad()
+      loss = self.loss_fn(*xs)
+      loss.backward()
+      self._decay()
+      self.opt.step()
+      return loss.realize()
+
+  def _micro_step(self, *xs: Tensor) -> Tensor:
+    with Context(TRAINING=1):
+      self.opt.zero_grad()
+      loss = self.loss_fn(*xs)
+      loss.backward()
+      Tensor.realize(loss, *[a.assign(a + p.grad) for a, p in zip(self.acc, self.params)])
+      return loss
+
+  def _apply_step(self) -> Tensor:
+    with Context(TRAINING=1):
+      for a, p in zip(self.acc, self.params): p.grad = a / self.accum
+      self._decay()
+      self.opt.step()
+      Tensor.realize(*[a.assign(a.zeros_like()) for a in self.acc])
+      return self.acc[0]
+
+  def __call__(self, micro_batches: list[tuple[np.ndarray, ...]]) -> float:
+    """micro_batches: `accum` tuples of equally shaped arrays; returns the mean loss."""
+    if len(micro_batches) != self.accum: raise ValueError(f"want {self.accum} micro-batches, got {len(micro_batches)}")
+    if self.accum == 1: return float(self._full(*[Tensor(a) for a in micro_batches[0]]).item())
+    losses = [float(self._micro(*[Tensor(a) for a in mb]).item()) for mb in micro_batches]
+    self._apply()
+    return float(np.mean(losses))
+
+
+def weighted_cross_entropy(logits: Tensor, y: Tensor, weights: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+  """Mean cross-entropy of (N,C) logits vs int (N,) labels; optional per-class weights (C,) and a 0/1 (N,)
+  mask of rows that count (padding rows in fixed-shape batches)."""
+  nll = -(logits.log_softmax(-1) * y.one_hot(logits.shape[-1])).sum(-1)
+  w = weights[y] if weights is not None else Tensor.ones(y.shape[0])
+  if mask is not None: w = w * mask
+  return (nll * w).sum() / w.sum().maximum(1e-8)
+
+
+def f1_counts(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
+  """[tp, fp, fn] of two 0/1 masks, int64 (sum them over images for a micro-averaged F1)."""
+  p, t = np.asarray(pred) > 0, np.asarray(target) > 0
+  return np.array([(p & t).sum(), (p & ~t).sum(), (~p & t).sum()], np.int64)
+
+
+def f1_score(counts: np.ndarray) -> dict[str, float]:
+  tp, fp, fn = (int(c) for c in counts)
+  prec = tp / (tp + fp) if tp + fp else 0.0
+  rec = tp / (tp + fn) if tp + fn else 0.0
+  return {"f1": 2 * prec * rec / (prec + rec) if prec + rec else 0.0, "precision": prec, "recall": rec}
+
+
+def wandb_run(enabled: bool, project: str, config: dict):
+  """A Weights & Biases run when asked for and installed; None otherwise (it is optional)."""
+  if not enabled: return None
+  try: import wandb
+  except ImportError:
+    print("wandb is not installed: logging to the console only")
+    return None
+  return wandb.init(project=project, config=config)

@@ -1,0 +1,85 @@
+"""UNet training data: 32 px patch pairs sampled from the auto_crop_50/mask_50 groups, normalised per
+the model contract (each channel by its crop's mean/std, models.tiled.normalise) and augmented.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.tiled import channel_stats, normalise
+from poemap.datadir import read_unet_groups
+from poemap.fileio import load_npz_data
+from poemap.usererror import UserError
+
+
+@dataclass
+class Crop:
+  group: str
+  image: np.ndarray   # uint8 (H,W,3) RGB
+  mask: np.ndarray    # uint8 (H,W) 0/1
+  mean: np.ndarray
+  std: np.ndarray
+  lines: np.ndarray   # (K,2) [y,x] of line pixels, for sampling patches that hold lines
+
+
+def load_groups(root: str | os.PathLike | None = None) -> dict[str, list[Crop]]:
+  """{group: crops}, every crop checked against its group's mask."""
+  out: dict[str, list[Crop]] = {}
+  for g, crop_paths, mask_path in read_unet_groups(root):
+    mask = (load_npz_data(mask_path) > 0).astype(np.uint8)
+    lines = np.argwhere(mask)
+    crops = []
+    for p in crop_paths:
+      img = load_npz_data(p)
+      if img.dtype != np.uint8 or img.shape != (*mask.shape, 3): raise UserError(f"{p}: want uint8 {mask.shape}+(3,), got {img.dtype} {img.shape}")
+      crops.append(Crop(g, img, mask, *channel_stats(img), lines))
+    out[g] = crops
+  if not out: raise UserError(f"no UNet training groups (auto_crop_50/<group>/ + mask_50/<group>.npz) under {root}")
+  return out
+
+
+def split_groups(names: list[str], val_frac: float, seed: int) -> tuple[list[str], list[str]]:
+  """Held-out validation groups: a seeded choice of round(val_frac * n) groups (at least one when there
+  are two or more), so validation measures unseen minimaps, not unseen noise on seen ones."""
+  names = sorted(names)
+  k = min(len(names) - 1, max(1 if len(names) > 1 and val_frac > 0 else 0, round(val_frac * len(names))))
+  val = set(np.random.default_rng(seed).permutation(names)[:k].tolist())
+  return [n for n in names if n not in val], [n for n in names if n in val]
+
+
+def sample_patches(crops: list[Crop], n: int, rng: np.random.Generator, patch: int = 32, line_frac: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+  """n patches: (x float32 (n,3,patch,patch) normalised, y int32 (n,patch,patch)). A fraction line_frac
+  is centred near a random line pixel (lines are a few % of pixels; uniform sampling would mostly show
+  background), the rest lies anywhere."""
+  x = np.empty((n, 3, patch, patch), np.float32)
+  y = np.empty((n, patch, patch), np.int32)
+  for i, ci in enumerate(rng.integers(0, len(crops), n)):
+    c = crops[ci]
+    H, W = c.mask.shape
+    if H < patch or W < patch: raise UserError(f"group {c.group}: crops of {H}x{W} are smaller than a {patch} px patch")
+    if len(c.lines) and rng.random() < line_frac:
+      cy, cx = c.lines[rng.integers(len(c.lines))]
+      y0, x0 = int(np.clip(cy - rng.integers(patch), 0, H - patch)), int(np.clip(cx - rng.integers(patch), 0, W - patch))
+    else: y0, x0 = int(rng.integers(H - patch + 1)), int(rng.integers(W - patch + 1))
+    x[i] = normalise(c.image[y0:y0 + patch, x0:x0 + patch], c.mean, c.std).transpose(2, 0, 1)
+    y[i] = c.mask[y0:y0 + patch, x0:x0 + patch]
+  return x, y
+
+
+def augment(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, noise: float = 0.1, jitter: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+  """Random flips and 90° rotations (same on image and mask), per-patch colour jitter and pixel noise.
+  Jitter is a per-channel gain/offset in normalised space: in raw space it would cancel out exactly in the
+  per-image normalisation, while what really varies at inference is the image statistics (the server keeps
+  them fixed for a session as the minimap grows)."""
+  x, y = x.copy(), y.copy()
+  n = len(x)
+  for i in range(n):
+    k, flip = int(rng.integers(4)), bool(rng.integers(2))
+    xi, yi = np.rot90(x[i], k, axes=(1, 2)), np.rot90(y[i], k)
+    if flip: xi, yi = xi[:, :, ::-1], yi[:, ::-1]
+    x[i], y[i] = xi, yi
+  if jitter: x = x * rng.uniform(1 - jitter, 1 + jitter, (n, 3, 1, 1)).astype(np.float32) + rng.normal(0, jitter, (n, 3, 1, 1)).astype(np.float32)
+  if noise: x = x + rng.normal(0, noise, x.shape).astype(np.float32)
+  return x.astype(np.float32), y

@@ -1,0 +1,165 @@
+"""ViT training samples: a full-layout line mask seen through the fog of war along (part of) a path.
+
+A source is one (layout mask, origin, path) triple from the train tree. A sample takes a prefix of the
+path (the exploration so far), drops some of its points (paths are drawn/recorded at uneven density),
+reveals discs of radius 65 px around the rest (explore_map), cleans sparse pixels as the server does on
+a live mask, and tokenizes around the origin. Samples are made in a background process that streams
+class-balanced steps into a queue, so training starts at once; the trainer keeps what it got in a pool
+and draws class-balanced batches from it while the producer is busy.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from poemap.datadir import layout_instances, read_layout, read_paths
+from poemap.explore import explore_map
+from poemap.tokens import PATCH, clean_sparse_pixels, tokenize_mask
+from poemap.usererror import UserError
+
+LIGHT_RADIUS = 65
+
+
+@dataclass(frozen=True)
+class Source:
+  layout: int
+  instance_dir: str
+  n: str
+  path_index: int
+
+
+def layout_numbers(instance_dir: str | os.PathLike) -> list[str]:
+  """The <n> of every full layout image <n>.png (with its <n>_origin.npz) in an instance directory."""
+  d = Path(instance_dir)
+  return sorted((p.name[:-len("_origin.npz")] for p in d.glob("*_origin.npz") if (d / f"{p.name[:-len('_origin.npz')]}.png").exists()),
+                key=lambda s: (len(s), s))
+
+
+def find_sources(root: str | os.PathLike | None = None) -> list[Source]:
+  """Every (layout image with a mask, path) pair of the train tree; an image without <n>_mask.png is an
+  error that names the preparation command."""
+  out, missing = [], []
+  for layout, idir in layout_instances(root, "train"):
+    paths = read_paths(idir)
+    for n in layout_numbers(idir):
+      if not (idir / f"{n}_mask.png").exists():
+        missing.append(str(idir / f"{n}_mask.png"))
+        continue
+      out += [Source(layout, str(idir), n, i) for i in range(len(paths))]
+  if missing: raise UserError(f"{len(missing)} layout(s) have no line mask yet, e.g. {missing[0]}; compute them with `python prepare_vit_data.py --unet <checkpoint>`")
+  if not out: raise UserError(f"no (layout mask, path) pairs under {root or 'data'}/train")
+  return out
+
+
+def crop_to_view(mask: np.ndarray, origin: np.ndarray, path: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """The part of the mask the path can reveal (and the origin), with origin and path shifted into it.
+  Tokens and cleaning come out identical to the full mask's: tokenize re-anchors its grid at the origin,
+  and everything outside the revealed discs is 0 in both."""
+  H, W = mask.shape
+  y0, x0 = max(0, min(int(path[:, 0].min()) - radius - 1, int(origin[0]))), max(0, min(int(path[:, 1].min()) - radius - 1, int(origin[1])))
+  y1, x1 = min(H, max(int(path[:, 0].max()) + radius + 2, int(origin[0]) + 1)), min(W, max(int(path[:, 1].max()) + radius + 2, int(origin[1]) + 1))
+  return mask[y0:y1, x0:x1], origin - [y0, x0], path - [y0, x0]
+
+
+def make_sample(mask: np.ndarray, origin: np.ndarray, path: np.ndarray, rng: np.random.Generator, min_frac: float = 0.05,
+                max_drop: float = 0.5, radius: int = LIGHT_RADIUS) -> np.ndarray:
+  """Tokens (N,32,32,4) of one random exploration along `path` (a prefix, with points dropped)."""
+  K = len(path)
+  k = int(rng.integers(max(1, int(np.ceil(min_frac * K))), K + 1))
+  sub = path[:k]
+  if k > 2 and max_drop > 0:  # keep the first point: the player always starts at the entrance
+    keep = rng.random(k) >= rng.uniform(0, max_drop)
+    keep[0] = True
+    sub = sub[keep]
+  m, o, p = crop_to_view(mask, np.asarray(origin), sub, radius)
+  return tokenize_mask(clean_sparse_pixels(explore_map(m, p, radius)), o)
+
+
+def pack(tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+  """Compact form for queues and pools: (bit-packed patches, (N,2) int16 row/col, N)."""
+  return np.packbits(tokens[..., 0].astype(bool)), tokens[:, 0, 0, 1:3].astype(np.int16), len(tokens)
+
+
+def unpack(packed: tuple[np.ndarray, np.ndarray, int]) -> np.ndarray:
+  bits, rc, n = packed
+  t = np.zeros((n, PATCH, PATCH, 4), np.int64)
+  t[..., 0] = np.unpackbits(bits)[:n * PATCH * PATCH].reshape(n, PATCH, PATCH)
+  t[..., 1], t[..., 2] = rc[:, 0, None, None], rc[:, 1, None, None]
+  t[..., 3] = t[..., 1] ** 2 + t[..., 2] ** 2
+  return t
+
+
+def balanced_labels(classes: list[int], n: int, rng: np.random.Generator) -> list[int]:
+  """n labels cycling through the classes in random order, so every class appears n/C times (±1)."""
+  out: list[int] = []
+  while len(out) < n: out += rng.permutation(classes).tolist()
+  return out[:n]
+
+
+def _producer(sources: list[Source], seed: int, batch: int, q, stop, opts: dict) -> None:
+  """Background process: loads every source once, then puts class-balanced steps of packed samples forever."""
+  rng = np.random.default_rng(seed)
+  cache: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+  paths: dict[str, list[np.ndarray]] = {}
+  by_class: dict[int, list[Source]] = {}
+  for s in sources: by_class.setdefault(s.layout, []).append(s)
+  classes = sorted(by_class)
+  while not stop.is_set():
+    step = []
+    for label in balanced_labels(classes, batch, rng):
+      s = by_class[label][int(rng.integers(len(by_class[label])))]
+      if (s.instance_dir, s.n) not in cache:
+        _, origin, mask = read_layout(s.instance_dir, s.n)
+        cache[(s.instance_dir, s.n)] = (mask, origin)
+      if s.instance_dir not in paths: paths[s.instance_dir] = read_paths(s.instance_dir)
+      mask, origin = cache[(s.instance_dir, s.n)]
+      for _ in range(10):  # an early prefix may reveal no line at all: try another
+        t = make_sample(mask, origin, paths[s.instance_dir][s.path_index], rng, **opts)
+        if len(t): break
+      if len(t): step.append((label, pack(t)))
+    while not stop.is_set():
+      try:
+        q.put(step, timeout=0.5)
+        break
+      except queue.Full: continue
+
+
+class SampleStream:
+  """Class-balanced training batches: fresh steps from the producer process when ready, else a draw from
+  the pool of samples received so far (so the trainer never waits once the first step has arrived)."""
+  def __init__(self, sources: list[Source], batch: int, seed: int, pool_size: int = 50000, **opts):
+    self.batch, self.pool_size = batch, pool_size
+    self.rng = np.random.default_rng(seed + 1)
+    self.pool: dict[int, list] = {}
+    self.fresh = 0
+    ctx = mp.get_context("spawn")  # no fork after tinygrad started: the child only needs numpy/OpenCV
+    self.q, self.stop = ctx.Queue(maxsize=8), ctx.Event()
+    self.proc = ctx.Process(target=_producer, args=(sources, seed, batch, self.q, self.stop, opts), daemon=True)
+    self.proc.start()
+
+  def _add(self, step: list) -> None:
+    for label, packed in step:
+      lst = self.pool.setdefault(label, [])
+      if len(lst) < self.pool_size // max(1, len(self.pool)): lst.append(packed)
+      else: lst[int(self.rng.integers(len(lst)))] = packed
+
+  def next(self) -> tuple[list[np.ndarray], np.ndarray]:
+    """(tokens list, int32 labels) of one batch."""
+    try: step = self.q.get(timeout=None if not self.pool else 0.0) if not self.pool else self.q.get_nowait()
+    except queue.Empty: step = None
+    if step is not None:
+      self._add(step)
+      self.fresh += 1
+      return [unpack(p) for _, p in step], np.array([l for l, _ in step], np.int32)
+    labels = balanced_labels(sorted(self.pool), self.batch, self.rng)
+    return [unpack(self.pool[l][int(self.rng.integers(len(self.pool[l])))]) for l in labels], np.array(labels, np.int32)
+
+  def close(self) -> None:
+    self.stop.set()
+    self.proc.join(timeout=5)
+    if self.proc.is_alive(): self.proc.terminate()

@@ -1,0 +1,130 @@
+"""Train the line-extraction UNet on 32 px patch pairs from <data>/auto_crop_50 + <data>/mask_50.
+
+Defaults are the published recipe (AttentionUNet "published" config, patch 32, batch 512, lr 3e-4,
+cross-entropy). The bundled synthetic-Coast model uses a small config for CPU real time; see
+docs/MODELS.md for its exact command. Examples:
+
+  python train_unet.py                                            # published recipe, data/ -> out/unet.safetensors
+  python train_unet.py --data out/synth --config small --batch 128 --steps 3000 --out data/model/UNet_synth.safetensors
+
+Ctrl+C finishes the current step and saves a checkpoint (written atomically, never torn).
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+from tinygrad import Tensor
+from tinygrad.nn.state import get_parameters
+from tqdm import trange
+
+from models.config import UNET_CONFIGS, build_unet
+from models.tiled import TiledUNet
+from poemap.training import (Stepper, StopOnSigint, checkpoint_target, f1_counts, f1_score, save, seed_all, wandb_run,
+                             weighted_cross_entropy)
+from poemap.unetdata import augment, load_groups, sample_patches, split_groups
+from poemap.usererror import UserError, run_main
+
+
+def get_args(argv=None) -> argparse.Namespace:
+  p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument("--data", default=None, help="data root (default: $POEMAP_DATA or <repo>/data)")
+  p.add_argument("--out", default="out/unet.safetensors", help="checkpoint path or name under <data>/model/ (default %(default)s)")
+  p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+  p.add_argument("--init", default=None, help="start from this checkpoint's weights (same --config)")
+  p.add_argument("--config", default="published", choices=sorted(UNET_CONFIGS), help="architecture (default %(default)s, the published AttentionUNet)")
+  p.add_argument("--patch", type=int, default=32, help="patch side, px (default %(default)s)")
+  p.add_argument("--batch", type=int, default=512, help="patches per optimizer step (default %(default)s)")
+  p.add_argument("--accum", type=int, default=1, help="gradient accumulation: micro-batches per step, batch/accum each (default %(default)s)")
+  p.add_argument("--lr", type=float, default=3e-4, help="Adam learning rate (default %(default)s)")
+  p.add_argument("--weight-decay", type=float, default=0.0, help="decoupled weight decay (default %(default)s)")
+  p.add_argument("--steps", type=int, default=10000, help="optimizer steps (default %(default)s)")
+  p.add_argument("--class-weights", default="1,1", help="cross-entropy weights 'background,line', or 'auto' = inverse class frequency, capped at 10 (default %(default)s)")
+  p.add_argument("--line-frac", type=float, default=0.5, help="fraction of patches centred near a line pixel (default %(default)s)")
+  p.add_argument("--noise", type=float, default=0.1, help="augmentation: pixel noise std in normalised units (default %(default)s)")
+  p.add_argument("--jitter", type=float, default=0.1, help="augmentation: per-channel gain/offset jitter (default %(default)s)")
+  p.add_argument("--val-frac", type=float, default=0.15, help="fraction of groups held out for validation F1 (default %(default)s)")
+  p.add_argument("--val-crops", type=int, default=8, help="crops per held-out group used for validation (default %(default)s)")
+  p.add_argument("--eval-every", type=int, default=500, help="validate every N steps (default %(default)s)")
+  p.add_argument("--save-every", type=int, default=500, help="checkpoint every N steps (default %(default)s)")
+  p.add_argument("--seed", type=int, default=0, help="seeds weights, sampling and augmentation (default %(default)s)")
+  p.add_argument("--wandb", action="store_true", help="log to Weights & Biases (when installed)")
+  a = p.parse_args(argv)
+  if a.batch % a.accum: p.error(f"--batch {a.batch} is not a multiple of --accum {a.accum}")
+  if a.patch % 4: p.error("--patch must be a multiple of 4 (the UNet pools twice or more)")
+  return a
+
+
+def class_weights(spec: str, crops) -> np.ndarray:
+  if spec == "auto":
+    pos = np.mean([c.mask.mean() for c in crops])
+    return np.array([1.0, min(10.0, (1 - pos) / max(pos, 1e-6))], np.float32)
+  try: w = np.array([float(v) for v in spec.split(",")], np.float32)
+  except ValueError: raise UserError(f"--class-weights must be 'auto' or two numbers like '1,3', got {spec!r}") from None
+  if w.shape != (2,) or (w <= 0).any(): raise UserError(f"--class-weights wants two positive numbers, got {spec!r}")
+  return w
+
+
+def validate(tiled: TiledUNet, crops) -> dict[str, float]:
+  """Pixel F1 of whole held-out crops, run exactly as the server does (tiles, the crop's own stats)."""
+  counts = sum((f1_counts(tiled.mask(c.image), c.mask) for c in crops), np.zeros(3, np.int64))
+  return f1_score(counts)
+
+
+def main(argv=None) -> int:
+  a = get_args(argv)
+  out = checkpoint_target(a.out, a.overwrite)
+  rng = seed_all(a.seed)
+  groups = load_groups(a.data)
+  train_names, val_names = split_groups(list(groups), a.val_frac, a.seed)
+  train = [c for g in train_names for c in groups[g]]
+  val = [c for g in val_names for c in groups[g][:a.val_crops]]
+  weights = class_weights(a.class_weights, train)
+  print(f"{len(train_names)} training groups ({len(train)} crops), {len(val_names)} held out: {', '.join(val_names) or '-'}; class weights {weights.tolist()}")
+
+  model = build_unet(a.config)
+  if a.init:
+    from models.checkpoint import load_checkpoint
+    load_checkpoint(model, a.init)
+  print(f"UNet config {a.config}: {sum(p.numel() for p in get_parameters(model)):,} parameters -> {out}")
+  w_t = Tensor(weights)
+  def loss_fn(x: Tensor, y: Tensor) -> Tensor:
+    logits = model(x).permute(0, 2, 3, 1).reshape(-1, 2)
+    return weighted_cross_entropy(logits, y.reshape(-1), w_t)
+  stepper = Stepper(get_parameters(model), loss_fn, a.lr, a.accum, a.weight_decay)
+  tiled = TiledUNet(model, batch=64)
+  run = wandb_run(a.wandb, "poemap-unet", vars(a))
+  micro = a.batch // a.accum
+
+  best, step, t0 = None, 0, time.time()
+  with StopOnSigint() as sig:
+    bar = trange(a.steps, desc="unet", unit="step", dynamic_ncols=True)
+    for step in bar:
+      mbs = [augment(*sample_patches(train, micro, rng, a.patch, a.line_frac), rng, a.noise, a.jitter) for _ in range(a.accum)]
+      loss = stepper(mbs)
+      bar.set_postfix(loss=f"{loss:.4f}", **({"val_f1": f"{best:.4f}"} if best is not None else {}))
+      if run: run.log({"loss": loss}, step=step)
+      done = step + 1
+      if val and (done % a.eval_every == 0 or done == a.steps):
+        v = validate(tiled, val)
+        best = v["f1"]
+        tqdm_write(f"step {done}: loss {loss:.4f}  val F1 {v['f1']:.4f} (precision {v['precision']:.4f}, recall {v['recall']:.4f})")
+        if run: run.log({f"val_{k}": x for k, x in v.items()}, step=step)
+      if done % a.save_every == 0 or done == a.steps: save(model, out)
+      if sig.stop:
+        save(model, out)
+        tqdm_write(f"stopped at step {done}; saved {out}")
+        break
+    else: step = a.steps - 1
+  if a.steps == 0: save(model, out)
+  print(f"done: {step + 1} steps in {time.time() - t0:.0f} s; checkpoint {out}")
+  return 0
+
+
+def tqdm_write(msg: str) -> None:
+  from tqdm import tqdm
+  tqdm.write(msg)
+
+
+if __name__ == "__main__": run_main(main)
