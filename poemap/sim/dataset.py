@@ -20,7 +20,7 @@ from poemap.sim.classes import N_CLASSES
 from poemap.sim.layout import PATH_CELL, Layout, entrance_distance, half_scale, make_layout
 from poemap.sim.noise import smooth_noise
 from poemap.sim.player import walk_full
-from poemap.sim.render import PARALLAX, Reveal, make_world, render_view
+from poemap.sim.render import LINE_ALPHA, LINE_RGB, PARALLAX, Reveal, make_world, render_view
 
 UNET_CROP = 256  # side of a UNet crop at 1/2 scale
 
@@ -49,8 +49,8 @@ def minimap_half(layout: Layout, revealed: np.ndarray | None, rng: np.random.Gen
   cover = cv2.resize(vis.astype(np.float32), (w // 2, h // 2), interpolation=cv2.INTER_AREA)
   mask = half_scale(vis)
   img = dark_background(rng, (h // 2, w // 2))
-  color = np.array([138, 84, 255], np.float32) + rng.uniform(-8, 8, 3).astype(np.float32)
-  a = (cover * rng.uniform(0.75, 0.85))[..., None]
+  color = LINE_RGB + rng.uniform(-5, 5, 3).astype(np.float32)
+  a = (cover * rng.uniform(*LINE_ALPHA))[..., None]
   img = img * (1 - a) + color * a
   return np.clip(img, 0, 255).astype(np.uint8), mask
 
@@ -76,13 +76,13 @@ def drawn_paths(layout: Layout, rng: np.random.Generator, n: int = 6) -> list[np
     # a hand's wobble: smooth sideways noise of a few px
     t = np.arange(len(p))
     wob = np.stack([np.interp(t, np.linspace(0, len(p), 12), rng.normal(0, 10, 12)) for _ in range(2)], 1)
-    p = p + wob
+    p = p + wob * np.minimum(1, t / 20)[:, None]  # every stroke starts exactly at the entrance
     # dense like a drawn stroke: a point every ~2 px at 1/2 scale
     seg = np.linalg.norm(np.diff(p, axis=0), axis=1)
     s = np.concatenate([[0], np.cumsum(seg)])
     ts = np.linspace(0, s[-1], max(2, int(s[-1] / 4)))
     q = np.stack([np.interp(ts, s, p[:, 0]), np.interp(ts, s, p[:, 1])], 1) / 2
-    q = np.round(q).astype(np.int64)
+    q = np.floor(q).astype(np.int64)  # the pixel containing the point, like the origin
     keep = np.concatenate([[True], (np.diff(q, axis=0) != 0).any(1)])
     out.append(q[keep])
   return out
@@ -174,15 +174,17 @@ def unet_group_name(g: int) -> str: return f"sim_{g:04d}"
 
 
 def write_dataset(root: str | os.PathLike, seed: int = 0, instances_per_class: int = 2, test_per_class: int = 1, unet_groups: int = 18,
-                  crops_per_group: int = 6, test_frames: int = 40, progress: bool = True) -> dict:
+                  crops_per_group: int = 6, test_frames: int = 40, progress: bool = True, layout_ids: list[int] | None = None) -> dict:
   """A whole data directory in the published format. Returns counts for a summary line."""
   from tqdm import tqdm
 
   from poemap.sim.guides import write_guides
   root = Path(root)
   if instances_per_class < 1 and unet_groups > 0: raise ValueError("unet groups are cut from train layouts: need instances_per_class >= 1")
-  jobs = [("train", l, i) for l in range(N_CLASSES) for i in range(instances_per_class)] + [("test", l, i) for l in range(N_CLASSES) for i in range(test_per_class)]
-  n_train = N_CLASSES * instances_per_class
+  ids = list(range(N_CLASSES)) if layout_ids is None else [int(l) for l in layout_ids]
+  if any(not 0 <= l < N_CLASSES for l in ids): raise ValueError(f"layout ids must be in 0..{N_CLASSES - 1}, got {ids}")
+  jobs = [("train", l, i) for l in ids for i in range(instances_per_class)] + [("test", l, i) for l in ids for i in range(test_per_class)]
+  n_train = len(ids) * instances_per_class
   curation: dict[str, dict[str, list[str]]] = {}
   counts = {"train": 0, "test_samples": 0, "curated": 0, "unet_groups": 0}
   for k, (tree, l, i) in enumerate(tqdm(jobs, desc="dataset", unit="layout", disable=not progress)):

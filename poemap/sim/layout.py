@@ -254,8 +254,9 @@ def entrance_distance(layout: Layout) -> np.ndarray:
 
 
 def half_scale(mask: np.ndarray) -> np.ndarray:
-  """A 4K-scale 0/1 mask at the 1/2 scale of the data format: a pixel is on when at least half of its
-  2x2 block is (4 px lines become 2 px lines, and a pixel is a line only where it looks like one)."""
+  """A 4K-scale 0/1 mask at the 1/2 scale of the data format: a pixel is on when at least 3 of its 2x2
+  block are: 4 px lines become 1-2 px lines, and a pixel counts as line only where the shrunk image
+  shows the line's colour rather than a blend with the ground."""
   m = np.asarray(mask, np.uint8)
   h, w = m.shape[0] // 2 * 2, m.shape[1] // 2 * 2
-  return (m[:h, :w].reshape(h // 2, 2, w // 2, 2).sum(axis=(1, 3)) >= 2).astype(np.uint8)
+  return (m[:h, :w].reshape(h // 2, 2, w // 2, 2).sum(axis=(1, 3)) >= 3).astype(np.uint8)

@@ -20,7 +20,10 @@ PARALLAX = 1.6                 # world px per minimap px
 ICON_4K = (1060, 1920)         # player icon [y, x] on a 4K screen
 CAPTURE_RADIUS_4K = 600        # half side of the captured square at 4K
 FOG_AXES_4K = (140, 120)       # fog-of-war ellipse radii (x, y) at 4K around every visited point
-LINE_RGB = np.array([138, 84, 255], np.float32)  # the overlay blue before transparency
+# the overlay blue before transparency: over dark ground the blend lands inside DESIGN.md's range
+# (R 110-150, G 0-150, B 150-255), over bright ground or fire it leaves it, as in the game
+LINE_RGB = np.array([160, 86, 255], np.float32)
+LINE_ALPHA = (0.8, 0.88)
 TEX = 512                      # side of the periodic world textures
 
 
@@ -83,7 +86,7 @@ def make_world(layout: Layout, seed: int) -> World:
   # the sea fills about half of the non-walkable space; shallow pools lie on walkable ground too
   water = np.clip((sea + 0.2) * 2, 0, 1) * (1 - walk) + np.clip((pools - 1.3) * 3, 0, 1) * walk
   light = 1 + 0.18 * smooth_noise(rng, (hc, wc), 30)
-  ground = np.array([104, 92, 70], np.float32) * rng.uniform(0.8, 1.15)
+  ground = np.array([90, 80, 62], np.float32) * rng.uniform(0.8, 1.15)
   rock = np.array([52, 48, 46], np.float32) * rng.uniform(0.8, 1.2)
   deep = np.array([28, 62, 112], np.float32) * rng.uniform(0.85, 1.15)
   land = walk[..., None] * ground + (1 - walk[..., None]) * rock
@@ -107,9 +110,9 @@ def make_world(layout: Layout, seed: int) -> World:
   palette = np.array([[120, 30, 25], [70, 55, 40], [126, 72, 196], [40, 40, 48], [150, 140, 120], [112, 60, 170]], np.float32)
   mcol = palette[rng.integers(0, len(palette), nm)]
   monsters = np.concatenate([spots(nm), rng.uniform(40, 160, (nm, 2)), rng.uniform(0, 2 * np.pi, (nm, 1)), rng.uniform(16, 36, (nm, 1)), mcol], 1)
-  line_rgb = LINE_RGB + rng.uniform(-8, 8, 3).astype(np.float32)
+  line_rgb = LINE_RGB + rng.uniform(-5, 5, 3).astype(np.float32)
   glow = np.array([[70, 50, 150], [150, 120, 40], [150, 40, 30], [90, 130, 160]], np.float32)[rng.integers(0, 4)]
-  return World(layout, terrain, tex, fires.astype(np.float32), monsters.astype(np.float32), line_rgb, float(rng.uniform(0.72, 0.86)), glow, int(seed))
+  return World(layout, terrain, tex, fires.astype(np.float32), monsters.astype(np.float32), line_rgb, float(rng.uniform(*LINE_ALPHA)), glow, int(seed))
 
 
 def render_view(world: World, player, reveal: np.ndarray, frame: int, top: float, left: float, out_h: int, out_w: int, scale: float = 1.0) -> np.ndarray:
