@@ -55,7 +55,8 @@ class ScreenSource(FrameSource):
 
   def __init__(self, monitor: int = 1, display: str | None = None, side: int | None = CAPTURE_SIDE):
     import mss
-    try: self.sct = mss.mss(display=display) if display is not None else mss.mss()
+    make = getattr(mss, "MSS", None) or mss.mss  # mss >= 10.2 renamed the factory
+    try: self.sct = make(display=display) if display is not None else make()
     except Exception as e: raise RuntimeError(f"cannot open the screen for capture ({type(e).__name__}: {e}); is there a display?") from None
     mons = self.sct.monitors
     if not 0 <= monitor < len(mons):

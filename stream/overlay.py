@@ -127,17 +127,21 @@ class OverlayWindow:
   """An always-on-top OpenCV window. show() also pumps the window's events, so call it often."""
 
   def __init__(self, title: str = "poemap guide", topmost: bool = True):
-    self.title = title
-    cv2.namedWindow(title, cv2.WINDOW_AUTOSIZE)
-    if topmost:
-      try: cv2.setWindowProperty(title, cv2.WND_PROP_TOPMOST, 1)
-      except cv2.error: pass  # some backends lack the property: the window still works
+    self.title, self.topmost, self.shown = title, topmost, False
+    cv2.namedWindow(title, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)  # no Qt toolbar: just the guide
     self.open = True
 
   def show(self, rgb: np.ndarray) -> None:
     if not self.open: return
     cv2.imshow(self.title, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     cv2.waitKey(1)
+    if self.topmost and not self.shown:
+      # after the first picture: Qt re-creates the window to change its flags, which can lose an empty one
+      try: cv2.setWindowProperty(self.title, cv2.WND_PROP_TOPMOST, 1)
+      except cv2.error: pass  # some backends lack the property: the window still works
+      cv2.imshow(self.title, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+      cv2.waitKey(1)
+    self.shown = True
 
   def pump(self, ms: int = 1) -> None:
     if self.open: cv2.waitKey(max(1, int(ms)))

@@ -1,0 +1,156 @@
+"""The guide overlay: when the guide switches (no flicker), the composed picture, PNG output, and the
+real always-on-top OpenCV window on an Xvfb screen, screenshotted with mss."""
+import time
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from poemap.fileio import load_png, save_png
+from stream.overlay import PANEL_H, GuideSelector, Guides, Overlay, PngSink, compose, fit
+from tests.test_capture import ask, helper, needs_xvfb, xvfb
+
+MAGENTA, GREEN = (255, 0, 255), (0, 255, 0)
+
+
+def onehot(i, p=0.5, n=9):
+  probs = [(1 - p) / (n - 1)] * n
+  probs[i] = p
+  return probs
+
+
+def distinctive_guide(h=300, w=400):
+  """Magenta and green halves with a white cross: colours nothing else in the overlay uses."""
+  g = np.zeros((h, w, 3), np.uint8)
+  g[:, : w // 2], g[:, w // 2:] = MAGENTA, GREEN
+  g[h // 2 - 3:h // 2 + 3], g[:, w // 2 - 3:w // 2 + 3] = 255, 255
+  return g
+
+
+# ---- the selector
+
+def test_guide_switches_only_when_stable_or_confident():
+  s = GuideSelector(k=3, threshold=0.8)
+  assert s.update("no_features") is None and s.status == "waiting"
+  assert s.update("ok", 2, onehot(2)) is None
+  assert s.update("ok", 5, onehot(5)) is None          # flicker between 2 and 5: nothing shown
+  assert s.update("ok", 2, onehot(2)) is None
+  assert s.update("ok", 2, onehot(2)) is None
+  assert s.update("ok", 2, onehot(2)) == 2 and s.status == "stable"
+  assert s.update("ok", 7, onehot(7)) == 2 and s.status == "guessing"   # one different guess does not switch
+  assert s.update("ok", 7, onehot(7, 0.9)) == 7 and s.status == "confident"
+  assert s.update("no_features") == 7                  # no features keeps the last guide
+  assert s.update("unreachable") == 7 and s.status == "unreachable"
+  assert s.update("error") == 7 and s.status == "error"
+  s.reset()
+  assert s.shown is None and s.status == "waiting"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["ok", "no_features", "error", "unreachable"]), st.integers(0, 8),
+                          st.floats(0.12, 1.0)), max_size=40), st.integers(1, 5), st.floats(0.3, 1.0))
+def test_every_switch_is_backed_by_confidence_or_k_equal_results(events, k, thr):
+  s = GuideSelector(k, thr)
+  oks = []
+  for status, lid, p in events:
+    before = s.shown
+    shown = s.update(status, lid, onehot(lid, p))
+    if status == "ok": oks.append(lid)
+    if shown != before:
+      assert status == "ok" and shown == lid
+      assert p >= thr or (len(oks) >= k and set(oks[-k:]) == {lid})
+    elif status != "ok": assert shown == before
+
+
+def test_selector_rejects_bad_settings():
+  with pytest.raises(ValueError): GuideSelector(0, 0.5)
+  with pytest.raises(ValueError): GuideSelector(3, 1.5)
+
+
+# ---- the picture
+
+@pytest.mark.parametrize("h,w", [(300, 400), (2000, 500), (100, 3000), (1000, 1200)])
+def test_fit_keeps_aspect_and_bounds(h, w):
+  f = fit(np.zeros((h, w, 3), np.uint8))
+  assert f.shape[0] <= 1000 and f.shape[1] <= 1200 and (f.shape[0] == 1000 or f.shape[1] == 1200)
+  assert abs(f.shape[1] / f.shape[0] - w / h) < 0.02 * w / h
+
+
+def test_compose_puts_the_guide_under_the_panel():
+  g = distinctive_guide()
+  img = compose(g, 3, "confident", onehot(3, 0.9))
+  assert img.dtype == np.uint8 and img.shape == (PANEL_H + 300, 480, 3)
+  assert np.array_equal(img[PANEL_H:, :400], g)
+  panel = img[:PANEL_H]
+  assert (panel != 16).any()  # text and bars drawn
+  empty = compose(None, None, "waiting")
+  assert not ((empty == MAGENTA).all(-1)).any()
+
+
+def test_missing_guide_image_gives_a_placeholder(tmp_path):
+  guides = Guides("nowhere", tmp_path)
+  assert guides.get(4) is None and guides.available() == []
+  (tmp_path / "user" / "nowhere").mkdir(parents=True)
+  (tmp_path / "user" / "nowhere" / "4.png").write_bytes(b"not a png")
+  assert Guides("nowhere", tmp_path).get(4) is None
+
+
+def test_overlay_writes_pngs_only_when_the_picture_changes(tmp_path):
+  save_png(tmp_path / "data" / "user" / "a" / "3.png", distinctive_guide())
+  ov = Overlay("a", PngSink(tmp_path / "out"), tmp_path / "data", k=2, threshold=0.95)
+  assert ov.render("0") is not None
+  assert ov.render("1") is None
+  ov.update("ok", 3, onehot(3)); ov.render("2")
+  ov.update("ok", 3, onehot(3)); ov.render("3")
+  assert ov.sel.shown == 3
+  files = sorted(p.name for p in (tmp_path / "out").glob("*.png"))
+  assert files == ["overlay_0.png", "overlay_2.png", "overlay_3.png"]
+  last = load_png(tmp_path / "out" / "overlay_3.png")
+  assert last.shape == (PANEL_H + 900, 1200, 3)  # 300x400 fitted into 1000x1200: x3
+  assert (last == MAGENTA).all(-1).sum() > 0.45 * 900 * 1200
+
+
+# ---- the real window
+
+WINDOW = r"""
+import select, sys, cv2
+from stream.overlay import Overlay, OverlayWindow
+ov = Overlay("demoarea", OverlayWindow("poemap test"), {root!r}, k=1)
+while True:
+  ov.pump(20)  # keep the window painting between commands, as the client's loop does
+  if not select.select([sys.stdin], [], [], 0)[0]: continue
+  line = sys.stdin.readline()
+  if not line: break
+  if line.startswith("show"):
+    i = int(line.split()[1])
+    ov.update("ok", i, [0.9 if j == i else 0.0125 for j in range(9)])
+  elif line.startswith("wait"): ov.update("no_features")
+  ov.render()
+  top = int(cv2.getWindowProperty("poemap test", cv2.WND_PROP_TOPMOST))
+  print("shown" if line.startswith("show") else "kept", ov.sel.shown, top, flush=True)
+ov.close()
+"""
+
+
+@needs_xvfb
+def test_overlay_window_shows_the_guide_on_screen(tmp_path):
+  import mss
+  save_png(tmp_path / "user" / "demoarea" / "6.png", distinctive_guide(600, 800))
+  with xvfb(1600, 1200) as display:
+    p = helper(display, WINDOW.format(root=str(tmp_path)))
+    try:
+      assert ask(p, "show 6").split()[:2] == ["shown", "6"]
+      seen = None
+      for _ in range(120):  # a loaded machine may need a while to map and paint the window
+        with mss.MSS(display=display) as sct: shot = np.asarray(sct.grab(sct.monitors[1]))[..., 2::-1]
+        mag, grn = (shot == MAGENTA).all(-1).sum(), (shot == GREEN).all(-1).sum()
+        if mag > 50_000 and grn > 50_000: seen = (mag, grn); break
+        time.sleep(0.25)
+      assert seen is not None, "the guide's colours are not on the screen"
+      assert ask(p, "wait").split()[:2] == ["kept", "6"]
+      with mss.MSS(display=display) as sct: shot = np.asarray(sct.grab(sct.monitors[1]))[..., 2::-1]
+      assert (shot == MAGENTA).all(-1).sum() > 50_000  # no_features keeps the guide on screen
+    finally:
+      p.stdin.close()
+      try: p.wait(10)
+      except Exception: p.kill(); p.wait()
