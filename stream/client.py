@@ -42,12 +42,15 @@ class Streamer:
   The minimap is shrunk only when it is about to be sent, so frames captured while the server is
   busy cost only their stitching, and the one sent is always the newest."""
 
-  def __init__(self, client: Client, overlay=None, on_result=None):
+  def __init__(self, client: Client, overlay=None, on_result=None, probe_every_s: float = 1.0):
     self.client, self.overlay, self.on_result = client, overlay, on_result
+    # after a timeout only pings go out until one is answered: an abandoned minimap still costs the
+    # server its full processing time, an abandoned ping costs nothing
+    self.reachable, self.probe_every_s, self._next_probe = True, probe_every_s, 0.0
     self.session: str | None = None
     self.canvas: MinimapCanvas | None = None
     self.result = Result()
-    self.frames = self.sent = self.resets_acked = 0
+    self.frames = self.sent = self.resets_acked = self.failures = 0
     self._queue: list[tuple[str, object]] = []   # control requests to send before the next minimap
     self._dirty_frame: int | None = None          # frame index of a stitched minimap not sent yet
     self._inflight: tuple[str, int | None, float] | None = None  # (kind, frame, t_send)
@@ -90,6 +93,11 @@ class Streamer:
   # ---- the network
 
   def _send_next(self) -> bool:
+    if not self.reachable:
+      if time.monotonic() < self._next_probe: return False
+      self.client.send(encode("ping"))
+      self._inflight = ("ping", None, time.perf_counter())
+      return True
     if self._queue:
       kind, arg = self._queue.pop(0)
       frames = encode("reset_session", session=arg) if kind == "reset" else encode("save_frame", {"frame": arg})
@@ -114,7 +122,8 @@ class Streamer:
       try:
         m = self.client.poll_reply(max(0.0, end - time.monotonic()) * 1000)
       except ServerUnreachable as e:
-        self._inflight = None
+        self._inflight, self.reachable, self._next_probe = None, False, time.monotonic() + self.probe_every_s
+        self.failures += 1
         if kind == "reset": self._queue.insert(0, ("reset", self.session))
         elif kind == "minimap" and self._dirty_frame is None: self._dirty_frame = frame  # resend the newest when it is back
         self._set(Result("unreachable", self.result.layout_id, self.result.probs, frame=frame, reason=str(e)))
@@ -124,9 +133,10 @@ class Streamer:
         self._set(Result("error", self.result.layout_id, self.result.probs, frame=frame, reason=f"bad reply: {e}"))
         continue
       if m is None: return
-      self._inflight = None
+      self._inflight, self.reachable = None, True
       lat = (time.perf_counter() - t0) * 1000
-      if kind == "reset": self.resets_acked += m.type == "ack"
+      if kind == "ping" and self.result.status == "unreachable": self._set(Result("pending", self.result.layout_id, self.result.probs, reason="server is back"))
+      elif kind == "reset": self.resets_acked += m.type == "ack"
       elif kind == "minimap":
         if m.type == "error": r = Result("error", None, [], lat, None, frame, m.get("reason", ""))
         else:
@@ -171,11 +181,14 @@ def run_replay(streamer: Streamer, source, realtime: bool = False, fps: float = 
       tick.tick()
     frame = source.grab()
     if frame is None: break
+    i, fails = streamer.frames, streamer.failures
     streamer.feed(frame)
     if realtime: streamer.pump(0)
     else:
+      # until this frame is answered, or the server was found unreachable (then move on: never hang)
       end = time.monotonic() + wait_s
-      while not streamer.idle and time.monotonic() < end: streamer.pump(min(0.1, end - time.monotonic()))
+      while not streamer.idle and streamer.result.frame != i and streamer.failures == fails and time.monotonic() < end:
+        streamer.pump(min(0.1, end - time.monotonic()))
     rec = streamer.record()
     if ov is not None:
       ov.render(tag=f"{rec['frame']:04d}")
