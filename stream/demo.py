@@ -190,7 +190,8 @@ def composite(images: list[tuple[str, np.ndarray]], cols: int = 3, cell: tuple[i
 
 def main(argv: list[str] | None = None) -> None:
   ap = argparse.ArgumentParser(prog="python -m stream.demo", description=__doc__.splitlines()[0])
-  ap.add_argument("--layouts", help="comma-separated layout ids to replay (default: every replay in the manifest)")
+  ap.add_argument("--layouts", help="comma-separated layout ids to replay (default: the manifest's default subset)")
+  ap.add_argument("--all", action="store_true", help="replay every layout in the manifest (9; slower)")
   ap.add_argument("--frames", type=int, help="frames per replay (default: the manifest's)")
   ap.add_argument("--resolution", help="screen WxH the replays are rendered at (default: the manifest's, 3840x2160)")
   ap.add_argument("--out", default=str(OUT / "demo"), help="where overlay PNGs and the summary go (default out/demo)")
@@ -213,6 +214,7 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out)
     man = load_manifest()
     entries = man["replays"]
+    if not args.layouts and not args.all and man.get("default"): args.layouts = ",".join(str(i) for i in man["default"])
     if args.layouts:
       try: want = [int(v) for v in args.layouts.split(",") if v.strip()]
       except ValueError: raise UserError(f"--layouts wants comma-separated ids, got {args.layouts!r}") from None
