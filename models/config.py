@@ -6,8 +6,10 @@ from models.unet import AttentionUNet, UNet
 
 UNET_CONFIGS: dict[str, dict] = {
   "published": dict(arch="AttentionUNet", in_chan=3, mid_chan=64, out_chan=2, depth=3, width=1),
-  "small": dict(arch="UNet", in_chan=3, mid_chan=16, out_chan=2, depth=2, width=1),
-  "tiny": dict(arch="UNet", in_chan=3, mid_chan=8, out_chan=2, depth=2, width=1),
+  # relative per-tile cost on CPU (bench/bench_models.py): medium ~1/12, small ~1/33 of published
+  "medium": dict(arch="UNet", in_chan=3, mid_chan=16, out_chan=2, depth=2, width=1),
+  "small": dict(arch="UNet", in_chan=3, mid_chan=8, out_chan=2, depth=2, width=1),
+  "tiny": dict(arch="UNet", in_chan=3, mid_chan=4, out_chan=2, depth=2, width=1),
 }
 DEFAULT_UNET = "small"
 UNET_ARCHS = {"UNet": UNet, "AttentionUNet": AttentionUNet}

@@ -159,7 +159,7 @@ def test_checkpoint_without_metadata_is_rebuilt_from_shapes(tmp_path):
 
 def test_mismatched_checkpoint_names_the_tensors(tmp_path, tiny):
   p = save_checkpoint(tiny, tmp_path / "tiny.safetensors")
-  with pytest.raises(ValueError, match=r"mismatched \['consume_intermediates\.0\.0\.blocks\.0\.bias: model \(64,\) vs file \(32,\)"):
+  with pytest.raises(ValueError, match=r"mismatched \['consume_intermediates\.0\.0\.blocks\.0\.bias: model \(32,\) vs file \(16,\)"):
     load_checkpoint(build_unet("small"), p)
   with pytest.raises(ValueError, match=r"missing \['attention_blocks\.0\.W_g\.0\.bias'.*unexpected \[\]"):
     load_checkpoint(build_unet({**UNET_CONFIGS["tiny"], "arch": "AttentionUNet"}), p)
