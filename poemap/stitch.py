@@ -24,17 +24,17 @@ def _check_frame(frame: np.ndarray, name: str = "frame") -> np.ndarray:
   return frame
 
 
-def _lines(frame: np.ndarray, sigma: float, blank: tuple[int, int] | None) -> np.ndarray:
+def _lines(frame: np.ndarray, sigma: float, blank: tuple[int, int] | None, blank_radius: int = 0) -> np.ndarray:
   """float32 (H, W): how much each pixel is thin map-line blue (R 110-150, G 0-150, B 150-255:
-  blue well above red and green), with a square around `blank` (the player icon, which never
-  moves) zeroed. Not windowed."""
+  blue well above red and green), with a square of `blank_radius` around `blank` (the player
+  icon and its glow, which never move on screen) zeroed. Not windowed."""
   r, g, b = cv2.split(frame)
   # saturating uint8 arithmetic: several times faster than float numpy on a 1200x1200 frame
   blue = cv2.subtract(cv2.subtract(b, cv2.max(r, cv2.addWeighted(g, 0.8, g, 0, 0))), 20).astype(np.float32)
   # a high-pass keeps line-width detail: water and glows are broad, map lines are a few px wide
   hp = cv2.max(cv2.subtract(blue, cv2.GaussianBlur(blue, (0, 0), sigma)), 0)
   if blank is not None:
-    rad = max(2, int(6 * sigma))
+    rad = blank_radius
     hp[max(0, blank[0] - rad):max(0, blank[0] + rad), max(0, blank[1] - rad):max(0, blank[1] + rad)] = 0
   return hp
 
@@ -55,7 +55,7 @@ def _window(h: int, w: int) -> np.ndarray:
 LINE_LEVEL = 12.0  # high-passed blue above this counts as a line pixel when verifying a shift
 MIN_LINE_PIXELS = 40  # at ½ scale: fewer shared line pixels than this can't pin a translation
 CANDIDATES = 6     # correlation peaks verified per frame pair
-FINE = 448         # side of the full-resolution windows that refine the coarse estimate
+BLANK = 0.04       # of the frame height: half-side of the square around the player icon ignored
 
 
 class _Features:
@@ -65,7 +65,7 @@ class _Features:
     h, w = frame.shape[:2]
     self.frame = frame
     small = cv2.resize(frame, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
-    self.lines = _lines(small, 2.0, (h // 4, w // 4))
+    self.lines = _lines(small, 2.0, (h // 4, w // 4), int(BLANK * h / 2))
     self.on = self.lines > LINE_LEVEL
     self.near = cv2.dilate(self.on.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
     self.spectrum = cv2.dft(self.lines * _window(h // 2, w // 2), flags=cv2.DFT_COMPLEX_OUTPUT) if self.on.any() else None
@@ -141,32 +141,33 @@ REFINE = 3  # ± full-scale pixels searched around the coarse estimate
 
 
 def _refine(prev: np.ndarray, cur: np.ndarray, dy: float, dx: float) -> tuple[float, float]:
-  """Full-scale refinement on windows around the player: the integer shift within ±REFINE of the
-  coarse estimate under which most of prev's line pixels are found in cur (revealed lines never
+  """Full-scale refinement over the whole overlap: the integer shift within ±REFINE of the coarse
+  estimate under which most of prev's line pixels are found in cur (revealed lines never
   disappear; cur may have new ones), then a parabola through the neighbouring counts for the
   sub-pixel part. Counting agreeing line pixels is immune to the broad structure that biases
-  phase correlation's sub-pixel peak."""
+  phase correlation's sub-pixel peak. Keeps the coarse estimate when too little agrees."""
   h, w = prev.shape[:2]
   R, iy, ix = REFINE, int(round(dy)), int(round(dx))
-  s = min(FINE, h - abs(iy) - 2 * R, w - abs(ix) - 2 * R)
-  if s < 64: return dy, dx
-  # prev window [a+i, a+i+s) and cur window [a-R, a+s+R) cover the same content, in bounds
-  ay = int(np.clip((h - s) // 2 - iy // 2, max(R, R - iy), min(h - s - R, h - s - R - iy)))
-  ax = int(np.clip((w - s) // 2 - ix // 2, max(R, R - ix), min(w - s - R, w - s - R - ix)))
-  c = (h // 2, w // 2)
-  ys, xs = np.nonzero(_lines(prev[ay + iy:ay + iy + s, ax + ix:ax + ix + s], 2.0, (c[0] - ay - iy, c[1] - ax - ix)) > LINE_LEVEL)
-  cw = _lines(cur[ay - R:ay + s + R, ax - R:ax + s + R], 2.0, (c[0] - ay + R, c[1] - ax + R)) > LINE_LEVEL
+  oh, ow = h - abs(iy) - 2 * R, w - abs(ix) - 2 * R
+  if oh < 64 or ow < 64: return dy, dx
+  # prev rows [py, py+oh) hold the content of cur rows [py-iy, py-iy+oh); cur is cut R wider
+  py, px = R + max(0, iy), R + max(0, ix)
+  cy, cx = py - iy - R, px - ix - R
+  c, b = (h // 2, w // 2), int(BLANK * h)
+  ys, xs = np.nonzero(_lines(prev[py:py + oh, px:px + ow], 2.0, (c[0] - py, c[1] - px), b) > LINE_LEVEL)
+  cw = _lines(cur[cy:cy + oh + 2 * R, cx:cx + ow + 2 * R], 2.0, (c[0] - cy, c[1] - cx), b) > LINE_LEVEL
   if len(ys) < 2 * MIN_LINE_PIXELS: return dy, dx
   n = 2 * R + 1
   u, v = np.divmod(np.arange(n * n), n)
   counts = cw[ys[:, None] + u, xs[:, None] + v].sum(0).reshape(n, n).astype(np.float64)
   bu, bv = np.unravel_index(int(counts.argmax()), counts.shape)
+  if counts[bu, bv] < 0.5 * len(ys): return dy, dx
   def parabola(m: float, c: float, p: float) -> float:
     d = m - 2 * c + p
     return 0.0 if d >= 0 else float(np.clip(0.5 * (m - p) / d, -0.5, 0.5))
   fy = parabola(counts[bu - 1, bv], counts[bu, bv], counts[bu + 1, bv]) if 0 < bu < n - 1 else 0.0
   fx = parabola(counts[bu, bv - 1], counts[bu, bv], counts[bu, bv + 1]) if 0 < bv < n - 1 else 0.0
-  # prev pixel q sits at q - (d - i) + R in the cur window, so offset u means d = i + R - u
+  # prev pixel q sits at q - (d - i) + R in the cur cut, so offset u means d = i + R - u
   return iy + R - (bu + fy), ix + R - (bv + fx)
 
 
