@@ -18,6 +18,7 @@ from stream.client import STATUSES, Streamer, run_replay
 from stream.comms import Client
 from stream.demo import ServerProcess, random_models
 from stream.overlay import Overlay
+from tests.test_capture import needs_xvfb, xvfb
 
 N_FRAMES = 6
 
@@ -140,3 +141,28 @@ def test_ctrl_c_exits_cleanly(replay):
 def test_bad_input_is_a_clear_error(args, msg):
   r = run_cli("--server", dead_addr(), "--no-overlay", *args, timeout=60)
   assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_stdin_commands_are_parsed():
+  from stream.hotkeys import parse_command
+  assert [parse_command(s) for s in ("q\n", " W ", "e", "z", "start", "quit", "x", "")] == ["start", "stop", "quit", "frames", "start", "quit", None, None]
+
+
+@needs_xvfb
+def test_live_capture_on_a_screen_driven_by_stdin_commands_without_global_hotkeys():
+  with xvfb(1920, 1080) as display:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    p = subprocess.Popen([sys.executable, "-m", "stream.client", "--server", dead_addr(), "--display", display, "--no-hotkeys", "--no-overlay",
+                          "--json", "--fps", "4", "--timeout", "0.3"], cwd=REPO_ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, bufsize=1)
+    try:
+      p.stdin.write("q\n"); p.stdin.flush()
+      recs = [json.loads(p.stdout.readline()) for _ in range(6)]  # the empty screen has no lines: frames are skipped, not fatal
+      p.stdin.write("w\n"); p.stdin.write("e\n"); p.stdin.flush()
+      out, err = p.communicate(timeout=30)
+    finally:
+      if p.poll() is None: p.kill(); p.wait()
+  assert p.returncode == 0, err
+  assert [r["frame"] for r in recs] == list(range(6)) and all(r["canvas"] == [1216, 1216] for r in recs)
+  assert all(r["skipped"] for r in recs[1:]) and recs[-1]["status"] == "unreachable"
+  assert "type commands instead" not in err and "streaming screen monitor 1 1920x1080" in err and "quit" in err
