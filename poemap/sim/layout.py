@@ -219,6 +219,18 @@ def make_layout(layout_id: int, seed: int) -> Layout:
     p = pl[rng.integers(len(pl))] + rng.normal(0, 0.15 * unit, 2)
     cv2.circle(obst, c(p), max(1, int(unit * rng.uniform(0.05, 0.1) / CELL)), 1.5, -1)
   fld -= cv2.GaussianBlur(obst, (0, 0), 1.0)
+  # rocks wherever the walls are far away: the fog of war (140 x 120 px) reveals lines only near
+  # walls, so open ground needs something drawn on the map, as the game's minimap has doodads there
+  far = cv2.distanceTransform((fld > 0.5).astype(np.uint8), cv2.DIST_L2, 5) * CELL
+  cy, cx = np.nonzero(far > 170)
+  rocks = np.zeros_like(fld)
+  blocked = np.zeros(fld.shape, np.uint8)  # rocks keep ~230 px apart, and off the entrance
+  cv2.circle(blocked, c(nodes["e"]), int(200 / CELL), 1, -1)
+  for i in rng.permutation(len(cy)):
+    if blocked[cy[i], cx[i]]: continue
+    cv2.circle(blocked, (int(cx[i]), int(cy[i])), int(230 / CELL), 1, -1)
+    cv2.circle(rocks, (int(cx[i]), int(cy[i])), int(rng.uniform(18, 40) / CELL) + 1, 1.5, -1)
+  fld -= cv2.GaussianBlur(rocks, (0, 0), 1.0)
   ent = c(nodes["e"])
   fld[ent[1] - 3:ent[1] + 4, ent[0] - 3:ent[0] + 4] = np.maximum(fld[ent[1] - 3:ent[1] + 4, ent[0] - 3:ent[0] + 4], 1.0)
 

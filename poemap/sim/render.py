@@ -57,10 +57,17 @@ def crop(a: np.ndarray, y0: int, x0: int, h: int, w: int) -> np.ndarray:
   return out
 
 
-def _sprite(radius: int, rgb, power: float) -> np.ndarray:
+from functools import lru_cache
+
+
+@lru_cache(maxsize=256)
+def _falloff(radius: int, power: float) -> np.ndarray:
   yy, xx = np.mgrid[-radius:radius + 1, -radius:radius + 1].astype(np.float32)
-  f = np.clip(1 - np.sqrt(yy ** 2 + xx ** 2) / radius, 0, 1) ** power
-  return f[..., None] * np.asarray(rgb, np.float32)[None, None]
+  return (np.clip(1 - np.sqrt(yy ** 2 + xx ** 2) / radius, 0, 1) ** power)[..., None]
+
+
+def _sprite(radius: int, rgb, power: float) -> np.ndarray:
+  return _falloff(int(radius), float(power)) * np.asarray(rgb, np.float32)[None, None]
 
 
 @dataclass
