@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> None:
     finally:
       sock.close(0)
       if auth is not None: auth.stop()
-      ctx.term()
+      ctx.destroy(linger=0)
 
   run_main(run)
 

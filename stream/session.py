@@ -21,6 +21,7 @@ class SessionState:
   origin: np.ndarray                  # its origin [y, x]
   mask: np.ndarray                    # raw UNet mask (before cleaning) of that minimap, uint8 (H, W) 0/1
   stats: tuple[np.ndarray, np.ndarray]  # per-channel (mean, std), fixed from the session's first minimap
+  blank: np.ndarray | None = None     # UNet mask of an all-black (unrevealed) tile under stats, once known
 
 
 def grid(h: int, w: int) -> tuple[int, int]:
@@ -69,11 +70,20 @@ def update_mask(unet, prev: SessionState | None, minimap: np.ndarray, origin: np
     todo = ~reusable_tiles(prev, minimap, shift)
     ph, pw = prev.mask.shape
     full[shift[0]:shift[0] + ph, shift[1]:shift[1] + pw] = prev.mask
-  coords = np.argwhere(todo).astype(np.int64)
+  # the canvas grows by whole strips that are mostly unrevealed black: one UNet pass serves every black tile
+  blank = prev.blank if prev is not None else None
+  fr, fc = h // TILE, w // TILE
+  black = np.zeros((R, C), bool)
+  black[:fr, :fc] = ~minimap[:fr * TILE, :fc * TILE].reshape(fr, TILE, fc, TILE, 3).any((1, 3, 4))
+  black &= todo
+  if black.any():
+    if blank is None: blank = np.asarray(unet.tiles(np.zeros((TILE, TILE, 3), np.uint8), np.zeros((1, 2), np.int64), stats), np.uint8)[0]
+    full.reshape(R, TILE, C, TILE).transpose(0, 2, 1, 3)[black] = blank
+  coords = np.argwhere(todo & ~black).astype(np.int64)
   if len(coords):
     tiles = np.asarray(unet.tiles(minimap, coords, stats), np.uint8)
     full.reshape(R, TILE, C, TILE).transpose(0, 2, 1, 3)[coords[:, 0], coords[:, 1]] = tiles
-  return SessionState(minimap.copy(), origin, full[:h, :w].copy(), stats), len(coords)
+  return SessionState(minimap.copy(), origin, full[:h, :w].copy(), stats, blank), len(coords)
 
 
 class Sessions:
