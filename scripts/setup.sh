@@ -5,12 +5,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dev=0; [ "${1:-}" = "--dev" ] && dev=1
 
-if ! command -v clang >/dev/null 2>&1; then
+# Debian packages: clang always (tinygrad's CPU backend compiles kernels with it); for the tests
+# also Xvfb (a real X screen for the capture and overlay-window tests) and a font for Qt.
+need=()
+command -v clang >/dev/null 2>&1 || need+=(clang)
+if [ $dev = 1 ]; then
+  command -v Xvfb >/dev/null 2>&1 || need+=(xvfb)
+  [ -d /usr/share/fonts/truetype/dejavu ] || need+=(fonts-dejavu-core)
+fi
+if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "setup: installing clang (tinygrad's CPU backend compiles kernels with it)"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang >/dev/null
+    echo "setup: installing ${need[*]} with apt-get"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
   else
-    echo "setup: tinygrad's CPU backend needs clang. Install it, e.g.: sudo apt-get install clang" >&2
+    echo "setup: missing ${need[*]}. Install them, e.g.: sudo apt-get install ${need[*]}" >&2
+    echo "       (clang: tinygrad's CPU compiler; xvfb: the window/capture tests)" >&2
     exit 1
   fi
 fi
