@@ -31,9 +31,13 @@ def test_every_class_makes_a_game_sized_layout(layouts):
       win = lay.walkable[max(0, y - 3):y + 4, max(0, x - 3):x + 4]
       assert win.any() and not win.all()
     # every objective can be walked to from the entrance
+    d = lay.distance_to(lay.entrance)
     for p in lay.objectives:
+      assert lay.walkable[p[0] - 20:p[0] + 21, p[1] - 20:p[1] + 21].any()
+      cy, cx = lay.to_cell(p)
+      assert d[cy, cx] > 0 and np.hypot(cy * 16 + 8 - p[0], cx * 16 + 8 - p[1]) < 80
       r = lay.route(lay.entrance, p)
-      assert np.hypot(*(r[-1] - p)) < 1e-6 and len(r) > 10
+      assert len(r) > 10 and np.hypot(*np.diff(r, axis=0).T).max() < 60
 
 
 def test_layouts_are_deterministic_and_vary_per_seed():
@@ -162,3 +166,24 @@ def test_canvas_stitches_sessions_to_ground_truth(layout_id, seed):
   for f in s["frames"][1:]: c.add(f)
   err = np.abs((c.position - c.origin) - s["positions"][-1]).max()
   assert err <= 2.0, err
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 40), st.integers(0, 2 ** 32 - 1))
+def test_half_scale_counts_blocks(h, w, seed):
+  from poemap.sim.layout import half_scale
+  m = np.random.default_rng(seed).random((h, w)) < 0.5
+  out = half_scale(m)
+  assert out.shape == (h // 2, w // 2) and out.dtype == np.uint8
+  for y in range(h // 2):
+    for x in range(w // 2):
+      assert out[y, x] == int(m[2 * y:2 * y + 2, 2 * x:2 * x + 2].sum() >= 3)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(-30, 30), st.integers(-30, 30), st.integers(1, 40), st.integers(1, 40))
+def test_crop_pads_with_zeros(y0, x0, h, w):
+  a = np.arange(1, 20 * 25 + 1).reshape(20, 25)
+  c = crop(a, y0, x0, h, w)
+  big = np.pad(a, 80)
+  assert np.array_equal(c, big[y0 + 80:y0 + 80 + h, x0 + 80:x0 + 80 + w])

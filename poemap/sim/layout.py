@@ -231,6 +231,13 @@ def make_layout(layout_id: int, seed: int) -> Layout:
     cv2.circle(blocked, (int(cx[i]), int(cy[i])), int(230 / CELL), 1, -1)
     cv2.circle(rocks, (int(cx[i]), int(cy[i])), int(rng.uniform(18, 40) / CELL) + 1, 1.5, -1)
   fld -= cv2.GaussianBlur(rocks, (0, 0), 1.0)
+  # a guaranteed spine along every corridor: noise, rocks and obstacles may narrow a passage but
+  # never cut it, so every node (entrance, exits, dead ends) stays reachable
+  spine = np.zeros_like(fld)
+  for (a, b), pl in polylines.items():
+    t = max(2, int(max(110.0, 0.45 * widths[(a, b)]) / CELL))
+    for i in range(len(pl) - 1): cv2.line(spine, c(pl[i]), c(pl[i + 1]), 1.0, thickness=t)
+  fld = np.maximum(fld, spine)
   ent = c(nodes["e"])
   fld[ent[1] - 3:ent[1] + 4, ent[0] - 3:ent[0] + 4] = np.maximum(fld[ent[1] - 3:ent[1] + 4, ent[0] - 3:ent[0] + 4], 1.0)
 
