@@ -16,6 +16,9 @@ import cv2
 import numpy as np
 
 
+_UMASK = os.umask(0); os.umask(_UMASK)
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, overwrite: bool = False) -> Path:
   """Write `data` to `path` atomically. With overwrite=False an existing file is an error
   (FileExistsError) and stays untouched; the final link is made with os.link so two writers
@@ -24,6 +27,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, overwrite: bool = F
   path.parent.mkdir(parents=True, exist_ok=True)
   fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
   try:
+    os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; data files are shared like any other file
     with os.fdopen(fd, "wb") as f:
       f.write(data)
       f.flush()
