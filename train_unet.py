@@ -12,6 +12,7 @@ Ctrl+C finishes the current step and saves a checkpoint (written atomically, nev
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import numpy as np
@@ -33,7 +34,8 @@ def get_args(argv=None) -> argparse.Namespace:
   p.add_argument("--out", default="out/unet.safetensors", help="checkpoint path or name under <data>/model/ (default %(default)s)")
   p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
   p.add_argument("--init", default=None, help="start from this checkpoint's weights (same --config)")
-  p.add_argument("--config", default="published", choices=sorted(UNET_CONFIGS), help="architecture (default %(default)s, the published AttentionUNet)")
+  p.add_argument("--config", default="published", help=f"architecture: one of {sorted(UNET_CONFIGS)} (models/config.py) or a JSON config such as "
+                 "'{\"arch\": \"UNet\", \"mid_chan\": 4, \"depth\": 1}' (default %(default)s, the published AttentionUNet)")
   p.add_argument("--patch", type=int, default=32, help="patch side, px (default %(default)s)")
   p.add_argument("--batch", type=int, default=512, help="patches per optimizer step (default %(default)s)")
   p.add_argument("--accum", type=int, default=1, help="gradient accumulation: micro-batches per step, batch/accum each (default %(default)s)")
@@ -52,7 +54,10 @@ def get_args(argv=None) -> argparse.Namespace:
   p.add_argument("--wandb", action="store_true", help="log to Weights & Biases (when installed)")
   a = p.parse_args(argv)
   if a.batch % a.accum: p.error(f"--batch {a.batch} is not a multiple of --accum {a.accum}")
-  if a.patch % 4: p.error("--patch must be a multiple of 4 (the UNet pools twice or more)")
+  if a.config.lstrip().startswith("{"):
+    try: a.config = json.loads(a.config)
+    except json.JSONDecodeError as e: p.error(f"--config is not valid JSON: {e}")
+  elif a.config not in UNET_CONFIGS: p.error(f"--config {a.config!r}: not one of {sorted(UNET_CONFIGS)} nor a JSON config")
   return a
 
 
@@ -72,8 +77,8 @@ def validate(tiled: TiledUNet, crops) -> dict[str, float]:
   return f1_score(counts)
 
 
-def main(argv=None) -> int:
-  a = get_args(argv)
+def train(a: argparse.Namespace) -> dict:
+  """Runs the training described by the parsed flags; returns {"losses": [...], "val": [(step, scores)], "out": path, "steps": n}."""
   out = checkpoint_target(a.out, a.overwrite)
   rng = seed_all(a.seed)
   groups = load_groups(a.data)
@@ -87,7 +92,7 @@ def main(argv=None) -> int:
   if a.init:
     from models.checkpoint import load_checkpoint
     load_checkpoint(model, a.init)
-  print(f"UNet config {a.config}: {sum(p.numel() for p in get_parameters(model)):,} parameters -> {out}")
+  print(f"UNet config {json.dumps(model.config)}: {sum(p.numel() for p in get_parameters(model)):,} parameters -> {out}")
   w_t = Tensor(weights)
   def loss_fn(x: Tensor, y: Tensor) -> Tensor:
     logits = model(x).permute(0, 2, 3, 1).reshape(-1, 2)
@@ -98,17 +103,20 @@ def main(argv=None) -> int:
   micro = a.batch // a.accum
 
   best, step, t0 = None, 0, time.time()
+  hist: dict = {"losses": [], "val": [], "out": out}
   with StopOnSigint() as sig:
     bar = trange(a.steps, desc="unet", unit="step", dynamic_ncols=True)
     for step in bar:
       mbs = [augment(*sample_patches(train, micro, rng, a.patch, a.line_frac), rng, a.noise, a.jitter) for _ in range(a.accum)]
       loss = stepper(mbs)
+      hist["losses"].append(loss)
       bar.set_postfix(loss=f"{loss:.4f}", **({"val_f1": f"{best:.4f}"} if best is not None else {}))
       if run: run.log({"loss": loss}, step=step)
       done = step + 1
       if val and (done % a.eval_every == 0 or done == a.steps):
         v = validate(tiled, val)
         best = v["f1"]
+        hist["val"].append((done, v))
         tqdm_write(f"step {done}: loss {loss:.4f}  val F1 {v['f1']:.4f} (precision {v['precision']:.4f}, recall {v['recall']:.4f})")
         if run: run.log({f"val_{k}": x for k, x in v.items()}, step=step)
       if done % a.save_every == 0 or done == a.steps: save(model, out)
@@ -118,7 +126,13 @@ def main(argv=None) -> int:
         break
     else: step = a.steps - 1
   if a.steps == 0: save(model, out)
-  print(f"done: {step + 1} steps in {time.time() - t0:.0f} s; checkpoint {out}")
+  hist["steps"] = len(hist["losses"])
+  print(f"done: {hist['steps']} steps in {time.time() - t0:.0f} s; checkpoint {out}")
+  return hist
+
+
+def main(argv=None) -> int:
+  train(get_args(argv))
   return 0
 
 

@@ -49,6 +49,7 @@ def get_args(argv=None) -> argparse.Namespace:
   p.add_argument("--steps", type=int, default=3000, help="optimizer steps (default %(default)s)")
   p.add_argument("--min-frac", type=float, default=0.05, help="shortest path prefix, as a fraction of the path (default %(default)s)")
   p.add_argument("--max-drop", type=float, default=0.5, help="largest fraction of path points dropped (default %(default)s)")
+  p.add_argument("--origin-jitter", type=int, default=0, help="anchor the token grid up to N px from the recorded origin (default %(default)s)")
   p.add_argument("--radius", type=int, default=LIGHT_RADIUS, help="fog-of-war light radius, px at 1080p scale (default %(default)s, the contract)")
   p.add_argument("--eval-every", type=int, default=200, help="evaluate on the test tree every N steps (default %(default)s)")
   p.add_argument("--eval-batch", type=int, default=32, help="samples per evaluation batch (default %(default)s)")
@@ -71,8 +72,8 @@ def evaluate(runner: ViTRunner, tokens: list[np.ndarray], labels: np.ndarray) ->
   return {"acc": float((probs.argmax(1) == labels).mean()), "loss": float(nll.mean())}
 
 
-def main(argv=None) -> int:
-  a = get_args(argv)
+def train(a: argparse.Namespace) -> dict:
+  """Runs the training described by the parsed flags; returns {"losses": [...], "test": [(step, scores)], "out": path, "steps": n}."""
   out = checkpoint_target(a.out, a.overwrite)
   seed_all(a.seed)
   sources = find_sources(a.data)
@@ -105,21 +106,24 @@ def main(argv=None) -> int:
       out.append((x, pe, n.astype(np.int32), lb.astype(np.int32), w))
     return out
 
-  stream = SampleStream(sources, a.batch, a.seed, min_frac=a.min_frac, max_drop=a.max_drop, radius=a.radius)
+  stream = SampleStream(sources, a.batch, a.seed, min_frac=a.min_frac, max_drop=a.max_drop, radius=a.radius, origin_jitter=a.origin_jitter)
   best: tuple[float, float] | None = None
   saved, t0, done, ema = False, time.time(), 0, None
+  hist: dict = {"losses": [], "test": [], "out": out}
   try:
     with StopOnSigint() as sig:
       bar = trange(a.steps, desc="vit", unit="step", dynamic_ncols=True)
       for step in bar:
         tokens, labels = stream.next()
         loss = stepper(micro_batches(tokens, labels))
+        hist["losses"].append(loss)
         ema = loss if ema is None else 0.98 * ema + 0.02 * loss
         done = step + 1
         bar.set_postfix(loss=f"{ema:.4f}", fresh=stream.fresh, **({"test_acc": f"{best[0]:.4f}"} if best else {}))
         if run: run.log({"loss": loss}, step=step)
         if len(test_labels) and (done % a.eval_every == 0 or done == a.steps):
           ev = evaluate(runner, test_tokens, test_labels)
+          hist["test"].append((done, ev))
           better = best is None or (ev["acc"], -ev["loss"]) > best
           tqdm.write(f"step {done}: train loss {ema:.4f}  test acc {ev['acc']:.4f}  test loss {ev['loss']:.4f}{'  (best, saved)' if better else ''}")
           if run: run.log({f"test_{k}": v for k, v in ev.items()}, step=step)
@@ -135,6 +139,12 @@ def main(argv=None) -> int:
     if not saved: save(model, out)  # no evaluation yet (or no test tree): keep the current weights
   print(f"done: {done} steps in {time.time() - t0:.0f} s ({stream.fresh} fresh batches from the producer); "
         f"checkpoint {out}" + (f" (test acc {best[0]:.4f})" if best else ""))
+  hist["steps"] = done
+  return hist
+
+
+def main(argv=None) -> int:
+  train(get_args(argv))
   return 0
 
 

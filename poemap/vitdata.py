@@ -67,8 +67,11 @@ def crop_to_view(mask: np.ndarray, origin: np.ndarray, path: np.ndarray, radius:
 
 
 def make_sample(mask: np.ndarray, origin: np.ndarray, path: np.ndarray, rng: np.random.Generator, min_frac: float = 0.05,
-                max_drop: float = 0.5, radius: int = LIGHT_RADIUS) -> np.ndarray:
-  """Tokens (N,32,32,4) of one random exploration along `path` (a prefix, with points dropped)."""
+                max_drop: float = 0.5, radius: int = LIGHT_RADIUS, origin_jitter: int = 0) -> np.ndarray:
+  """Tokens (N,32,32,4) of one random exploration along `path` (a prefix, with points dropped). With
+  origin_jitter > 0 the token grid is anchored up to that many px away from the recorded origin: a live
+  session starts wherever the player stood when streaming began, and a shifted grid cuts different
+  patches, so the model cannot learn one layout image's exact patch contents."""
   K = len(path)
   k = int(rng.integers(max(1, int(np.ceil(min_frac * K))), K + 1))
   sub = path[:k]
@@ -76,7 +79,9 @@ def make_sample(mask: np.ndarray, origin: np.ndarray, path: np.ndarray, rng: np.
     keep = rng.random(k) >= rng.uniform(0, max_drop)
     keep[0] = True
     sub = sub[keep]
-  m, o, p = crop_to_view(mask, np.asarray(origin), sub, radius)
+  origin = np.asarray(origin)
+  if origin_jitter: origin = np.clip(origin + rng.integers(-origin_jitter, origin_jitter + 1, 2), 0, np.array(mask.shape) - 1)
+  m, o, p = crop_to_view(mask, origin, sub, radius)
   return tokenize_mask(clean_sparse_pixels(explore_map(m, p, radius)), o)
 
 

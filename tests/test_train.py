@@ -2,6 +2,7 @@
 steps that must lower the loss, loadable checkpoints, Ctrl+C leaving a valid checkpoint."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -56,7 +57,7 @@ def make_tiny_data(root: Path, seed: int = 0, masks: bool = True) -> Path:
     crops = []
     for _ in range(2):
       bg = rng.integers(0, 120, (64, 64, 3)).astype(np.float32)
-      img = np.where(mask[..., None] > 0, 0.3 * bg + 0.7 * np.array(LINE_RGB, np.float32), bg)
+      img = np.where(mask[..., None] > 0, 0.1 * bg + 0.9 * np.array(LINE_RGB, np.float32), bg)
       crops.append(np.clip(img, 0, 255).astype(np.uint8))
     write_unet_group(root, f"g{g}", crops, mask)
   curation: dict = {}
@@ -83,3 +84,98 @@ def tiny(tmp_path_factory) -> Path:
 
 def _run(args: list[str], **kw) -> subprocess.CompletedProcess:
   return subprocess.run([sys.executable, *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, **kw)
+
+
+UNET_MICRO = '{"arch": "UNet", "mid_chan": 4, "depth": 1}'
+VIT_MICRO = ["--layers", "1", "--embed-dim", "32", "--heads", "2", "--ff-dim", "64", "--max-tokens", "16", "--classes", "3"]
+
+
+def _slope_down(losses: list[float]) -> bool:
+  k = max(2, len(losses) // 4)
+  return float(np.mean(losses[-k:])) < float(np.mean(losses[:k]))
+
+
+def test_unet_steps_lower_loss_and_write_loadable_checkpoint(tiny, tmp_path):
+  import train_unet
+  from models.checkpoint import load_unet
+  out = tmp_path / "u.safetensors"
+  hist = train_unet.train(train_unet.get_args(["--data", str(tiny), "--config", UNET_MICRO, "--batch", "16", "--accum", "2", "--lr", "1e-2",
+                                                "--steps", "24", "--eval-every", "12", "--save-every", "12", "--class-weights", "auto", "--out", str(out)]))
+  assert hist["steps"] == 24 and _slope_down(hist["losses"]), hist["losses"]
+  assert [s for s, _ in hist["val"]] == [12, 24] and all(0.0 <= v["f1"] <= 1.0 for _, v in hist["val"])
+  m = load_unet(out)
+  assert m.config == {"arch": "UNet", "in_chan": 3, "mid_chan": 4, "out_chan": 2, "depth": 1, "width": 1}
+  with pytest.raises(Exception, match="exists"):  # never clobbers without --overwrite
+    train_unet.train(train_unet.get_args(["--data", str(tiny), "--config", UNET_MICRO, "--steps", "1", "--out", str(out)]))
+
+
+def test_vit_steps_lower_loss_and_keep_best_checkpoint(tiny, tmp_path):
+  import train_vit
+  from models.checkpoint import load_vit
+  out = tmp_path / "v.safetensors"
+  hist = train_vit.train(train_vit.get_args(["--data", str(tiny), *VIT_MICRO, "--batch", "12", "--lr", "3e-3", "--steps", "30",
+                                              "--eval-every", "10", "--eval-batch", "9", "--out", str(out)]))
+  assert hist["steps"] == 30 and _slope_down(hist["losses"]), hist["losses"]
+  assert len(hist["test"]) == 3
+  best = max(ev["acc"] for _, ev in hist["test"])
+  vit = load_vit(out)
+  assert vit.config["embed_dim"] == 32 and vit.max_tokens == 16
+  # the kept checkpoint is the best evaluation's: re-evaluating it gives that accuracy
+  from models.tiled import ViTRunner
+  tokens, labels = train_vit.load_test(tiny)
+  assert len(labels) == 9
+  assert train_vit.evaluate(ViTRunner(vit, batch=9), tokens, labels)["acc"] == pytest.approx(best)
+
+
+def _interrupt_after_first_step(args: list[str]) -> subprocess.CompletedProcess:
+  proc = subprocess.Popen([sys.executable, *args], cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+  seen = b""
+  os.set_blocking(proc.stdout.fileno(), False)
+  deadline = time.monotonic() + 500
+  while b"loss=" not in seen and proc.poll() is None and time.monotonic() < deadline:  # tqdm shows the loss once a step is done
+    seen += proc.stdout.read() or b""
+    time.sleep(0.1)
+  assert proc.poll() is None, seen.decode(errors="replace")
+  proc.send_signal(signal.SIGINT)
+  os.set_blocking(proc.stdout.fileno(), True)
+  rest, _ = proc.communicate(timeout=300)
+  return subprocess.CompletedProcess(args, proc.returncode, (seen + rest).decode(errors="replace"), "")
+
+
+@pytest.mark.parametrize("kind", ["unet", "vit"])
+def test_ctrl_c_leaves_valid_checkpoint(tiny, tmp_path, kind):
+  from models.checkpoint import load_unet, load_vit
+  out = tmp_path / f"{kind}.safetensors"
+  if kind == "unet": args = ["train_unet.py", "--data", str(tiny), "--config", UNET_MICRO, "--batch", "16", "--steps", "100000", "--save-every", "100000", "--eval-every", "100000"]
+  else: args = ["train_vit.py", "--data", str(tiny), *VIT_MICRO, "--batch", "12", "--steps", "100000", "--eval-every", "100000", "--eval-batch", "9"]
+  r = _interrupt_after_first_step([*args, "--out", str(out)])
+  assert r.returncode == 0, r.stdout
+  assert "stopped at step" in r.stdout
+  (load_unet if kind == "unet" else load_vit)(out)
+  assert not list(tmp_path.glob(".*.tmp"))  # no temp file left behind
+
+
+def test_prepare_vit_data_writes_masks_and_never_clobbers(tmp_path):
+  from models.checkpoint import save_checkpoint
+  from models.config import build_unet
+  from poemap.fileio import load_png
+  root = make_tiny_data(tmp_path / "d", masks=False)
+  ck = save_checkpoint(build_unet(json.loads(UNET_MICRO)), tmp_path / "u.safetensors")
+  r = _run(["prepare_vit_data.py", "--data", str(root), "--unet", str(ck)])
+  assert r.returncode == 0, r.stderr
+  masks = sorted(root.glob("train/*/*/0_mask.png"))
+  assert len(masks) == 6 and "wrote 6 mask(s)" in r.stdout
+  m = load_png(masks[0], grey=True)
+  assert m.shape == (320, 320) and set(np.unique(m)) <= {0, 255}
+  (masks[0]).write_bytes(b"not touched")
+  r = _run(["prepare_vit_data.py", "--data", str(root), "--unet", str(ck)])
+  assert r.returncode == 0 and "wrote 0 mask(s)" in r.stdout and "kept 6" in r.stdout
+  assert masks[0].read_bytes() == b"not touched"
+  r = _run(["prepare_vit_data.py", "--data", str(root), "--unet", str(ck), "--overwrite"])
+  assert r.returncode == 0 and "wrote 6 mask(s)" in r.stdout and masks[0].read_bytes() != b"not touched"
+
+
+def test_vit_training_names_missing_masks(tmp_path):
+  root = make_tiny_data(tmp_path / "d", masks=False)
+  r = _run(["train_vit.py", "--data", str(root), "--steps", "1", "--out", str(tmp_path / "v.safetensors")])
+  assert r.returncode == 2 and "prepare_vit_data.py" in r.stderr
