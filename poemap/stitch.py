@@ -12,7 +12,8 @@ import cv2
 import numpy as np
 
 GROW = 64          # the canvas grows in whole multiples of this at capture scale (= 32 px tiles at ½)
-MIN_CONFIDENCE = 0.6  # fraction of shared line pixels that must agree
+MIN_CONFIDENCE = 0.3  # fraction of prev's line pixels that the chosen shift must find in cur
+DISTINCT = 1.5        # ...and it must explain them this many times better than any other shift
 MAX_SHIFT = 0.75   # of the frame size: larger moves leave too little overlap to trust
 
 
@@ -53,7 +54,7 @@ def _window(h: int, w: int) -> np.ndarray:
 
 
 LINE_LEVEL = 12.0  # high-passed blue above this counts as a line pixel when verifying a shift
-MIN_LINE_PIXELS = 40  # at ½ scale: fewer shared line pixels than this can't pin a translation
+MIN_LINE_PIXELS = 80  # at ½ scale: fewer shared line pixels than this can't pin a translation
 CANDIDATES = 6     # correlation peaks verified per frame pair
 BLANK = 0.04       # of the frame height: half-side of the square around the player icon ignored
 
@@ -120,7 +121,10 @@ def _translation(a: _Features, b: _Features, min_confidence: float) -> tuple[flo
   cross /= (cv2.magnitude(cross[..., 0], cross[..., 1]) + 1e-9)[..., None]
   r = cv2.idft(cross, flags=cv2.DFT_REAL_OUTPUT | cv2.DFT_SCALE)
   h, w = r.shape
-  best = None
+  # an entrance frame may hold few lines; demand most of them rather than a fixed count, or the
+  # canvas could never leave the entrance
+  need = min(MIN_LINE_PIXELS, max(MIN_LINE_PIXELS // 3, int(0.7 * np.count_nonzero(a.on))))
+  cands = []
   for py, px in _peaks(r, CANDIDATES):
     # the peak sits where b's content moved to, modulo the frame size; the player moved the
     # opposite way. Both aliases of a peak are checked: verification tells them apart, so moves
@@ -129,15 +133,20 @@ def _translation(a: _Features, b: _Features, min_confidence: float) -> tuple[flo
       for sx in (-px, w - px):
         if abs(sy) > MAX_SHIFT * h or abs(sx) > MAX_SHIFT * w: continue
         score, n = _verify(a, b, sy, sx)
-        if n >= MIN_LINE_PIXELS and (best is None or score > best[0]): best = (score, py, px, sy, sx)
-  if best is None or best[0] < min_confidence: return None
+        if n >= need: cands.append((score, py, px, sy, sx))
+  if not cands: return None
+  best = max(cands)
+  # a shift that only explains the lines as well as a clearly different one does is a guess
+  # (a straight wall fits anywhere along itself): demand a distinct winner
+  rival = max((c[0] for c in cands if abs(c[3] - best[3]) > 3 or abs(c[4] - best[4]) > 3), default=0.0)
+  if best[0] < min_confidence or best[0] < DISTINCT * rival: return None
   conf, py, px, sy, sx = best
   fy, fx = _subpixel(r, py, px)
   dy, dx = 2 * (sy - (fy - py)), 2 * (sx - (fx - px))
   return (*_refine(a.frame, b.frame, dy, dx), conf)
 
 
-REFINE = 3  # ± full-scale pixels searched around the coarse estimate
+REFINE = 5  # ± full-scale pixels searched around the coarse estimate (±2.5 px at ½ scale)
 
 
 def _refine(prev: np.ndarray, cur: np.ndarray, dy: float, dx: float) -> tuple[float, float]:
@@ -145,7 +154,7 @@ def _refine(prev: np.ndarray, cur: np.ndarray, dy: float, dx: float) -> tuple[fl
   estimate under which most of prev's line pixels are found in cur (revealed lines never
   disappear; cur may have new ones), then a parabola through the neighbouring counts for the
   sub-pixel part. Counting agreeing line pixels is immune to the broad structure that biases
-  phase correlation's sub-pixel peak. Keeps the coarse estimate when too little agrees."""
+  phase correlation's sub-pixel peak. Keeps the coarse estimate when no clear peak emerges."""
   h, w = prev.shape[:2]
   R, iy, ix = REFINE, int(round(dy)), int(round(dx))
   oh, ow = h - abs(iy) - 2 * R, w - abs(ix) - 2 * R
@@ -161,7 +170,9 @@ def _refine(prev: np.ndarray, cur: np.ndarray, dy: float, dx: float) -> tuple[fl
   u, v = np.divmod(np.arange(n * n), n)
   counts = cw[ys[:, None] + u, xs[:, None] + v].sum(0).reshape(n, n).astype(np.float64)
   bu, bv = np.unravel_index(int(counts.argmax()), counts.shape)
-  if counts[bu, bv] < 0.5 * len(ys): return dy, dx
+  # a peak barely above the rest is no refinement (full-scale texture passes the line filter too,
+  # so the absolute agreement can be low even at the right shift)
+  if counts[bu, bv] < 1.2 * np.median(counts): return dy, dx
   def parabola(m: float, c: float, p: float) -> float:
     d = m - 2 * c + p
     return 0.0 if d >= 0 else float(np.clip(0.5 * (m - p) / d, -0.5, 0.5))
