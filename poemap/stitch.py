@@ -56,6 +56,7 @@ def _window(h: int, w: int) -> np.ndarray:
 LINE_LEVEL = 12.0  # high-passed blue above this counts as a line pixel when verifying a shift
 MIN_LINE_PIXELS = 80  # at ½ scale: fewer shared line pixels than this can't pin a translation
 CANDIDATES = 6     # correlation peaks verified per frame pair
+RELOCATE = 3       # crop side, in frame sides, that a lost frame is searched for in the canvas
 BLANK = 0.04       # of the frame height: half-side of the square around the player icon ignored
 
 
@@ -78,19 +79,18 @@ def line_image(frame: np.ndarray) -> np.ndarray:
   return _Features(_check_frame(frame)).lines
 
 
-def _verify(a: _Features, b: _Features, sy: int, sx: int) -> tuple[float, int]:
-  """Fraction of a's line pixels in the overlap that b has too (within 1 px) if b's content is
-  a's shifted by the player's movement (sy, sx) in ½-scale pixels, and how many there were.
-  Revealed map lines never disappear, so the true shift confirms nearly all of them."""
-  h, w = a.on.shape
-  if abs(sy) >= h or abs(sx) >= w: return 0.0, 0
-  ya, yb = max(0, sy), max(0, -sy)
-  xa, xb = max(0, sx), max(0, -sx)
-  oh, ow = h - abs(sy), w - abs(sx)
-  pa = a.on[ya:ya + oh, xa:xa + ow]
+def _verify(a_on: np.ndarray, b_near: np.ndarray, sy: int, sx: int) -> tuple[float, int]:
+  """If b's pixel [y, x] shows a's [y + sy, x + sx] (b's content is a's shifted by the player's
+  movement, in ½-scale pixels), the fraction of a's line pixels under b that b has too (within
+  1 px), and how many there were. Revealed map lines never disappear, so the true shift confirms
+  nearly all of them."""
+  (ha, wa), (hb, wb) = a_on.shape, b_near.shape
+  y0, y1, x0, x1 = max(0, -sy), min(hb, ha - sy), max(0, -sx), min(wb, wa - sx)
+  if y1 <= y0 or x1 <= x0: return 0.0, 0
+  pa = a_on[y0 + sy:y1 + sy, x0 + sx:x1 + sx]
   n = int(np.count_nonzero(pa))
   if n == 0: return 0.0, 0
-  return float(np.count_nonzero(pa & b.near[yb:yb + oh, xb:xb + ow])) / n, n
+  return float(np.count_nonzero(pa & b_near[y0:y1, x0:x1])) / n, n
 
 
 def _peaks(r: np.ndarray, k: int) -> list[tuple[int, int]]:
@@ -112,38 +112,50 @@ def _subpixel(r: np.ndarray, y: int, x: int) -> tuple[float, float]:
   return y + float((nb.sum(1) * off).sum() / tot), x + float((nb.sum(0) * off).sum() / tot)
 
 
-def _translation(a: _Features, b: _Features, min_confidence: float) -> tuple[float, float, float] | None:
-  """Phase correlation at ½ scale over the whole frame; the strongest peaks are verified against
-  the line pixels (a peak from the world, from monsters or from noise fails that); the best one is
-  refined at full scale on windows around the player, pre-shifted by the coarse estimate."""
-  if a.spectrum is None or b.spectrum is None: return None
-  cross = cv2.mulSpectrums(b.spectrum, a.spectrum, 0, conjB=True)
+def _correlate(sa: np.ndarray, sb: np.ndarray) -> np.ndarray:
+  """Phase correlation surface of two equal-size spectra: peaks where b's content moved to."""
+  cross = cv2.mulSpectrums(sb, sa, 0, conjB=True)
   cross /= (cv2.magnitude(cross[..., 0], cross[..., 1]) + 1e-9)[..., None]
-  r = cv2.idft(cross, flags=cv2.DFT_REAL_OUTPUT | cv2.DFT_SCALE)
+  return cv2.idft(cross, flags=cv2.DFT_REAL_OUTPUT | cv2.DFT_SCALE)
+
+
+def _pick(r: np.ndarray, verify, need: int, limit: tuple[float, float], min_confidence: float) -> tuple[float, float, float] | None:
+  """The player's movement (dy, dx) in ½-scale pixels, sub-pixel, and its confidence: the
+  strongest correlation peaks, each verified against the line pixels (a peak from the world,
+  from monsters or from noise fails that), the best kept only if it clearly beats the others."""
+  h, w = r.shape
+  cands = []
+  for py, px in _peaks(r, CANDIDATES):
+    # a peak is b's content displacement modulo the surface size, and the player moved the
+    # opposite way; both aliases are checked and verification tells them apart
+    for sy in (-py, h - py):
+      for sx in (-px, w - px):
+        if abs(sy) > limit[0] or abs(sx) > limit[1]: continue
+        score, n = verify(sy, sx)
+        if n >= need: cands.append((score, py, px, sy, sx))
+  if not cands: return None
+  best = max(cands)
+  # a shift that only explains the lines as well as a clearly different one does is a guess (a
+  # straight wall fits anywhere along itself); a broad peak split into neighbouring maxima is one
+  rival = max((c[0] for c in cands if abs(c[3] - best[3]) > 8 or abs(c[4] - best[4]) > 8), default=0.0)
+  if best[0] < min_confidence or best[0] < DISTINCT * rival: return None
+  conf, py, px, sy, sx = best
+  fy, fx = _subpixel(r, py, px)
+  return sy - (fy - py), sx - (fx - px), conf
+
+
+def _translation(a: _Features, b: _Features, min_confidence: float) -> tuple[float, float, float] | None:
+  """Coarse phase correlation at ½ scale over the whole frame, verified; then refined at full
+  scale (see _refine)."""
+  if a.spectrum is None or b.spectrum is None: return None
+  r = _correlate(a.spectrum, b.spectrum)
   h, w = r.shape
   # an entrance frame may hold few lines; demand most of them rather than a fixed count, or the
   # canvas could never leave the entrance
   need = min(MIN_LINE_PIXELS, max(MIN_LINE_PIXELS // 3, int(0.7 * np.count_nonzero(a.on))))
-  cands = []
-  for py, px in _peaks(r, CANDIDATES):
-    # the peak sits where b's content moved to, modulo the frame size; the player moved the
-    # opposite way. Both aliases of a peak are checked: verification tells them apart, so moves
-    # past half a frame (two moves after a skipped frame) are still found.
-    for sy in (-py, h - py):
-      for sx in (-px, w - px):
-        if abs(sy) > MAX_SHIFT * h or abs(sx) > MAX_SHIFT * w: continue
-        score, n = _verify(a, b, sy, sx)
-        if n >= need: cands.append((score, py, px, sy, sx))
-  if not cands: return None
-  best = max(cands)
-  # a shift that only explains the lines as well as a clearly different one does is a guess
-  # (a straight wall fits anywhere along itself): demand a distinct winner
-  rival = max((c[0] for c in cands if abs(c[3] - best[3]) > 3 or abs(c[4] - best[4]) > 3), default=0.0)
-  if best[0] < min_confidence or best[0] < DISTINCT * rival: return None
-  conf, py, px, sy, sx = best
-  fy, fx = _subpixel(r, py, px)
-  dy, dx = 2 * (sy - (fy - py)), 2 * (sx - (fx - px))
-  return (*_refine(a.frame, b.frame, dy, dx), conf)
+  t = _pick(r, lambda sy, sx: _verify(a.on, b.near, sy, sx), need, (MAX_SHIFT * h, MAX_SHIFT * w), min_confidence)
+  if t is None: return None
+  return (*_refine(a.frame, b.frame, 2 * t[0], 2 * t[1]), t[2])
 
 
 REFINE = 5  # ± full-scale pixels searched around the coarse estimate (±2.5 px at ½ scale)
@@ -191,6 +203,14 @@ def find_translation(prev: np.ndarray, cur: np.ndarray, min_confidence: float = 
   return _translation(_Features(prev), _Features(cur), min_confidence)
 
 
+def _crop(a: np.ndarray, y0: int, x0: int, h: int, w: int) -> np.ndarray:
+  """a[y0:y0+h, x0:x0+w] with zeros where that lies outside a."""
+  out = np.zeros((h, w) + a.shape[2:], a.dtype)
+  sy, sx, ey, ex = max(0, y0), max(0, x0), min(a.shape[0], y0 + h), min(a.shape[1], x0 + w)
+  if sy < ey and sx < ex: out[sy - y0:ey - y0, sx - x0:ex - x0] = a[sy:ey, sx:ex]
+  return out
+
+
 def shrink_with_origin(image: np.ndarray, origin) -> tuple[np.ndarray, np.ndarray]:
   """Exact ½ scale (INTER_AREA: each output pixel is the mean of a 2x2 block) and the origin
   mapped to the pixel that contains it. Odd sizes are padded with black first."""
@@ -229,11 +249,13 @@ class MinimapCanvas:
     H, W = -(-h // GROW) * GROW, -(-w // GROW) * GROW
     self.image = np.zeros((H, W, 3), np.uint8)
     self.covered = np.zeros((H, W), bool)
+    self.lines = np.zeros((H // 2, W // 2), np.float32)  # each accepted frame's ½-scale line image
     self.topleft = np.array([(H - h) // 2, (W - w) // 2], np.float64)  # of the latest frame, sub-pixel
+    self._prev = _Features(f)
     self._paste(f, self._rounded(), None)
     self.origin = (self.topleft.astype(np.int64) + np.array([h // 2, w // 2]))
-    self._prev = _Features(f)
     self.skipped = 0
+    self._gap = 0  # frames skipped since the last accepted one
 
   @property
   def position(self) -> np.ndarray:
@@ -248,17 +270,46 @@ class MinimapCanvas:
     f = _check_frame(frame)
     if f.shape != self.frame_shape: raise ValueError(f"frame size changed: {f.shape} vs {self.frame_shape}")
     feats = _Features(f)
-    t = _translation(self._prev, feats, self.min_confidence)
+    # every skipped frame widens the gap to the reference frame and shrinks the overlap, which
+    # makes a wrong shift likelier to look right: demand more agreement the longer the gap
+    t = _translation(self._prev, feats, min(0.7, self.min_confidence + 0.1 * self._gap))
+    if t is None: t = self._relocate(feats)
     if t is None:
       self.skipped += 1
+      self._gap += 1
       return False
+    self._gap = 0
     prev_pos = self.position.copy()
     self.topleft += t[:2]
     self._grow_to_fit()
     prev_pos += self._shift_since_grow
-    self._paste(f, self._rounded(), prev_pos)
     self._prev = feats
+    self._paste(f, self._rounded(), prev_pos)
     return True
+
+  def _relocate(self, feats: _Features) -> tuple[float, float, float] | None:
+    """Align a frame against the canvas around the last accepted position instead of against the
+    last frame: the canvas holds every line revealed so far, and a crop RELOCATE times the frame
+    size still overlaps after long moves or several skipped frames. Costlier, so only when the
+    last frame fails as a reference."""
+    h, w = self.frame_shape[:2]
+    tl, k = self._rounded(), RELOCATE
+    ch, cw = k * h // 2, k * w // 2                    # crop size at ½ scale
+    oy, ox = (ch - h // 2) // 2, (cw - w // 2) // 2    # where the frame sits if the player stood still
+    # the line canvas, not lines recomputed from the RGB canvas: seams between pasted frames
+    # would pass the line filter as long straight "walls"
+    ref = _crop(self.lines, tl[0] // 2 - oy, tl[1] // 2 - ox, ch, cw)
+    ref_on = ref > LINE_LEVEL
+    if not ref_on.any() or feats.spectrum is None: return None
+    moved = np.zeros((ch, cw), np.float32)
+    moved[oy:oy + h // 2, ox:ox + w // 2] = feats.lines
+    win = _window(ch, cw)
+    r = _correlate(cv2.dft(ref * win, flags=cv2.DFT_COMPLEX_OUTPUT), cv2.dft(moved * win, flags=cv2.DFT_COMPLEX_OUTPUT))
+    t = _pick(r, lambda sy, sx: _verify(ref_on, feats.near, sy + oy, sx + ox), MIN_LINE_PIXELS, (oy, ox),
+              min(0.7, self.min_confidence + 0.1 * self._gap))
+    if t is None: return None
+    last = _crop(self.image, tl[0], tl[1], h, w)  # the canvas where the last accepted frame lies
+    return (*_refine(last, feats.frame, 2 * t[0], 2 * t[1]), t[2])
 
   def _grow_to_fit(self) -> None:
     tl, (h, w) = self._rounded(), self.frame_shape[:2]
@@ -272,22 +323,30 @@ class MinimapCanvas:
     image = np.zeros((H + top + bottom, W + left + right, 3), np.uint8)
     covered = np.zeros(image.shape[:2], bool)
     image[top:top + H, left:left + W], covered[top:top + H, left:left + W] = self.image, self.covered
-    self.image, self.covered = image, covered
+    lines = np.zeros((image.shape[0] // 2, image.shape[1] // 2), np.float32)
+    lines[top // 2:(top + H) // 2, left // 2:(left + W) // 2] = self.lines
+    self.image, self.covered, self.lines = image, covered, lines
     self.topleft += self._shift_since_grow
     self.origin = self.origin + np.array([top, left])
 
   def _paste(self, f: np.ndarray, tl: np.ndarray, prev_pos: np.ndarray | None) -> None:
+    """Write the frame (RGB, and its line image into the ½-scale line canvas) where the minimap
+    can have changed; self._prev holds its features."""
     h, w = f.shape[:2]
     y0, x0 = int(tl[0]), int(tl[1])
     region, cov = self.image[y0:y0 + h, x0:x0 + w], self.covered[y0:y0 + h, x0:x0 + w]
+    ly, lx = y0 // 2, x0 // 2
+    lregion = self.lines[ly:ly + h // 2, lx:lx + w // 2]
     if prev_pos is None:
-      region[:] = f
+      region[:], lregion[:] = f, self._prev.lines
     else:
       np.copyto(region, f, where=~cov[..., None])  # never captured before
+      np.copyto(lregion, self._prev.lines, where=~cov[::2, ::2][:lregion.shape[0], :lregion.shape[1]])
       # the box around the path from the previous to the current position, widened by the fog
       # radius: the only place where the revealed minimap can have changed since the last frame
       pts = np.stack([prev_pos, self.position]) - np.array([y0, x0])
       lo = np.floor(pts.min(0) - self.refresh_radius).astype(int).clip(0, [h, w])
       hi = np.ceil(pts.max(0) + self.refresh_radius).astype(int).clip(0, [h, w])
       region[lo[0]:hi[0], lo[1]:hi[1]] = f[lo[0]:hi[0], lo[1]:hi[1]]
+      lregion[lo[0] // 2:hi[0] // 2, lo[1] // 2:hi[1] // 2] = self._prev.lines[lo[0] // 2:hi[0] // 2, lo[1] // 2:hi[1] // 2]
     cov[:] = True
