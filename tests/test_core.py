@@ -140,6 +140,18 @@ def test_canvas_skips_untrustworthy_frame_without_change():
   assert np.all(np.abs(canvas.position - canvas.origin - [90, 30]) < 1.0)
 
 
+def test_canvas_relocates_after_a_gap_beyond_the_last_frame():
+  canvas, _ = walk_canvas([np.array([60, 40])])
+  blank = np.zeros((600, 600, 3), np.uint8)
+  assert canvas.add(blank) is False and canvas.add(blank) is False
+  # 500 px from the last accepted frame: past what frame-to-frame alignment may trust (0.75 of
+  # 600), found against the stitched canvas around the last position
+  assert canvas.add(crop(WORLD, 900 + 60 + 500, 900 + 40 - 90)) is True
+  assert np.all(np.abs(canvas.position - canvas.origin - [560, -50]) < 1.0)
+  assert canvas.add(crop(WORLD, 900 + 60 + 520, 900 + 40 - 60)) is True  # and goes on from there
+  assert np.all(np.abs(canvas.position - canvas.origin - [580, -20]) < 1.0)
+
+
 def test_canvas_bad_input():
   with pytest.raises(ValueError): MinimapCanvas(np.zeros((600, 600), np.uint8))
   canvas = MinimapCanvas(crop(WORLD, 0, 0))
