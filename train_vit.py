@@ -54,6 +54,8 @@ def get_args(argv=None) -> argparse.Namespace:
   p.add_argument("--eval-every", type=int, default=200, help="evaluate on the test tree every N steps (default %(default)s)")
   p.add_argument("--eval-batch", type=int, default=32, help="samples per evaluation batch (default %(default)s)")
   p.add_argument("--seed", type=int, default=0, help="seeds weights and sampling (default %(default)s)")
+  p.add_argument("--no-wait", action="store_true", help="when the sample producer lags, train on a class-balanced draw of the samples "
+                 "received so far instead of waiting (faster on few cores, but the run then depends on timing)")
   p.add_argument("--wandb", action="store_true", help="log to Weights & Biases (when installed)")
   a = p.parse_args(argv)
   if a.batch % a.accum: p.error(f"--batch {a.batch} is not a multiple of --accum {a.accum}")
@@ -114,7 +116,7 @@ def train(a: argparse.Namespace) -> dict:
     with StopOnSigint() as sig:
       bar = trange(a.steps, desc="vit", unit="step", dynamic_ncols=True)
       for step in bar:
-        tokens, labels = stream.next()
+        tokens, labels = stream.next(wait=not a.no_wait)
         loss = stepper(micro_batches(tokens, labels))
         hist["losses"].append(loss)
         ema = loss if ema is None else 0.98 * ema + 0.02 * loss

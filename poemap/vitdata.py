@@ -135,9 +135,9 @@ def _producer(sources: list[Source], seed: int, batch: int, q, stop, opts: dict)
 
 
 class SampleStream:
-  """Class-balanced training batches: fresh steps from the producer process when ready, else a draw from
-  the pool of samples received so far (so the trainer never waits once the first step has arrived)."""
-  def __init__(self, sources: list[Source], batch: int, seed: int, pool_size: int = 50000, **opts):
+  """Class-balanced training batches: the producer process's steps in order, or (wait=False) a draw from
+  the pool of samples received so far whenever no fresh step is ready, so the trainer never waits."""
+  def __init__(self, sources: list[Source], batch: int, seed: int, pool_size: int = 20000, **opts):
     self.batch, self.pool_size = batch, pool_size
     self.rng = np.random.default_rng(seed + 1)
     self.pool: dict[int, list] = {}
@@ -153,12 +153,13 @@ class SampleStream:
       if len(lst) < self.pool_size // max(1, len(self.pool)): lst.append(packed)
       else: lst[int(self.rng.integers(len(lst)))] = packed
 
-  def next(self) -> tuple[list[np.ndarray], np.ndarray]:
-    """(tokens list, int32 labels) of one batch."""
-    try: step = self.q.get(timeout=None if not self.pool else 0.0) if not self.pool else self.q.get_nowait()
+  def next(self, wait: bool = True) -> tuple[list[np.ndarray], np.ndarray]:
+    """(tokens list, int32 labels) of one batch. wait=True takes the producer's steps in order (the run is
+    then a function of the seed alone); wait=False draws from the pool when no fresh step is ready."""
+    try: step = self.q.get() if wait or not self.pool else self.q.get_nowait()
     except queue.Empty: step = None
     if step is not None:
-      self._add(step)
+      if not wait: self._add(step)  # the pool only serves the no-wait mode
       self.fresh += 1
       return [unpack(p) for _, p in step], np.array([l for l, _ in step], np.int32)
     labels = balanced_labels(sorted(self.pool), self.batch, self.rng)
