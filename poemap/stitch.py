@@ -26,14 +26,14 @@ def _check_frame(frame: np.ndarray, name: str = "frame") -> np.ndarray:
 
 
 def _lines(frame: np.ndarray, sigma: float, blank: tuple[int, int] | None, blank_radius: int = 0) -> np.ndarray:
-  """float32 (H, W): how much each pixel is thin map-line blue (R 110-150, G 0-150, B 150-255:
+  """uint8 (H, W): how much each pixel is thin map-line blue (R 110-150, G 0-150, B 150-255:
   blue well above red and green), with a square of `blank_radius` around `blank` (the player
   icon and its glow, which never move on screen) zeroed. Not windowed."""
   r, g, b = cv2.split(frame)
-  # saturating uint8 arithmetic: several times faster than float numpy on a 1200x1200 frame
-  blue = cv2.subtract(cv2.subtract(b, cv2.max(r, cv2.addWeighted(g, 0.8, g, 0, 0))), 20).astype(np.float32)
+  # saturating uint8 arithmetic throughout: several times faster than float on a 1200x1200 frame
+  blue = cv2.subtract(cv2.subtract(b, cv2.max(r, cv2.addWeighted(g, 0.8, g, 0, 0))), 20)
   # a high-pass keeps line-width detail: water and glows are broad, map lines are a few px wide
-  hp = cv2.max(cv2.subtract(blue, cv2.GaussianBlur(blue, (0, 0), sigma)), 0)
+  hp = cv2.subtract(blue, cv2.GaussianBlur(blue, (0, 0), sigma))
   if blank is not None:
     rad = blank_radius
     hp[max(0, blank[0] - rad):max(0, blank[0] + rad), max(0, blank[1] - rad):max(0, blank[1] + rad)] = 0
@@ -53,7 +53,7 @@ def _window(h: int, w: int) -> np.ndarray:
   return _WINDOWS[(h, w)]
 
 
-LINE_LEVEL = 12.0  # high-passed blue above this counts as a line pixel when verifying a shift
+LINE_LEVEL = 12  # high-passed blue above this counts as a line pixel when verifying a shift
 MIN_LINE_PIXELS = 80  # at ½ scale: fewer shared line pixels than this can't pin a translation
 CANDIDATES = 6     # correlation peaks verified per frame pair
 RELOCATE = 3       # crop side, in frame sides, that a lost frame is searched for in the canvas
@@ -71,6 +71,18 @@ class _Features:
     self.on = self.lines > LINE_LEVEL
     self.near = cv2.dilate(self.on.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
     self.spectrum = cv2.dft(self.lines * _window(h // 2, w // 2), flags=cv2.DFT_COMPLEX_OUTPUT) if self.on.any() else None
+    self._full_on: np.ndarray | None = None
+
+  @property
+  def full_on(self) -> np.ndarray:
+    """Full-scale line pixels, for the refinement; computed once, when first needed."""
+    if self._full_on is None: self._full_on = _full_on(self.frame)
+    return self._full_on
+
+
+def _full_on(frame: np.ndarray) -> np.ndarray:
+  h, w = frame.shape[:2]
+  return _lines(frame, 2.0, (h // 2, w // 2), int(BLANK * h)) > LINE_LEVEL
 
 
 def line_image(frame: np.ndarray) -> np.ndarray:
@@ -155,29 +167,32 @@ def _translation(a: _Features, b: _Features, min_confidence: float) -> tuple[flo
   need = min(MIN_LINE_PIXELS, max(MIN_LINE_PIXELS // 3, int(0.7 * np.count_nonzero(a.on))))
   t = _pick(r, lambda sy, sx: _verify(a.on, b.near, sy, sx), need, (MAX_SHIFT * h, MAX_SHIFT * w), min_confidence)
   if t is None: return None
-  return (*_refine(a.frame, b.frame, 2 * t[0], 2 * t[1]), t[2])
+  return (*_refine(a.full_on, b.full_on, 2 * t[0], 2 * t[1]), t[2])
 
 
 REFINE = 5  # ± full-scale pixels searched around the coarse estimate (±2.5 px at ½ scale)
+REFINE_POINTS = 3000  # line pixels of prev looked up per candidate shift
 
 
-def _refine(prev: np.ndarray, cur: np.ndarray, dy: float, dx: float) -> tuple[float, float]:
-  """Full-scale refinement over the whole overlap: the integer shift within ±REFINE of the coarse
-  estimate under which most of prev's line pixels are found in cur (revealed lines never
-  disappear; cur may have new ones), then a parabola through the neighbouring counts for the
-  sub-pixel part. Counting agreeing line pixels is immune to the broad structure that biases
-  phase correlation's sub-pixel peak. Keeps the coarse estimate when no clear peak emerges."""
-  h, w = prev.shape[:2]
+def _refine(a_on: np.ndarray, b_on: np.ndarray, dy: float, dx: float) -> tuple[float, float]:
+  """Full-scale refinement over the whole overlap of two frames' line pixels: the integer shift
+  within ±REFINE of the coarse estimate under which most of a's (prev's) line pixels are found in
+  b (revealed lines never disappear; b may have new ones), then a parabola through the
+  neighbouring counts for the sub-pixel part. Counting agreeing line pixels is immune to the
+  broad structure that biases phase correlation's sub-pixel peak. Keeps the coarse estimate when
+  no clear peak emerges."""
+  h, w = a_on.shape
   R, iy, ix = REFINE, int(round(dy)), int(round(dx))
   oh, ow = h - abs(iy) - 2 * R, w - abs(ix) - 2 * R
   if oh < 64 or ow < 64: return dy, dx
-  # prev rows [py, py+oh) hold the content of cur rows [py-iy, py-iy+oh); cur is cut R wider
+  # a rows [py, py+oh) hold the content of b rows [py-iy, py-iy+oh); b is cut R wider
   py, px = R + max(0, iy), R + max(0, ix)
   cy, cx = py - iy - R, px - ix - R
-  c, b = (h // 2, w // 2), int(BLANK * h)
-  ys, xs = np.nonzero(_lines(prev[py:py + oh, px:px + ow], 2.0, (c[0] - py, c[1] - px), b) > LINE_LEVEL)
-  cw = _lines(cur[cy:cy + oh + 2 * R, cx:cx + ow + 2 * R], 2.0, (c[0] - cy, c[1] - cx), b) > LINE_LEVEL
+  ys, xs = np.nonzero(a_on[py:py + oh, px:px + ow])
+  cw = b_on[cy:cy + oh + 2 * R, cx:cx + ow + 2 * R]
   if len(ys) < 2 * MIN_LINE_PIXELS: return dy, dx
+  step = -(-len(ys) // REFINE_POINTS)  # an even subsample bounds the cost on line-dense frames
+  ys, xs = ys[::step], xs[::step]
   n = 2 * R + 1
   u, v = np.divmod(np.arange(n * n), n)
   counts = cw[ys[:, None] + u, xs[:, None] + v].sum(0).reshape(n, n).astype(np.float64)
@@ -190,7 +205,7 @@ def _refine(prev: np.ndarray, cur: np.ndarray, dy: float, dx: float) -> tuple[fl
     return 0.0 if d >= 0 else float(np.clip(0.5 * (m - p) / d, -0.5, 0.5))
   fy = parabola(counts[bu - 1, bv], counts[bu, bv], counts[bu + 1, bv]) if 0 < bu < n - 1 else 0.0
   fx = parabola(counts[bu, bv - 1], counts[bu, bv], counts[bu, bv + 1]) if 0 < bv < n - 1 else 0.0
-  # prev pixel q sits at q - (d - i) + R in the cur cut, so offset u means d = i + R - u
+  # a pixel q sits at q - (d - i) + R in the b cut, so offset u means d = i + R - u
   return iy + R - (bu + fy), ix + R - (bv + fx)
 
 
@@ -249,7 +264,7 @@ class MinimapCanvas:
     H, W = -(-h // GROW) * GROW, -(-w // GROW) * GROW
     self.image = np.zeros((H, W, 3), np.uint8)
     self.covered = np.zeros((H, W), bool)
-    self.lines = np.zeros((H // 2, W // 2), np.float32)  # each accepted frame's ½-scale line image
+    self.lines = np.zeros((H // 2, W // 2), np.uint8)  # each accepted frame's ½-scale line image
     self.topleft = np.array([(H - h) // 2, (W - w) // 2], np.float64)  # of the latest frame, sub-pixel
     self._prev = _Features(f)
     self._paste(f, self._rounded(), None)
@@ -308,8 +323,8 @@ class MinimapCanvas:
     t = _pick(r, lambda sy, sx: _verify(ref_on, feats.near, sy + oy, sx + ox), MIN_LINE_PIXELS, (oy, ox),
               min(0.7, self.min_confidence + 0.1 * self._gap))
     if t is None: return None
-    last = _crop(self.image, tl[0], tl[1], h, w)  # the canvas where the last accepted frame lies
-    return (*_refine(last, feats.frame, 2 * t[0], 2 * t[1]), t[2])
+    last = _full_on(_crop(self.image, tl[0], tl[1], h, w))  # the canvas where the last frame lies
+    return (*_refine(last, feats.full_on, 2 * t[0], 2 * t[1]), t[2])
 
   def _grow_to_fit(self) -> None:
     tl, (h, w) = self._rounded(), self.frame_shape[:2]
@@ -323,7 +338,7 @@ class MinimapCanvas:
     image = np.zeros((H + top + bottom, W + left + right, 3), np.uint8)
     covered = np.zeros(image.shape[:2], bool)
     image[top:top + H, left:left + W], covered[top:top + H, left:left + W] = self.image, self.covered
-    lines = np.zeros((image.shape[0] // 2, image.shape[1] // 2), np.float32)
+    lines = np.zeros((image.shape[0] // 2, image.shape[1] // 2), np.uint8)
     lines[top // 2:(top + H) // 2, left // 2:(left + W) // 2] = self.lines
     self.image, self.covered, self.lines = image, covered, lines
     self.topleft += self._shift_since_grow
