@@ -179,3 +179,12 @@ def test_vit_training_names_missing_masks(tmp_path):
   root = make_tiny_data(tmp_path / "d", masks=False)
   r = _run(["train_vit.py", "--data", str(root), "--steps", "1", "--out", str(tmp_path / "v.safetensors")])
   assert r.returncode == 2 and "prepare_vit_data.py" in r.stderr
+
+
+def test_vit_run_is_a_function_of_the_seed(tiny, tmp_path):
+  import train_vit
+  args = ["--data", str(tiny), *VIT_MICRO, "--batch", "12", "--lr", "3e-3", "--steps", "5", "--eval-every", "100", "--eval-batch", "9"]
+  a = train_vit.train(train_vit.get_args([*args, "--out", str(tmp_path / "a.safetensors")]))
+  b = train_vit.train(train_vit.get_args([*args, "--out", str(tmp_path / "b.safetensors")]))
+  assert a["losses"] == b["losses"]
+  assert (tmp_path / "a.safetensors").read_bytes() == (tmp_path / "b.safetensors").read_bytes()
