@@ -25,14 +25,14 @@ def main() -> None:
   ap.add_argument("--repeat", type=int, default=20)
   args = ap.parse_args()
   rng = np.random.default_rng(0)
-  world = rng.integers(0, 50, (3000, 3000, 3)).astype(np.uint8)
-  for _ in range(1500):
-    x, y = rng.integers(0, 3000, 2)
+  world = rng.integers(0, 50, (3600, 3600, 3)).astype(np.uint8)
+  for _ in range(2200):
+    x, y = rng.integers(0, 3600, 2)
     cv2.line(world, (int(x), int(y)), (int(x + rng.integers(-200, 200)), int(y + rng.integers(-200, 200))), (130, 70, 220), 4)
   a, b = world[900:2100, 900:2100].copy(), world[960:2160, 830:2030].copy()
   print(f"find_translation, 1200x1200 pair:          {median_ms(lambda: find_translation(a, b), args.repeat):7.1f} ms median (target < 30)")
 
-  frames = [world[900 + 40 * i:2100 + 40 * i, 900 + 25 * i:2100 + 25 * i].copy() for i in range(args.repeat + 1)]
+  frames = [world[900 + 40 * i:2100 + 40 * i, 900 + 25 * i:2100 + 25 * i].copy() for i in range(min(args.repeat, 50) + 1)]
   canvas = MinimapCanvas(frames[0])
   ts = []
   for f in frames[1:]:
