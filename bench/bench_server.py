@@ -87,7 +87,7 @@ def main() -> None:
   ap.add_argument("--skip", type=int, default=10, help="frames left out of the steady-state figures")
   ap.add_argument("--unet")
   ap.add_argument("--vit")
-  ap.add_argument("--unet-batch", type=int, default=16)
+  ap.add_argument("--unet-batch", type=int, default=32)
   ap.add_argument("--modes", default="on,off", help="incremental modes to time: on, off or on,off")
   ap.add_argument("--off-every", type=int, default=10, help="incremental off recomputes every tile, so it times frame 0 "
                   "(the session's statistics) and every k-th steady-state frame only")

@@ -50,7 +50,7 @@ class InferenceServer:
   """The request handler. handle() turns request frames into reply frames and never raises."""
 
   def __init__(self, unet_model, vit_model, *, incremental: bool = True, collect: bool = False, data: str | os.PathLike | None = None,
-               max_sessions: int = 16, unet_batch: int = 16, names: tuple[str, str] = ("unet", "vit")):
+               max_sessions: int = 16, unet_batch: int = 32, names: tuple[str, str] = ("unet", "vit")):
     from models.tiled import TiledUNet, ViTRunner
     self.unet, self.vit = TiledUNet(unet_model, batch=unet_batch), ViTRunner(vit_model, batch=1)
     self.num_classes = int(vit_model.config["num_classes"]) if hasattr(vit_model, "config") else None
@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
                   help="save every minimap, mask and tokens to <data>/train/collect (also COLLECT=1)")
   ap.add_argument("--no-incremental", dest="incremental", action="store_false", help="run the UNet on every tile of every minimap")
   ap.add_argument("--max-sessions", type=int, default=16, help="sessions kept in memory (least recently used dropped)")
-  ap.add_argument("--unet-batch", type=int, default=16, help="tiles per UNet call (fixed shape for the JIT)")
+  ap.add_argument("--unet-batch", type=int, default=32, help="tiles per UNet call (fixed shape for the JIT; 32 suits the ~100 tiles a frame changes, bench/bench_server.py)")
   args = ap.parse_args(argv)
 
   def run() -> None:
