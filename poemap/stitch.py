@@ -29,7 +29,9 @@ def _lines(frame: np.ndarray, sigma: float, blank: tuple[int, int] | None, blank
   """uint8 (H, W): how much each pixel is thin map-line blue (R 110-150, G 0-150, B 150-255:
   blue well above red and green), with a square of `blank_radius` around `blank` (the player
   icon and its glow, which never move on screen) zeroed. Not windowed."""
-  r, g, b = cv2.split(frame)
+  h, w = frame.shape[:2]
+  # one transposing copy: several times faster than cv2.split on a 1200x1200x3 frame
+  r, g, b = np.ascontiguousarray(frame.reshape(-1, 3).T).reshape(3, h, w)
   # saturating uint8 arithmetic throughout: several times faster than float on a 1200x1200 frame
   blue = cv2.subtract(cv2.subtract(b, cv2.max(r, cv2.addWeighted(g, 0.8, g, 0, 0))), 20)
   # a high-pass keeps line-width detail: water and glows are broad, map lines are a few px wide
@@ -188,9 +190,10 @@ def _refine(a_on: np.ndarray, b_on: np.ndarray, dy: float, dx: float) -> tuple[f
   # a rows [py, py+oh) hold the content of b rows [py-iy, py-iy+oh); b is cut R wider
   py, px = R + max(0, iy), R + max(0, ix)
   cy, cx = py - iy - R, px - ix - R
-  ys, xs = np.nonzero(a_on[py:py + oh, px:px + ow])
+  ys, xs = np.nonzero(a_on[py:py + oh:2, px:px + ow])  # every other row: the search needs far fewer points
+  ys *= 2
   cw = b_on[cy:cy + oh + 2 * R, cx:cx + ow + 2 * R]
-  if len(ys) < 2 * MIN_LINE_PIXELS: return dy, dx
+  if len(ys) < MIN_LINE_PIXELS: return dy, dx
   step = -(-len(ys) // REFINE_POINTS)  # an even subsample bounds the cost on line-dense frames
   ys, xs = ys[::step], xs[::step]
   n = 2 * R + 1
