@@ -72,7 +72,7 @@ class _Features:
     self.lines = _lines(small, 2.0, (h // 4, w // 4), int(BLANK * h / 2))
     self.on = self.lines > LINE_LEVEL
     self.near = cv2.dilate(self.on.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
-    self.spectrum = cv2.dft(self.lines * _window(h // 2, w // 2), flags=cv2.DFT_COMPLEX_OUTPUT) if self.on.any() else None
+    self.spectrum = _spectrum(self.lines * _window(h // 2, w // 2)) if self.on.any() else None
     self._full_on: np.ndarray | None = None
 
   @property
@@ -126,11 +126,20 @@ def _subpixel(r: np.ndarray, y: int, x: int) -> tuple[float, float]:
   return y + float((nb.sum(1) * off).sum() / tot), x + float((nb.sum(0) * off).sum() / tot)
 
 
+def _spectrum(img: np.ndarray) -> np.ndarray:
+  """The complex DFT (H, W, 2) of a real image. OpenCV transforms a two-channel input with a zero
+  imaginary part several times faster than a real one with DFT_COMPLEX_OUTPUT, same result."""
+  z = np.zeros(img.shape + (2,), np.float32)
+  z[..., 0] = img
+  return cv2.dft(z)
+
+
 def _correlate(sa: np.ndarray, sb: np.ndarray) -> np.ndarray:
   """Phase correlation surface of two equal-size spectra: peaks where b's content moved to."""
   cross = cv2.mulSpectrums(sb, sa, 0, conjB=True)
   cross /= (cv2.magnitude(cross[..., 0], cross[..., 1]) + 1e-9)[..., None]
-  return cv2.idft(cross, flags=cv2.DFT_REAL_OUTPUT | cv2.DFT_SCALE)
+  # complex-to-complex and keep the real part: faster than DFT_REAL_OUTPUT (see _spectrum)
+  return np.ascontiguousarray(cv2.idft(cross, flags=cv2.DFT_SCALE)[..., 0])
 
 
 def _pick(r: np.ndarray, verify, need: int, limit: tuple[float, float], min_confidence: float) -> tuple[float, float, float] | None:
@@ -322,7 +331,7 @@ class MinimapCanvas:
     moved = np.zeros((ch, cw), np.float32)
     moved[oy:oy + h // 2, ox:ox + w // 2] = feats.lines
     win = _window(ch, cw)
-    r = _correlate(cv2.dft(ref * win, flags=cv2.DFT_COMPLEX_OUTPUT), cv2.dft(moved * win, flags=cv2.DFT_COMPLEX_OUTPUT))
+    r = _correlate(_spectrum(ref * win), _spectrum(moved * win))
     t = _pick(r, lambda sy, sx: _verify(ref_on, feats.near, sy + oy, sx + ox), MIN_LINE_PIXELS, (oy, ox),
               min(0.7, self.min_confidence + 0.1 * self._gap))
     if t is None: return None
