@@ -32,7 +32,7 @@ def main() -> None:
   a, b = world[900:2100, 900:2100].copy(), world[960:2160, 830:2030].copy()
   print(f"find_translation, 1200x1200 pair:          {median_ms(lambda: find_translation(a, b), args.repeat):7.1f} ms median (target < 30)")
 
-  frames = [world[900 + 40 * i:2100 + 40 * i, 900 + 25 * i:2100 + 25 * i].copy() for i in range(min(args.repeat, 50) + 1)]
+  frames = [world[900 + 30 * i:2100 + 30 * i, 900 + 20 * i:2100 + 20 * i].copy() for i in range(min(args.repeat, 50) + 1)]
   canvas = MinimapCanvas(frames[0])
   ts = []
   for f in frames[1:]:

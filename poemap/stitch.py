@@ -35,7 +35,8 @@ def _lines(frame: np.ndarray, sigma: float, blank: tuple[int, int] | None, blank
   # saturating uint8 arithmetic throughout: several times faster than float on a 1200x1200 frame
   blue = cv2.subtract(cv2.subtract(b, cv2.max(r, cv2.addWeighted(g, 0.8, g, 0, 0))), 20)
   # a high-pass keeps line-width detail: water and glows are broad, map lines are a few px wide
-  hp = cv2.subtract(blue, cv2.GaussianBlur(blue, (0, 0), sigma))
+  # (the full-scale map only feeds the refinement's line pixels: a box blur is close enough, and cheaper)
+  hp = cv2.subtract(blue, cv2.GaussianBlur(blue, (0, 0), sigma) if sigma < 2 * SIGMA else cv2.blur(blue, (7, 7)))
   if blank is not None:
     rad = blank_radius
     hp[max(0, blank[0] - rad):max(0, blank[0] + rad), max(0, blank[1] - rad):max(0, blank[1] + rad)] = 0
@@ -55,6 +56,7 @@ def _window(h: int, w: int) -> np.ndarray:
   return _WINDOWS[(h, w)]
 
 
+SIGMA = 2.0  # of the high-pass at ½ scale (twice that at full scale)
 LINE_LEVEL = 12  # high-passed blue above this counts as a line pixel when verifying a shift
 MIN_LINE_PIXELS = 80  # at ½ scale: fewer shared line pixels than this can't pin a translation
 CANDIDATES = 6     # correlation peaks verified per frame pair
@@ -69,9 +71,10 @@ class _Features:
     h, w = frame.shape[:2]
     self.frame = frame
     small = cv2.resize(frame, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
-    self.lines = _lines(small, 2.0, (h // 4, w // 4), int(BLANK * h / 2))
+    self.lines = _lines(small, SIGMA, (h // 4, w // 4), int(BLANK * h / 2))
     self.on = self.lines > LINE_LEVEL
     self.near = cv2.dilate(self.on.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
+    self.points = _points(self.on)
     self.spectrum = _spectrum(self.lines * _window(h // 2, w // 2)) if self.on.any() else None
     self._full_on: np.ndarray | None = None
 
@@ -84,7 +87,7 @@ class _Features:
 
 def _full_on(frame: np.ndarray) -> np.ndarray:
   h, w = frame.shape[:2]
-  return _lines(frame, 2.0, (h // 2, w // 2), int(BLANK * h)) > LINE_LEVEL
+  return _lines(frame, 2 * SIGMA, (h // 2, w // 2), int(BLANK * h)) > LINE_LEVEL
 
 
 def line_image(frame: np.ndarray) -> np.ndarray:
@@ -93,18 +96,27 @@ def line_image(frame: np.ndarray) -> np.ndarray:
   return _Features(_check_frame(frame)).lines
 
 
-def _verify(a_on: np.ndarray, b_near: np.ndarray, sy: int, sx: int) -> tuple[float, int]:
-  """If b's pixel [y, x] shows a's [y + sy, x + sx] (b's content is a's shifted by the player's
-  movement, in ½-scale pixels), the fraction of a's line pixels under b that b has too (within
-  1 px), and how many there were. Revealed map lines never disappear, so the true shift confirms
-  nearly all of them."""
-  (ha, wa), (hb, wb) = a_on.shape, b_near.shape
-  y0, y1, x0, x1 = max(0, -sy), min(hb, ha - sy), max(0, -sx), min(wb, wa - sx)
-  if y1 <= y0 or x1 <= x0: return 0.0, 0
-  pa = a_on[y0 + sy:y1 + sy, x0 + sx:x1 + sx]
-  n = int(np.count_nonzero(pa))
+VERIFY_POINTS = 4000  # line pixels of the reference sampled to verify a candidate shift
+
+
+def _points(on: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+  """An even subsample of a line map's pixels (ys, xs) and the stride it was taken with."""
+  ys, xs = np.nonzero(on)
+  step = max(1, -(-len(ys) // VERIFY_POINTS))
+  return ys[::step], xs[::step], step
+
+
+def _verify(pts: tuple[np.ndarray, np.ndarray, int], b_near: np.ndarray, sy: int, sx: int) -> tuple[float, int]:
+  """If b's pixel [y, x] shows the reference's [y + sy, x + sx] (b's content is the reference
+  shifted by the player's movement, in ½-scale pixels), the fraction of the reference's line
+  pixels under b that b has too (within 1 px), and about how many there were. Revealed map lines
+  never disappear, so the true shift confirms nearly all of them."""
+  ys, xs, step = pts
+  by, bx = ys - sy, xs - sx
+  inside = (by >= 0) & (by < b_near.shape[0]) & (bx >= 0) & (bx < b_near.shape[1])
+  n = int(np.count_nonzero(inside))
   if n == 0: return 0.0, 0
-  return float(np.count_nonzero(pa & b_near[y0:y1, x0:x1])) / n, n
+  return float(np.count_nonzero(b_near[by[inside], bx[inside]])) / n, n * step
 
 
 def _peaks(r: np.ndarray, k: int) -> list[tuple[int, int]]:
@@ -176,7 +188,7 @@ def _translation(a: _Features, b: _Features, min_confidence: float) -> tuple[flo
   # an entrance frame may hold few lines; demand most of them rather than a fixed count, or the
   # canvas could never leave the entrance
   need = min(MIN_LINE_PIXELS, max(MIN_LINE_PIXELS // 3, int(0.7 * np.count_nonzero(a.on))))
-  t = _pick(r, lambda sy, sx: _verify(a.on, b.near, sy, sx), need, (MAX_SHIFT * h, MAX_SHIFT * w), min_confidence)
+  t = _pick(r, lambda sy, sx: _verify(a.points, b.near, sy, sx), need, (MAX_SHIFT * h, MAX_SHIFT * w), min_confidence)
   if t is None: return None
   return (*_refine(a.full_on, b.full_on, 2 * t[0], 2 * t[1]), t[2])
 
@@ -332,7 +344,8 @@ class MinimapCanvas:
     moved[oy:oy + h // 2, ox:ox + w // 2] = feats.lines
     win = _window(ch, cw)
     r = _correlate(_spectrum(ref * win), _spectrum(moved * win))
-    t = _pick(r, lambda sy, sx: _verify(ref_on, feats.near, sy + oy, sx + ox), MIN_LINE_PIXELS, (oy, ox),
+    pts = _points(ref_on)
+    t = _pick(r, lambda sy, sx: _verify(pts, feats.near, sy + oy, sx + ox), MIN_LINE_PIXELS, (oy, ox),
               min(0.7, self.min_confidence + 0.1 * self._gap))
     if t is None: return None
     last = _full_on(_crop(self.image, tl[0], tl[1], h, w))  # the canvas where the last frame lies
