@@ -242,7 +242,7 @@ def find_translation(prev: np.ndarray, cur: np.ndarray, min_confidence: float = 
   return _translation(_Features(prev), _Features(cur), min_confidence)
 
 
-def _crop(a: np.ndarray, y0: int, x0: int, h: int, w: int) -> np.ndarray:
+def crop(a: np.ndarray, y0: int, x0: int, h: int, w: int) -> np.ndarray:
   """a[y0:y0+h, x0:x0+w] with zeros where that lies outside a."""
   out = np.zeros((h, w) + a.shape[2:], a.dtype)
   sy, sx, ey, ex = max(0, y0), max(0, x0), min(a.shape[0], y0 + h), min(a.shape[1], x0 + w)
@@ -337,7 +337,7 @@ class MinimapCanvas:
     oy, ox = (ch - h // 2) // 2, (cw - w // 2) // 2    # where the frame sits if the player stood still
     # the line canvas, not lines recomputed from the RGB canvas: seams between pasted frames
     # would pass the line filter as long straight "walls"
-    ref = _crop(self.lines, tl[0] // 2 - oy, tl[1] // 2 - ox, ch, cw)
+    ref = crop(self.lines, tl[0] // 2 - oy, tl[1] // 2 - ox, ch, cw)
     ref_on = ref > LINE_LEVEL
     if not ref_on.any() or feats.spectrum is None: return None
     moved = np.zeros((ch, cw), np.float32)
@@ -348,7 +348,7 @@ class MinimapCanvas:
     t = _pick(r, lambda sy, sx: _verify(pts, feats.near, sy + oy, sx + ox), MIN_LINE_PIXELS, (oy, ox),
               min(0.7, self.min_confidence + 0.1 * self._gap))
     if t is None: return None
-    last = _full_on(_crop(self.image, tl[0], tl[1], h, w))  # the canvas where the last frame lies
+    last = _full_on(crop(self.image, tl[0], tl[1], h, w))  # the canvas where the last frame lies
     return (*_refine(last, feats.full_on, 2 * t[0], 2 * t[1]), t[2])
 
   def _grow_to_fit(self) -> None:

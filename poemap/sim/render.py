@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from poemap.sim.layout import CELL, Layout
+from poemap.stitch import crop  # zero-padded crop, shared with the stitcher
 from poemap.sim.noise import periodic_noise, smooth_noise
 
 PARALLAX = 1.6                 # world px per minimap px
@@ -46,15 +47,6 @@ class Reveal:
   def visit(self, points: np.ndarray) -> None:
     for y, x in np.asarray(points).reshape(-1, 2):
       cv2.ellipse(self.mask, (int(round(x)), int(round(y))), self.axes, 0, 0, 360, 1, -1)
-
-
-def crop(a: np.ndarray, y0: int, x0: int, h: int, w: int) -> np.ndarray:
-  """a[y0:y0+h, x0:x0+w] with zeros outside a."""
-  out = np.zeros((h, w) + a.shape[2:], a.dtype)
-  sy, sx = max(0, y0), max(0, x0)
-  ey, ex = min(a.shape[0], y0 + h), min(a.shape[1], x0 + w)
-  if sy < ey and sx < ex: out[sy - y0:ey - y0, sx - x0:ex - x0] = a[sy:ey, sx:ex]
-  return out
 
 
 from functools import lru_cache
