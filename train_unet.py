@@ -22,8 +22,9 @@ from tqdm import trange
 
 from models.config import UNET_CONFIGS, build_unet
 from models.tiled import TiledUNet
-from poemap.training import (Stepper, StopOnSigint, checkpoint_target, f1_counts, f1_score, save, seed_all, wandb_run,
+from poemap.training import (Stepper, StopOnSigint, checkpoint_target, save, seed_all, wandb_run,
                              weighted_cross_entropy)
+from poemap.colorfilter import line_f1
 from poemap.unetdata import augment, load_groups, sample_patches, split_groups
 from poemap.usererror import UserError, run_main
 
@@ -73,8 +74,7 @@ def class_weights(spec: str, crops) -> np.ndarray:
 
 def validate(tiled: TiledUNet, crops) -> dict[str, float]:
   """Pixel F1 of whole held-out crops, run exactly as the server does (tiles, the crop's own stats)."""
-  counts = sum((f1_counts(tiled.mask(c.image), c.mask) for c in crops), np.zeros(3, np.int64))
-  return f1_score(counts)
+  return line_f1([(c.image, c.mask) for c in crops], tiled.mask)
 
 
 def train(a: argparse.Namespace) -> dict:

@@ -7,7 +7,6 @@ import json
 import os
 import re
 import struct
-import tempfile
 from pathlib import Path
 
 from tinygrad import Tensor
@@ -17,6 +16,7 @@ from models.config import UNET_ARCHS, VIT_DEFAULT, unet_config
 from models.unet import UNet
 from models.vit import ViT
 from poemap.datadir import model_path
+from poemap.fileio import atomic_write_with
 
 META_KEY = "poemap_config"
 
@@ -36,21 +36,9 @@ def save_checkpoint(model, path_or_name: str | os.PathLike, config: dict | None 
   if path.exists() and not overwrite: raise FileExistsError(f"checkpoint {path} exists; pass overwrite=True to replace it")
   cfg = config if config is not None else getattr(model, "config", None)
   meta = {META_KEY: json.dumps(cfg, sort_keys=True)} if cfg is not None else None
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-  os.close(fd)
-  try:
-    state = get_state_dict(model)
-    Tensor.realize(*state.values())  # in place, so the model keeps computing with exactly the saved buffers
-    safe_save(state, tmp, meta)
-    with open(tmp, "rb+") as f: os.fsync(f.fileno())
-    if overwrite: os.replace(tmp, path)
-    else:
-      os.link(tmp, path)  # refuses to clobber a file that appeared meanwhile
-      os.unlink(tmp)
-  except BaseException:
-    if os.path.exists(tmp): os.unlink(tmp)
-    raise
+  state = get_state_dict(model)
+  Tensor.realize(*state.values())  # in place, so the model keeps computing with exactly the saved buffers
+  atomic_write_with(path, lambda tmp: safe_save(state, tmp, meta), overwrite)
   return path
 
 

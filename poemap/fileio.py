@@ -19,19 +19,19 @@ import numpy as np
 _UMASK = os.umask(0); os.umask(_UMASK)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes, overwrite: bool = False) -> Path:
-  """Write `data` to `path` atomically. With overwrite=False an existing file is an error
-  (FileExistsError) and stays untouched; the final link is made with os.link so two writers
-  racing for one name cannot both win."""
+def atomic_write_with(path: str | os.PathLike, fill: Callable[[str], object], overwrite: bool = False) -> Path:
+  """Create `path` atomically from whatever `fill(tmp_path)` writes into a temp file beside it
+  (for writers that want a path, like safetensors, or stream a big copy). With overwrite=False an
+  existing file is an error (FileExistsError) and stays untouched; the final link is made with
+  os.link so two writers racing for one name cannot both win."""
   path = Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
   fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
   try:
     os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; data files are shared like any other file
-    with os.fdopen(fd, "wb") as f:
-      f.write(data)
-      f.flush()
-      os.fsync(f.fileno())
+    os.close(fd)
+    fill(tmp)
+    with open(tmp, "rb+") as f: os.fsync(f.fileno())
     if overwrite:
       os.replace(tmp, path)
     else:
@@ -41,6 +41,11 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, overwrite: bool = F
     if os.path.exists(tmp): os.unlink(tmp)
     raise
   return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, overwrite: bool = False) -> Path:
+  """Write `data` to `path` atomically (see atomic_write_with)."""
+  return atomic_write_with(path, lambda tmp: Path(tmp).write_bytes(data), overwrite)
 
 
 def _npz_bytes(**arrays: Any) -> bytes:

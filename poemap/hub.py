@@ -12,12 +12,12 @@ from __future__ import annotations
 import filecmp
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from tqdm import tqdm
 
 from poemap.datadir import data_root
+from poemap.fileio import atomic_write_with
 from poemap.usererror import UserError
 
 REPO_ID = "hooved/poemap"
@@ -64,14 +64,7 @@ def _place(src: Path, dst: Path, link: bool) -> None:
     try: return os.link(src.resolve(), dst)  # the cache blob itself: no second copy on disk
     except FileExistsError: raise
     except OSError: pass  # another filesystem: copy instead
-  fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-  try:
-    with os.fdopen(fd, "wb") as f, open(src, "rb") as s:
-      shutil.copyfileobj(s, f, 1 << 20)
-      f.flush()
-      os.fsync(f.fileno())
-    os.link(tmp, dst)
-  finally: os.unlink(tmp)
+  atomic_write_with(dst, lambda tmp: shutil.copyfile(src, tmp))
 
 
 def materialize(snap: Path, root: Path, patterns: list[str] | None = None, link: bool = False) -> dict[str, list[str]]:

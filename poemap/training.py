@@ -110,19 +110,6 @@ def weighted_cross_entropy(logits: Tensor, y: Tensor, weights: Tensor | None = N
   return (nll * w).sum() / w.sum().maximum(1e-8)
 
 
-def f1_counts(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
-  """[tp, fp, fn] of two 0/1 masks, int64 (sum them over images for a micro-averaged F1)."""
-  p, t = np.asarray(pred) > 0, np.asarray(target) > 0
-  return np.array([(p & t).sum(), (p & ~t).sum(), (~p & t).sum()], np.int64)
-
-
-def f1_score(counts: np.ndarray) -> dict[str, float]:
-  tp, fp, fn = (int(c) for c in counts)
-  prec = tp / (tp + fp) if tp + fp else 0.0
-  rec = tp / (tp + fn) if tp + fn else 0.0
-  return {"f1": 2 * prec * rec / (prec + rec) if prec + rec else 0.0, "precision": prec, "recall": rec}
-
-
 def wandb_run(enabled: bool, project: str, config: dict):
   """A Weights & Biases run when asked for and installed; None otherwise (it is optional)."""
   if not enabled: return None
