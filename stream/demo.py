@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from poemap import REPO_ROOT
-from poemap.datadir import data_root, guide_path, model_path
+from poemap.datadir import guide_path, model_path
 from poemap.usererror import UserError, run_main
 
 AREA = "synthetic_coast"

@@ -26,7 +26,7 @@ from poemap.tokens import clean_sparse_pixels, tokenize_mask
 from poemap.usererror import UserError, run_main
 from stream.comms import (DEFAULT_ADDR, MAX_HEADER_BYTES, MAX_SIDE, PROTOCOL_VERSION, Message, ProtocolError, decode, encode,
                           is_loopback)
-from stream.session import SessionState, Sessions, alignment, grid, update_mask
+from stream.session import Sessions, alignment, grid, update_mask
 
 # bundled synthetic-Coast models first, then the published ones (get_data.py)
 DEFAULT_UNET, DEFAULT_VIT = "UNet_synth", "ViT_synth"

@@ -116,7 +116,6 @@ def test_replay_in_process_sends_one_reset_per_stream(server, replay):
 
 
 def test_dead_server_every_frame_reported_unreachable_and_exit_is_clean(replay):
-  t = time.monotonic()
   r = run_cli("--server", dead_addr(), "--replay", str(replay), "--json", "--no-overlay", "--timeout", "0.3", timeout=120)
   assert r.returncode == 0, r.stderr
   recs = [json.loads(l) for l in r.stdout.splitlines()]

@@ -8,7 +8,7 @@ import pytest
 import zmq
 from hypothesis import given, settings, strategies as st
 
-from stream.comms import (MAX_SIDE, PROTOCOL_VERSION, Client, Message, ProtocolError, ServerError, ServerUnreachable,
+from stream.comms import (MAX_SIDE, PROTOCOL_VERSION, Client, ProtocolError, ServerError, ServerUnreachable,
                           decode, encode, is_loopback)
 
 

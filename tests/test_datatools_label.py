@@ -1,5 +1,4 @@
 """label_layout.py / label_data.py: moves from train/collect/ that never lose a file."""
-import json
 import os
 import resource
 import signal

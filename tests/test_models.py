@@ -137,7 +137,6 @@ def test_load_by_name_under_data_model(tmp_path, monkeypatch, vit):
   assert (tmp_path / "model" / "vit_small_synth.safetensors").is_file()
   back = load_vit("vit_small_synth")
   assert back.config == vit.config
-  toks = token_sets()
   want = get_state_dict(vit)
   for k, v in get_state_dict(back).items(): np.testing.assert_array_equal(v.numpy(), want[k].numpy(), err_msg=k)
 

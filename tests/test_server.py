@@ -7,7 +7,6 @@ import socket
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,7 +19,7 @@ from poemap import REPO_ROOT
 from poemap.datadir import read_tokens
 from poemap.fileio import load_npz_data, load_png
 from poemap.usererror import UserError
-from stream.comms import Client, ServerError, ServerUnreachable, decode, encode
+from stream.comms import Client, ServerUnreachable, decode, encode
 from stream.keys import make_keys
 from stream.server import bind
 from tests.test_comms import BAD

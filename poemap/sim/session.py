@@ -14,7 +14,7 @@ import numpy as np
 from poemap.fileio import atomic_write_bytes
 from poemap.sim.layout import make_layout
 from poemap.sim.player import walk_full
-from poemap.sim.render import Reveal, capture_radius, make_world, render_capture, screen_scale
+from poemap.sim.render import Reveal, capture_radius, make_world, render_capture
 
 SESSION_KEYS = ("frames", "positions", "layout_id", "fps", "resolution")
 
