@@ -22,7 +22,7 @@ from tqdm import trange
 
 from models.config import UNET_CONFIGS, build_unet
 from models.tiled import TiledUNet
-from poemap.training import (Stepper, StopOnSigint, checkpoint_target, save, seed_all, wandb_run,
+from poemap.training import (Stepper, add_lr_flags, lr_from_args, StopOnSigint, checkpoint_target, save, seed_all, wandb_run,
                              weighted_cross_entropy)
 from poemap.colorfilter import line_f1
 from poemap.unetdata import augment, load_groups, sample_patches, split_groups
@@ -41,6 +41,7 @@ def get_args(argv=None) -> argparse.Namespace:
   p.add_argument("--batch", type=int, default=512, help="patches per optimizer step (default %(default)s)")
   p.add_argument("--accum", type=int, default=1, help="gradient accumulation: micro-batches per step, batch/accum each (default %(default)s)")
   p.add_argument("--lr", type=float, default=3e-4, help="Adam learning rate (default %(default)s)")
+  add_lr_flags(p, "constant")
   p.add_argument("--weight-decay", type=float, default=0.0, help="decoupled weight decay (default %(default)s)")
   p.add_argument("--steps", type=int, default=10000, help="optimizer steps (default %(default)s)")
   p.add_argument("--class-weights", default="1,1", help="cross-entropy weights 'background,line', or 'auto' = inverse class frequency, capped at 10 (default %(default)s)")
@@ -97,7 +98,7 @@ def train(a: argparse.Namespace) -> dict:
   def loss_fn(x: Tensor, y: Tensor) -> Tensor:
     logits = model(x).permute(0, 2, 3, 1).reshape(-1, 2)
     return weighted_cross_entropy(logits, y.reshape(-1), w_t)
-  stepper = Stepper(get_parameters(model), loss_fn, a.lr, a.accum, a.weight_decay)
+  stepper = Stepper(get_parameters(model), loss_fn, lr_from_args(a), a.accum, a.weight_decay)
   tiled = TiledUNet(model, batch=64)
   run = wandb_run(a.wandb, "poemap-unet", vars(a))
   micro = a.batch // a.accum
@@ -111,7 +112,7 @@ def train(a: argparse.Namespace) -> dict:
       loss = stepper(mbs)
       hist["losses"].append(loss)
       bar.set_postfix(loss=f"{loss:.4f}", **({"val_f1": f"{best:.4f}"} if best is not None else {}))
-      if run: run.log({"loss": loss}, step=step)
+      if run: run.log({"loss": loss, "lr": stepper.lr_at(step)}, step=step)
       done = step + 1
       if val and (done % a.eval_every == 0 or done == a.steps):
         v = validate(tiled, val)

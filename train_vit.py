@@ -25,7 +25,7 @@ from tqdm import tqdm, trange
 from models.tiled import ViTRunner
 from models.vit import ViT, batch_arrays
 from poemap.datadir import read_tokens, test_samples
-from poemap.training import Stepper, StopOnSigint, checkpoint_target, save, seed_all, wandb_run, weighted_cross_entropy
+from poemap.training import Stepper, add_lr_flags, lr_from_args, StopOnSigint, checkpoint_target, save, seed_all, wandb_run, weighted_cross_entropy
 from poemap.usererror import run_main
 from poemap.vitdata import LIGHT_RADIUS, SampleStream, find_sources
 
@@ -45,6 +45,7 @@ def get_args(argv=None) -> argparse.Namespace:
   p.add_argument("--batch", type=int, default=64, help="samples per step (default %(default)s)")
   p.add_argument("--accum", type=int, default=1, help="gradient accumulation micro-batches per step (default %(default)s)")
   p.add_argument("--lr", type=float, default=3e-4, help="Adam learning rate (default %(default)s)")
+  add_lr_flags(p, "cosine")
   p.add_argument("--weight-decay", type=float, default=0.0, help="decoupled weight decay (default %(default)s)")
   p.add_argument("--steps", type=int, default=3000, help="optimizer steps (default %(default)s)")
   p.add_argument("--min-frac", type=float, default=0.05, help="shortest path prefix, as a fraction of the path (default %(default)s)")
@@ -90,7 +91,7 @@ def train(a: argparse.Namespace) -> dict:
 
   def loss_fn(x: Tensor, pe: Tensor, n: Tensor, y: Tensor, w: Tensor) -> Tensor:
     return weighted_cross_entropy(model.forward_batch(x, pe, n), y, mask=w)
-  stepper = Stepper(get_parameters(model), loss_fn, a.lr, a.accum, a.weight_decay)
+  stepper = Stepper(get_parameters(model), loss_fn, lr_from_args(a), a.accum, a.weight_decay)
   runner = ViTRunner(model, batch=a.eval_batch)
   run = wandb_run(a.wandb, "poemap-vit", vars(a))
   micro = a.batch // a.accum
@@ -122,12 +123,13 @@ def train(a: argparse.Namespace) -> dict:
         ema = loss if ema is None else 0.98 * ema + 0.02 * loss
         done = step + 1
         bar.set_postfix(loss=f"{ema:.4f}", fresh=stream.fresh, **({"test_acc": f"{best[0]:.4f}"} if best else {}))
-        if run: run.log({"loss": loss}, step=step)
+        if run: run.log({"loss": loss, "lr": stepper.lr_at(step)}, step=step)
         if len(test_labels) and (done % a.eval_every == 0 or done == a.steps):
           ev = evaluate(runner, test_tokens, test_labels)
           hist["test"].append((done, ev))
           better = best is None or (ev["acc"], -ev["loss"]) > best
-          tqdm.write(f"step {done}: train loss {ema:.4f}  test acc {ev['acc']:.4f}  test loss {ev['loss']:.4f}{'  (best, saved)' if better else ''}")
+          tqdm.write(f"step {done}: lr {stepper.lr_at(step):.2e}  train loss {ema:.4f}  test acc {ev['acc']:.4f}  test loss {ev['loss']:.4f}"
+                     f"{'  (best, saved)' if better else ''}")
           if run: run.log({f"test_{k}": v for k, v in ev.items()}, step=step)
           if better:
             best = (ev["acc"], -ev["loss"])

@@ -3,6 +3,7 @@ optimizer steps with gradient accumulation under TinyJit, checkpoint targets tha
 """
 from __future__ import annotations
 
+import math
 import os
 import signal
 from pathlib import Path
@@ -51,14 +52,40 @@ def save(model, path: Path) -> Path:
   return save_checkpoint(model, path, overwrite=True)
 
 
+def scheduled_lr(step: int, lr: float, steps: int, schedule: str = "constant", warmup: int = 0, min_lr: float = 0.0) -> float:
+  """The learning rate of optimizer step `step` (0-based) of `steps`: a linear warm-up over `warmup` steps,
+  then `lr` ("constant") or a half cosine from `lr` down to `min_lr` at the last step ("cosine")."""
+  if schedule not in ("constant", "cosine"): raise ValueError(f"schedule must be constant or cosine, got {schedule!r}")
+  if step < warmup: return lr * (step + 1) / (warmup + 1)
+  if schedule == "constant": return lr
+  t = min(1.0, (step - warmup) / max(1, steps - 1 - warmup))
+  return min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * t))
+
+
+def add_lr_flags(p, schedule: str) -> None:
+  """The learning-rate schedule flags both training scripts share (read back by lr_from_args)."""
+  p.add_argument("--lr-schedule", choices=("constant", "cosine"), default=schedule, help="constant, or a half cosine down to --min-lr (default %(default)s)")
+  p.add_argument("--warmup", type=int, default=0, help="steps of linear learning-rate warm-up (default %(default)s)")
+  p.add_argument("--min-lr", type=float, default=None, help="final learning rate of the cosine schedule (default: --lr / 20)")
+
+
+def lr_from_args(a) -> Callable[[int], float]:
+  min_lr = a.lr / 20 if a.min_lr is None else a.min_lr
+  return lambda step: scheduled_lr(step, a.lr, a.steps, a.lr_schedule, a.warmup, min_lr)
+
+
 class Stepper:
   """One optimizer step per call over `accum` micro-batches. loss_fn(*micro_batch_tensors) -> scalar loss.
   With accum > 1 the gradients are summed into persistent buffers by one TinyJit'd micro step, and a
-  second TinyJit'd step applies their mean: memory of one micro-batch, result of the whole batch."""
-  def __init__(self, params: list[Tensor], loss_fn: Callable[..., Tensor], lr: float, accum: int = 1, weight_decay: float = 0.0):
+  second TinyJit'd step applies their mean: memory of one micro-batch, result of the whole batch.
+  `lr` is a number or a function of the step index (see scheduled_lr); the jitted steps read it from
+  the optimizer's lr buffer, so changing it costs no recompilation."""
+  def __init__(self, params: list[Tensor], loss_fn: Callable[..., Tensor], lr: float | Callable[[int], float], accum: int = 1, weight_decay: float = 0.0):
     if accum < 1: raise ValueError(f"accum must be >= 1, got {accum}")
     self.params, self.loss_fn, self.accum = params, loss_fn, accum
-    self.opt = Adam(params, lr=lr)
+    self.lr_at = lr if callable(lr) else (lambda step: lr)
+    self.step = 0
+    self.opt = Adam(params, lr=self.lr_at(0))
     self.wd = weight_decay
     if accum > 1: self.acc = [Tensor.zeros(*p.shape, dtype=p.dtype).contiguous().realize() for p in params]
     self._full, self._micro, self._apply = TinyJit(self._full_step), TinyJit(self._micro_step), TinyJit(self._apply_step)
@@ -95,10 +122,15 @@ class Stepper:
   def __call__(self, micro_batches: list[tuple[np.ndarray, ...]]) -> float:
     """micro_batches: `accum` tuples of equally shaped arrays; returns the mean loss."""
     if len(micro_batches) != self.accum: raise ValueError(f"want {self.accum} micro-batches, got {len(micro_batches)}")
+    self.opt.lr.assign(Tensor([self.lr_at(self.step)], dtype=self.opt.lr.dtype, device=self.opt.lr.device)).realize()
+    self.step += 1
     if self.accum == 1: return float(self._full(*[Tensor(a) for a in micro_batches[0]]).item())
     losses = [float(self._micro(*[Tensor(a) for a in mb]).item()) for mb in micro_batches]
     self._apply()
     return float(np.mean(losses))
+
+  @property
+  def lr(self) -> float: return float(self.opt.lr.numpy().reshape(-1)[0])
 
 
 def weighted_cross_entropy(logits: Tensor, y: Tensor, weights: Tensor | None = None, mask: Tensor | None = None) -> Tensor:

@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from poemap import REPO_ROOT
 from poemap.datadir import write_curation_mask, write_layout, write_paths, write_unet_group
@@ -188,3 +189,33 @@ def test_vit_run_is_a_function_of_the_seed(tiny, tmp_path):
   b = train_vit.train(train_vit.get_args([*args, "--out", str(tmp_path / "b.safetensors")]))
   assert a["losses"] == b["losses"]
   assert (tmp_path / "a.safetensors").read_bytes() == (tmp_path / "b.safetensors").read_bytes()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(1e-5, 1e-1), st.integers(2, 400), st.integers(0, 50), st.floats(0.01, 0.9))
+def test_scheduled_lr_warms_up_then_decays_to_min(lr, steps, warmup, min_frac):
+  from poemap.training import scheduled_lr
+  warmup = min(warmup, steps - 1)
+  min_lr = lr * min_frac
+  cos = [scheduled_lr(s, lr, steps, "cosine", warmup, min_lr) for s in range(steps)]
+  const = [scheduled_lr(s, lr, steps, "constant", warmup, min_lr) for s in range(steps)]
+  assert all(0 < v <= lr * (1 + 1e-12) for v in cos + const)
+  assert all(a < b for a, b in zip(cos[:warmup], cos[1:warmup + 1]))  # warm-up climbs
+  assert all(b <= a * (1 + 1e-12) for a, b in zip(cos[warmup:], cos[warmup + 1:]))  # then only falls
+  assert cos[warmup] == pytest.approx(lr) and const[warmup:] == [lr] * (steps - warmup)
+  if steps - warmup > 1: assert cos[-1] == pytest.approx(min_lr, abs=1e-15)
+  with pytest.raises(ValueError, match="schedule"): scheduled_lr(0, lr, steps, "linear")
+
+
+def test_stepper_applies_the_schedule_each_step():
+  from tinygrad import Tensor
+  from poemap.training import Stepper, scheduled_lr
+  w = Tensor([[1.0, -2.0]]).contiguous().realize()
+  sched = lambda s: scheduled_lr(s, 0.1, 6, "cosine", 2, 0.01)
+  stepper = Stepper([w], lambda x: ((w * x) ** 2).sum(), sched)
+  seen = []
+  for _ in range(6):
+    stepper([(np.ones((1, 2), np.float32),)])
+    seen.append(stepper.lr)
+  assert seen == pytest.approx([sched(s) for s in range(6)], rel=1e-6)
+  assert seen[1] > seen[0] and seen[-1] == pytest.approx(0.01, rel=1e-6)
