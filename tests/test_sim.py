@@ -55,6 +55,20 @@ def test_families_share_their_first_stretch(layouts):
   assert np.hypot(*((layouts[0].nodes["a"] - layouts[0].nodes["e"]) - (layouts[3].nodes["a"] - layouts[3].nodes["e"]))) > 500
 
 
+def test_curation_rules_out_classes_as_the_layout_is_revealed(layouts):
+  from poemap.sim.classes import SPECS
+  from poemap.sim.dataset import rival_classes
+  fams = {0: {1, 2}, 1: {0, 2}, 2: {0, 1}, 3: {4, 5}, 4: {3, 5}, 5: {3, 4}, 6: {7, 8}, 7: {6, 8}, 8: {6, 7}}
+  for l, lay in layouts.items():
+    assert len(rival_classes(lay, np.zeros(lay.shape, np.uint8))) == 8  # nothing seen: nothing ruled out
+    near = Reveal(lay.shape)  # the entrance clearing and the start of the shared stretch
+    near.visit(lay.entrance[None] + (lay.nodes["a"] - lay.nodes["e"])[None] * np.linspace(0, 0.5, 5)[:, None])
+    assert fams[l] <= set(rival_classes(lay, near.mask)), l  # the family cannot be told apart there
+    assert rival_classes(lay, np.ones(lay.shape, np.uint8)) == [], l  # the whole layout is unmistakable
+    spec_a = np.asarray(SPECS[l].nodes["a"]) * lay.unit
+    assert np.hypot(*(lay.nodes["a"] - lay.nodes["e"] - spec_a)) < 0.5 * lay.unit  # unit is the instance's scale
+
+
 def test_walk_moves_like_a_person(layouts):
   lay = layouts[5]
   w = walk_full(lay, 3, 80)

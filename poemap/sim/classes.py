@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 N_CLASSES = 9
 
 
@@ -66,3 +68,20 @@ SPECS: list[LayoutSpec] = [
     exits=["x"], ends=["f"]),
 ]
 assert len(SPECS) == N_CLASSES
+
+
+def skeleton(spec: LayoutSpec, nodes: dict | None = None, step: float = 0.1) -> np.ndarray:
+  """(K, 2) points [y, x] covering a class's macro-structure: its edges every `step` and its open areas
+  on a `step` grid. In layout units around the spec's nodes, or around `nodes` (e.g. an instance's
+  jittered nodes, in the same units) when given."""
+  nodes = spec.nodes if nodes is None else nodes
+  out = []
+  for a, b, _ in spec.edges:
+    p, q = np.asarray(nodes[a], np.float64), np.asarray(nodes[b], np.float64)
+    n = max(2, int(np.ceil(np.linalg.norm(q - p) / step)) + 1)
+    out.append(p + (q - p) * np.linspace(0, 1, n)[:, None])
+  for k, ry, rx in spec.blobs:
+    yy, xx = np.mgrid[-ry:ry + 1e-9:step, -rx:rx + 1e-9:step]
+    inside = (yy / ry) ** 2 + (xx / rx) ** 2 <= 1
+    out.append(np.stack([yy[inside], xx[inside]], 1) + np.asarray(nodes[k], np.float64))
+  return np.concatenate(out)

@@ -2,7 +2,7 @@
 
 train/: fully revealed layouts at 1/2 scale with origin, ground-truth line mask and drawn-like paths;
 test/: live-like samples of partial exploration (what the server's COLLECT mode saves) with a
-curation mask marking those explored past the ambiguous first stretch; auto_crop_50/ + mask_50/:
+curation mask marking those an expert could classify (no other class explains what is revealed); auto_crop_50/ + mask_50/:
 noisy rendered crops at 1/2 scale sharing one ground-truth line mask per group (some groups show
 no revealed map at all and have an all-zero mask); user/coast/: the guide images.
 """
@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 
 from poemap import datadir
-from poemap.sim.classes import N_CLASSES
-from poemap.sim.layout import PATH_CELL, Layout, entrance_distance, half_scale, make_layout
+from poemap.sim.classes import N_CLASSES, SPECS, skeleton
+from poemap.sim.layout import Layout, half_scale, make_layout
 from poemap.sim.noise import smooth_noise
 from poemap.sim.player import walk_full
 from poemap.sim.render import LINE_ALPHA, LINE_RGB, PARALLAX, Reveal, make_world, render_view
@@ -88,12 +88,27 @@ def drawn_paths(layout: Layout, rng: np.random.Generator, n: int = 6) -> list[np
   return out
 
 
-def explored_past_start(layout: Layout, revealed: np.ndarray) -> bool:
-  """True when the revealed area reaches beyond the stretch the class shares with its family."""
-  d = entrance_distance(layout)
-  g = revealed[PATH_CELL // 2::PATH_CELL, PATH_CELL // 2::PATH_CELL][:d.shape[0], :d.shape[1]] > 0
-  reach = d[:g.shape[0], :g.shape[1]][g]
-  return bool(reach.size and reach.max() > layout.shared_radius)
+RIVAL_DISTANCE = 0.8  # layout units: revealed structure this far from a class's macro-structure rules that class out
+SEEN_WINDOW = 0.25   # layout units: a skeleton point counts as seen when fog has lifted this close to it
+_SKELETONS = [skeleton(spec) for spec in SPECS]
+
+
+def rival_classes(layout: Layout, revealed: np.ndarray) -> list[int]:
+  """The other classes whose macro-structure can explain everything revealed so far: the classes an expert
+  who knows the nine guides could not yet rule out. Revealed = the fog-lifted 4K mask. A point of this
+  instance's own skeleton (corridors and open areas at its jittered nodes) is seen when fog lifted within
+  SEEN_WINDOW of it; a class is ruled out when some seen point lies more than RIVAL_DISTANCE from its skeleton."""
+  spec, e, u = SPECS[layout.layout_id], layout.nodes["e"], layout.unit
+  own = skeleton(spec, {k: (v - e) / u for k, v in layout.nodes.items()})
+  small = cv2.resize(revealed.astype(np.uint8), (revealed.shape[1] // 8, revealed.shape[0] // 8), interpolation=cv2.INTER_AREA) > 0
+  r = max(1, int(SEEN_WINDOW * u / 8))
+  near = cv2.dilate(small.astype(np.uint8), np.ones((2 * r + 1, 2 * r + 1), np.uint8)) > 0
+  yx = np.round((own * u + e) / 8).astype(int)
+  ok = (yx[:, 0] >= 0) & (yx[:, 0] < near.shape[0]) & (yx[:, 1] >= 0) & (yx[:, 1] < near.shape[1])
+  seen = own[ok][near[yx[ok, 0], yx[ok, 1]]]
+  if not len(seen): return [j for j in range(N_CLASSES) if j != layout.layout_id]
+  return [j for j, sk in enumerate(_SKELETONS) if j != layout.layout_id
+          and np.sqrt(((seen[:, None] - sk[None]) ** 2).sum(-1)).min(1).max() <= RIVAL_DISTANCE]
 
 
 def write_train_instance(root, layout: Layout, instance: int, rng: np.random.Generator, n_paths: int = 6) -> Path:
@@ -125,7 +140,7 @@ def write_test_instance(root, layout: Layout, instance: int, seed: int, n_frames
     tokens = tokenize_mask(mask, origin)
     ts = str(base + int(t * 1000 / walk.fps))
     datadir.write_collect_sample(d, ts, raw, origin, mask, tokens)
-    if len(tokens) >= 8 and explored_past_start(layout, reveal.mask): curated.append(ts)
+    if len(tokens) >= 8 and not rival_classes(layout, reveal.mask): curated.append(ts)
   return d, curated
 
 

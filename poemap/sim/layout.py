@@ -34,8 +34,8 @@ class Layout:
   exits: list[np.ndarray]       # [y, x] int64 each
   ends: list[np.ndarray]        # dead ends / branch ends, [y, x] int64 each
   coarse: np.ndarray            # (H/CELL, W/CELL) bool walkable
-  shared_radius: float          # px: geodesic distance from the entrance beyond which the class is identifiable
   nodes: dict[str, np.ndarray] = field(default_factory=dict)  # jittered macro nodes, [y, x] px
+  unit: float = UNIT            # px per layout unit of this instance
   _grid: np.ndarray | None = None
   _dist: dict = field(default_factory=dict)
 
@@ -257,19 +257,8 @@ def make_layout(layout_id: int, seed: int) -> Layout:
   lines = cv2.morphologyEx(w8, cv2.MORPH_GRADIENT, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (LINE_WIDTH + 1, LINE_WIDTH + 1))) > 0
 
   P = lambda k: np.round(nodes[k] + off).astype(np.int64)
-  lay = Layout(int(layout_id), int(seed), walkable, lines, P("e"), [P(k) for k in spec.exits], [P(k) for k in spec.ends], coarse, 0.0,
-               {k: nodes[k] + off for k in nodes})
-  # the ambiguous stretch: everything within reach of the shared node `a`, plus a margin
-  d = lay.distance_to(lay.entrance)
-  ay, ax = lay.to_cell(lay.nodes["a"])
-  lay.shared_radius = float(max(d[ay, ax], 0) * PATH_CELL + 0.6 * unit)
-  return lay
-
-
-def entrance_distance(layout: Layout) -> np.ndarray:
-  """(H/PATH_CELL, W/PATH_CELL) float px: walking distance from the entrance (-1 unreachable)."""
-  d = layout.distance_to(layout.entrance).astype(np.float32)
-  return np.where(d >= 0, d * PATH_CELL, -1)
+  return Layout(int(layout_id), int(seed), walkable, lines, P("e"), [P(k) for k in spec.exits], [P(k) for k in spec.ends], coarse,
+                {k: nodes[k] + off for k in nodes}, unit)
 
 
 def half_scale(mask: np.ndarray) -> np.ndarray:
