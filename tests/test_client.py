@@ -127,7 +127,9 @@ def test_dead_server_every_frame_reported_unreachable_and_exit_is_clean(replay):
 def test_ctrl_c_exits_cleanly(replay):
   env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
   p = subprocess.Popen([sys.executable, "-m", "stream.client", "--server", dead_addr(), "--replay", str(replay), "--realtime", "--fps", "0.5",
-                        "--json", "--no-overlay", "--timeout", "5"], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                        "--json", "--no-overlay", "--timeout", "5"], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       # a shell's background job inherits SIGINT ignored, and Python then never raises KeyboardInterrupt
+                       preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
   line = p.stdout.readline()
   assert json.loads(line)["frame"] == 0
   p.send_signal(signal.SIGINT)
