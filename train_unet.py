@@ -22,7 +22,7 @@ from tqdm import trange
 
 from models.config import UNET_CONFIGS, build_unet
 from models.tiled import TiledUNet
-from poemap.training import (Stepper, add_lr_flags, lr_from_args, StopOnSigint, checkpoint_target, save, seed_all, wandb_run,
+from poemap.training import (Stepper, add_optimizer_flags, add_run_flags, lr_from_args, StopOnSigint, checkpoint_target, save, seed_all, wandb_run,
                              weighted_cross_entropy)
 from poemap.colorfilter import line_f1
 from poemap.unetdata import augment, load_groups, sample_patches, split_groups
@@ -31,19 +31,11 @@ from poemap.usererror import UserError, run_main
 
 def get_args(argv=None) -> argparse.Namespace:
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument("--data", default=None, help="data root (default: $POEMAP_DATA or <repo>/data)")
-  p.add_argument("--out", default="out/unet.safetensors", help="checkpoint path or name under <data>/model/ (default %(default)s)")
-  p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
-  p.add_argument("--init", default=None, help="start from this checkpoint's weights (same --config)")
+  add_run_flags(p, "out/unet.safetensors", "--config")
   p.add_argument("--config", default="published", help=f"architecture: one of {sorted(UNET_CONFIGS)} (models/config.py) or a JSON config such as "
                  "'{\"arch\": \"UNet\", \"mid_chan\": 4, \"depth\": 1}' (default %(default)s, the published AttentionUNet)")
   p.add_argument("--patch", type=int, default=32, help="patch side, px (default %(default)s)")
-  p.add_argument("--batch", type=int, default=512, help="patches per optimizer step (default %(default)s)")
-  p.add_argument("--accum", type=int, default=1, help="gradient accumulation: micro-batches per step, batch/accum each (default %(default)s)")
-  p.add_argument("--lr", type=float, default=3e-4, help="Adam learning rate (default %(default)s)")
-  add_lr_flags(p, "constant")
-  p.add_argument("--weight-decay", type=float, default=0.0, help="decoupled weight decay (default %(default)s)")
-  p.add_argument("--steps", type=int, default=10000, help="optimizer steps (default %(default)s)")
+  add_optimizer_flags(p, 512, "patches", 10000, "constant")
   p.add_argument("--class-weights", default="1,1", help="cross-entropy weights 'background,line', or 'auto' = inverse class frequency, capped at 10 (default %(default)s)")
   p.add_argument("--line-frac", type=float, default=0.5, help="fraction of patches centred near a line pixel (default %(default)s)")
   p.add_argument("--noise", type=float, default=0.1, help="augmentation: pixel noise std in normalised units (default %(default)s)")

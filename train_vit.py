@@ -25,29 +25,21 @@ from tqdm import tqdm, trange
 from models.tiled import ViTRunner
 from models.vit import ViT, batch_arrays
 from poemap.datadir import read_tokens, test_samples
-from poemap.training import Stepper, add_lr_flags, lr_from_args, StopOnSigint, checkpoint_target, save, seed_all, wandb_run, weighted_cross_entropy
+from poemap.training import Stepper, add_optimizer_flags, add_run_flags, lr_from_args, StopOnSigint, checkpoint_target, save, seed_all, wandb_run, weighted_cross_entropy
 from poemap.usererror import run_main
 from poemap.vitdata import LIGHT_RADIUS, SampleStream, find_sources
 
 
 def get_args(argv=None) -> argparse.Namespace:
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument("--data", default=None, help="data root (default: $POEMAP_DATA or <repo>/data)")
-  p.add_argument("--out", default="out/vit.safetensors", help="checkpoint path or name under <data>/model/ (default %(default)s)")
-  p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
-  p.add_argument("--init", default=None, help="start from this checkpoint's weights (same architecture flags)")
+  add_run_flags(p, "out/vit.safetensors", "architecture flags")
   p.add_argument("--layers", type=int, default=3, help="transformer blocks (default %(default)s)")
   p.add_argument("--embed-dim", type=int, default=256, help="token/position embedding size (default %(default)s)")
   p.add_argument("--heads", type=int, default=4, help="attention heads (default %(default)s)")
   p.add_argument("--ff-dim", type=int, default=512, help="feed-forward size (default %(default)s)")
   p.add_argument("--max-tokens", type=int, default=128, help="tokens per sample, nearest to the origin first (default %(default)s)")
   p.add_argument("--classes", type=int, default=9, help="layout classes (default %(default)s)")
-  p.add_argument("--batch", type=int, default=64, help="samples per step (default %(default)s)")
-  p.add_argument("--accum", type=int, default=1, help="gradient accumulation micro-batches per step (default %(default)s)")
-  p.add_argument("--lr", type=float, default=3e-4, help="Adam learning rate (default %(default)s)")
-  add_lr_flags(p, "cosine")
-  p.add_argument("--weight-decay", type=float, default=0.0, help="decoupled weight decay (default %(default)s)")
-  p.add_argument("--steps", type=int, default=3000, help="optimizer steps (default %(default)s)")
+  add_optimizer_flags(p, 64, "samples", 3000, "cosine")
   p.add_argument("--min-frac", type=float, default=0.05, help="shortest path prefix, as a fraction of the path (default %(default)s)")
   p.add_argument("--max-drop", type=float, default=0.5, help="largest fraction of path points dropped (default %(default)s)")
   p.add_argument("--origin-jitter", type=int, default=0, help="anchor the token grid up to N px from the recorded origin (default %(default)s)")

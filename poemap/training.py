@@ -62,11 +62,24 @@ def scheduled_lr(step: int, lr: float, steps: int, schedule: str = "constant", w
   return min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * t))
 
 
-def add_lr_flags(p, schedule: str) -> None:
-  """The learning-rate schedule flags both training scripts share (read back by lr_from_args)."""
+def add_run_flags(p, out: str, init_same: str) -> None:
+  """Where both training scripts read data and write their checkpoint."""
+  p.add_argument("--data", default=None, help="data root (default: $POEMAP_DATA or <repo>/data)")
+  p.add_argument("--out", default=out, help="checkpoint path or name under <data>/model/ (default %(default)s)")
+  p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+  p.add_argument("--init", default=None, help=f"start from this checkpoint's weights (same {init_same})")
+
+
+def add_optimizer_flags(p, batch: int, batch_unit: str, steps: int, schedule: str) -> None:
+  """The optimizer flags both training scripts share (the schedule is read back by lr_from_args)."""
+  p.add_argument("--batch", type=int, default=batch, help=f"{batch_unit} per optimizer step (default %(default)s)")
+  p.add_argument("--accum", type=int, default=1, help="gradient accumulation: micro-batches per step, batch/accum each (default %(default)s)")
+  p.add_argument("--lr", type=float, default=3e-4, help="Adam learning rate (default %(default)s)")
   p.add_argument("--lr-schedule", choices=("constant", "cosine"), default=schedule, help="constant, or a half cosine down to --min-lr (default %(default)s)")
   p.add_argument("--warmup", type=int, default=0, help="steps of linear learning-rate warm-up (default %(default)s)")
   p.add_argument("--min-lr", type=float, default=None, help="final learning rate of the cosine schedule (default: --lr / 20)")
+  p.add_argument("--weight-decay", type=float, default=0.0, help="decoupled weight decay (default %(default)s)")
+  p.add_argument("--steps", type=int, default=steps, help="optimizer steps (default %(default)s)")
 
 
 def lr_from_args(a) -> Callable[[int], float]:
