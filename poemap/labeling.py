@@ -8,6 +8,7 @@ was moved.
 """
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 from typing import Callable
@@ -177,3 +178,23 @@ def count_table(root: str | os.PathLike | None, tree: str) -> str:
   lines.append(f"{tree}:  total  {tot[0]:9d}  {tot[1]:7d}  {tot[2]:{len(third)}d}")
   lines.append(f"collect: {len(collected_stamps(root))} sample(s) waiting in {collect_dir(root)}")
   return "\n".join(lines)
+
+
+def parse_label_args(doc: str, tree: str, rest: tuple[str, dict], instance_help: str, argv: list[str] | None = None) -> argparse.Namespace | None:
+  """The command line label_layout.py and label_data.py share: LAYOUT_ID (or `c`: print the counts of
+  `tree` and return None), the script's own positional `rest` (name, add_argument options), --instance,
+  --layouts and --data. Returns the arguments with .layout checked and made an int."""
+  ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+  ap.add_argument("layout", metavar="LAYOUT_ID", help="layout id 0..N-1, or c to count")
+  ap.add_argument(rest[0], **rest[1])
+  ap.add_argument("--instance", type=int, help=instance_help)
+  ap.add_argument("--layouts", type=int, default=N_LAYOUTS, help="number of layouts of the area (default %(default)s)")
+  ap.add_argument("--data", help="data directory (default: $POEMAP_DATA or <repo>/data)")
+  a = ap.parse_args(argv)
+  if a.layout == "c":
+    if getattr(a, rest[0]): raise UserError("`c` takes no further arguments")
+    print(count_table(a.data, tree))
+    return None
+  a.layout = parse_layout(a.layout, a.layouts)
+  if a.instance is not None and a.instance < 0: raise UserError(f"--instance must be >= 0, got {a.instance}")
+  return a
