@@ -41,10 +41,11 @@ def write_layout(instance_dir: str | os.PathLike, n: int | str, image: np.ndarra
   if mask is not None: save_png(d / f"{n}_mask.png", (np.asarray(mask) > 0).astype(np.uint8) * 255)
 
 
-def read_layout(instance_dir: str | os.PathLike, n: int | str = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-  """(image RGB, origin [y,x] int64, mask 0/1 uint8 or None when not yet computed)."""
+def read_layout(instance_dir: str | os.PathLike, n: int | str = 0, with_image: bool = True) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+  """(image RGB, origin [y,x] int64, mask 0/1 uint8 or None when not yet computed). with_image=False
+  skips decoding the image (None), the bulk of the time when only the mask is wanted."""
   d = Path(instance_dir)
-  image = load_png(d / f"{n}.png")
+  image = load_png(d / f"{n}.png") if with_image else None
   origin = load_npz_data(d / f"{n}_origin.npz").astype(np.int64).reshape(2)
   mp = d / f"{n}_mask.png"
   mask = (load_png(mp, grey=True) > 127).astype(np.uint8) if mp.exists() else None

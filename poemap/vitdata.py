@@ -119,7 +119,7 @@ def _producer(sources: list[Source], seed: int, batch: int, q, stop, opts: dict)
     for label in balanced_labels(classes, batch, rng):
       s = by_class[label][int(rng.integers(len(by_class[label])))]
       if (s.instance_dir, s.n) not in cache:
-        _, origin, mask = read_layout(s.instance_dir, s.n)
+        _, origin, mask = read_layout(s.instance_dir, s.n, with_image=False)
         cache[(s.instance_dir, s.n)] = (mask, origin)
       if s.instance_dir not in paths: paths[s.instance_dir] = read_paths(s.instance_dir)
       mask, origin = cache[(s.instance_dir, s.n)]

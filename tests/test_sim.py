@@ -133,6 +133,8 @@ def test_dataset_writes_the_published_format(tmp_path):
   (l, idir), = datadir.layout_instances(tmp_path)
   img, origin, mask = datadir.read_layout(idir)
   assert l == 7 and img.ndim == 3 and mask.shape == img.shape[:2] and mask[origin[0], origin[1]] == 0
+  no_img, origin2, mask2 = datadir.read_layout(idir, with_image=False)  # what ViT training reads
+  assert no_img is None and np.array_equal(origin2, origin) and np.array_equal(mask2, mask)
   paths = datadir.read_paths(idir)
   assert len(paths) >= 4 and all(np.array_equal(p[0], origin) for p in paths)
   samples = datadir.test_samples(tmp_path, curated_only=False)
