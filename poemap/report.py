@@ -31,6 +31,20 @@ def vit_predictions(runner, root: str | os.PathLike | None = None, curated_only:
   return recs
 
 
+def cluster_bootstrap(correct: np.ndarray, groups: np.ndarray, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+  """Percentile interval of the accuracy mean(correct) when whole groups are resampled with replacement.
+  Samples of one walk are strongly correlated (one wrong turn costs several in a row), so resampling
+  single samples would report an interval that is too narrow; a walk is the unit that is drawn at random."""
+  correct, groups = np.asarray(correct, np.float64), np.asarray(groups)
+  if correct.shape != groups.shape or correct.ndim != 1 or not len(correct): raise ValueError("need equal-length, non-empty 1-D correct and groups")
+  _, g = np.unique(groups, return_inverse=True)
+  hits, sizes = np.bincount(g, weights=correct), np.bincount(g).astype(np.float64)
+  draw = np.random.default_rng(seed).integers(0, len(sizes), (n_boot, len(sizes)))
+  accs = hits[draw].sum(1) / sizes[draw].sum(1)
+  lo, hi = np.quantile(accs, [(1 - level) / 2, (1 + level) / 2])
+  return float(lo), float(hi)
+
+
 def vit_summary(recs: list[dict], num_classes: int) -> dict:
   labels, preds = np.array([r["label"] for r in recs], np.int64), np.array([r["pred"] for r in recs], np.int64)
   cm = np.zeros((num_classes, num_classes), np.int64)
@@ -42,8 +56,10 @@ def vit_summary(recs: list[dict], num_classes: int) -> dict:
   for lo, hi in zip(TOKEN_BINS[:-1], TOKEN_BINS[1:]):
     sel = (n_tok >= lo) & (n_tok < hi)
     if sel.any(): by_tokens.append({"tokens": f"{lo}-{hi - 1}" if hi < 10**9 else f"{lo}+", "n": int(sel.sum()), "acc": float((preds[sel] == labels[sel]).mean())})
-  return {"n": len(recs), "acc": float((preds == labels).mean()) if len(recs) else None, "per_class": per_class,
-          "confusion": cm.tolist(), "by_tokens": by_tokens, "failures": int((preds != labels).sum())}
+  walks = np.array([str(Path(r["path"]).parent) for r in recs])
+  ci = cluster_bootstrap(preds == labels, walks) if len(recs) else None
+  return {"n": len(recs), "acc": float((preds == labels).mean()) if len(recs) else None, "walks": len(set(walks)), "acc_ci95_walks": ci,
+          "per_class": per_class, "confusion": cm.tolist(), "by_tokens": by_tokens, "failures": int((preds != labels).sum())}
 
 
 def draw_confusion(cm: np.ndarray, cell: int = 56) -> np.ndarray:
@@ -147,8 +163,11 @@ def _write_markdown(path: Path, s: dict) -> Path:
     for k, name in (("unet", "UNet (argmax)"), ("unet_cleaned", "UNet + sparse-pixel cleaning"), ("color_filter", "colour filter (baseline)")):
       L.append(f"| {name} | {u[k]['f1']:.4f} | {u[k]['precision']:.4f} | {u[k]['recall']:.4f} |")
   if v := s.get("vit"):
-    L += ["", f"## ViT layout accuracy: {v['acc']:.4f} on {v['n']} test samples ({s.get('test_selection', '')})", "",
-          "| class | samples | accuracy |", "| --- | --- | --- |"]
+    L += ["", f"## ViT layout accuracy: {v['acc']:.4f} on {v['n']} test samples ({s.get('test_selection', '')})", ""]
+    if v.get("acc_ci95_walks"):
+      lo, hi = v["acc_ci95_walks"]
+      L += [f"95 % interval {lo:.3f}–{hi:.3f} (bootstrap over the {v['walks']} walks: a walk's samples are not independent)", ""]
+    L += ["| class | samples | accuracy |", "| --- | --- | --- |"]
     L += [f"| {c} | {d['n']} | {d['acc']:.4f} |" if d["acc"] is not None else f"| {c} | 0 | - |" for c, d in v["per_class"].items()]
     L += ["", "| revealed tokens | samples | accuracy |", "| --- | --- | --- |"] + [f"| {r['tokens']} | {r['n']} | {r['acc']:.4f} |" for r in v["by_tokens"]]
     L += ["", "![confusion matrix](confusion.png)", "", "![accuracy vs revealed tokens](accuracy_vs_tokens.png)", "",

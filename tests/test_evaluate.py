@@ -7,6 +7,8 @@ import subprocess
 import sys
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from poemap import REPO_ROOT
 from tests.test_train import UNET_MICRO, make_tiny_data
@@ -41,3 +43,28 @@ def test_evaluate_writes_report(tmp_path):
   for png in ("confusion.png", "accuracy_vs_tokens.png"): assert load_png(out / png).ndim == 3
   md = (out / "summary.md").read_text()
   assert "colour filter" in md and "confusion.png" in md
+  lo, hi = vit["acc_ci95_walks"]
+  assert vit["walks"] == len({str(p) for p in (root / "test").glob("*/*")}) and lo <= vit["acc"] <= hi and "bootstrap over the" in md
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 7), st.booleans()), min_size=1, max_size=60))
+def test_cluster_bootstrap_interval(samples):
+  from poemap.report import cluster_bootstrap
+  groups, correct = np.array([g for g, _ in samples]), np.array([c for _, c in samples])
+  lo, hi = cluster_bootstrap(correct, groups, n_boot=400)
+  assert 0.0 <= lo <= hi <= 1.0
+  assert (lo, hi) == cluster_bootstrap(correct, groups, n_boot=400)  # seeded
+  # every resample is a mix of whole groups, so the interval lies within the range of group accuracies
+  per_group = [correct[groups == g].mean() for g in np.unique(groups)]
+  assert min(per_group) - 1e-12 <= lo and hi <= max(per_group) + 1e-12
+  if len(set(per_group)) == 1: assert lo == hi == per_group[0]
+
+
+def test_cluster_bootstrap_is_wider_for_correlated_samples():
+  from poemap.report import cluster_bootstrap
+  correct = np.r_[np.ones(90), np.zeros(10)].astype(bool)
+  one_walk_of_errors = np.repeat(np.arange(10), 10)          # the 10 errors are one whole walk
+  independent = np.arange(100)                               # each sample its own walk
+  w = np.subtract(*cluster_bootstrap(correct, one_walk_of_errors)[::-1])
+  assert w > np.subtract(*cluster_bootstrap(correct, independent)[::-1])
