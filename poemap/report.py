@@ -58,8 +58,11 @@ def vit_summary(recs: list[dict], num_classes: int) -> dict:
     if sel.any(): by_tokens.append({"tokens": f"{lo}-{hi - 1}" if hi < 10**9 else f"{lo}+", "n": int(sel.sum()), "acc": float((preds[sel] == labels[sel]).mean())})
   walks = np.array([str(Path(r["path"]).parent) for r in recs])
   ci = cluster_bootstrap(preds == labels, walks) if len(recs) else None
+  roots = np.array([str(r.get("data", "")) for r in recs])
+  by_data = [{"data": d, "n": int((roots == d).sum()), "walks": len(set(walks[roots == d])), "acc": float((preds[roots == d] == labels[roots == d]).mean())}
+             for d in dict.fromkeys(roots)]
   return {"n": len(recs), "acc": float((preds == labels).mean()) if len(recs) else None, "walks": len(set(walks)), "acc_ci95_walks": ci,
-          "per_class": per_class, "confusion": cm.tolist(), "by_tokens": by_tokens, "failures": int((preds != labels).sum())}
+          "per_class": per_class, "confusion": cm.tolist(), "by_tokens": by_tokens, "by_data": by_data, "failures": int((preds != labels).sum())}
 
 
 def draw_confusion(cm: np.ndarray, cell: int = 56) -> np.ndarray:
@@ -120,15 +123,16 @@ def tokens_image(tokens: np.ndarray, caption: str = "") -> np.ndarray:
   return img
 
 
-def unet_vs_filter(unet_mask, root: str | os.PathLike | None = None, max_crops: int | None = None) -> dict:
+def unet_vs_filter(unet_mask, roots: list | str | os.PathLike | None = None, max_crops: int | None = None) -> dict:
   """Pooled pixel precision/recall/F1 of the UNet (raw argmax and after sparse-pixel cleaning) and of the
-  colour-filter baseline over every crop of the auto_crop_50/mask_50 groups (at most max_crops per group)."""
+  colour-filter baseline over every crop of the auto_crop_50/mask_50 groups of one or more data roots
+  (at most max_crops per group)."""
   from poemap.colorfilter import line_f1
   from poemap.datadir import read_unet_groups
   from poemap.fileio import load_npz_data
   from poemap.tokens import clean_sparse_pixels
   pairs = []
-  groups = read_unet_groups(root)
+  groups = [g for r in (roots if isinstance(roots, list) else [roots]) for g in read_unet_groups(r)]
   for _, crops, mp in groups:
     m = load_npz_data(mp)
     pairs += [(load_npz_data(p), m) for p in crops[:max_crops]]
@@ -157,7 +161,7 @@ def _write_markdown(path: Path, s: dict) -> Path:
   from poemap.fileio import atomic_write_bytes
   L = ["# poemap evaluation report", ""]
   for k in ("data", "unet_checkpoint", "vit_checkpoint"):
-    if s.get(k): L.append(f"- {k.replace('_', ' ')}: `{s[k]}`")
+    if s.get(k): L.append(f"- {k.replace('_', ' ')}: " + ", ".join(f"`{d}`" for d in (s[k] if isinstance(s[k], list) else [s[k]])))
   if u := s.get("unet"):
     L += ["", f"## UNet line F1 ({u['groups']} groups, {u['crops']} crops, pooled pixels)", "", "| predictor | F1 | precision | recall |", "| --- | --- | --- | --- |"]
     for k, name in (("unet", "UNet (argmax)"), ("unet_cleaned", "UNet + sparse-pixel cleaning"), ("color_filter", "colour filter (baseline)")):
@@ -167,6 +171,8 @@ def _write_markdown(path: Path, s: dict) -> Path:
     if v.get("acc_ci95_walks"):
       lo, hi = v["acc_ci95_walks"]
       L += [f"95 % interval {lo:.3f}–{hi:.3f} (bootstrap over the {v['walks']} walks: a walk's samples are not independent)", ""]
+    if len(v.get("by_data", [])) > 1:
+      L += ["| data | samples | walks | accuracy |", "| --- | --- | --- | --- |"] + [f"| `{d['data']}` | {d['n']} | {d['walks']} | {d['acc']:.4f} |" for d in v["by_data"]] + [""]
     L += ["| class | samples | accuracy |", "| --- | --- | --- |"]
     L += [f"| {c} | {d['n']} | {d['acc']:.4f} |" if d["acc"] is not None else f"| {c} | 0 | - |" for c, d in v["per_class"].items()]
     L += ["", "| revealed tokens | samples | accuracy |", "| --- | --- | --- |"] + [f"| {r['tokens']} | {r['n']} | {r['acc']:.4f} |" for r in v["by_tokens"]]
