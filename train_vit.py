@@ -1,5 +1,6 @@
 """Train the layout ViT on line-mask tokens revealed along paths through full layouts (<data>/train), and
-evaluate it on the live-like test samples (<data>/test, only the curated ones when curation_mask.json exists).
+evaluate it on the live-like test samples (<data>/test, or those of --select-data; only the curated ones
+when curation_mask.json exists).
 
 Each step is a class-balanced batch of explorations (a prefix of a path with some points dropped, seen
 through the fog of war, radius 65 px), padded to a fixed shape with a loss mask so one set of kernels
@@ -44,6 +45,8 @@ def get_args(argv=None) -> argparse.Namespace:
   p.add_argument("--max-drop", type=float, default=0.5, help="largest fraction of path points dropped (default %(default)s)")
   p.add_argument("--origin-jitter", type=int, default=0, help="anchor the token grid up to N px from the recorded origin (default %(default)s)")
   p.add_argument("--radius", type=int, default=LIGHT_RADIUS, help="fog-of-war light radius, px at 1080p scale (default %(default)s, the contract)")
+  p.add_argument("--select-data", default=None, help="data root whose test tree picks the kept checkpoint (default: --data); "
+                 "a few walks per class cannot rank checkpoints that differ by a sample or two, so a larger set helps")
   p.add_argument("--eval-every", type=int, default=200, help="evaluate on the test tree every N steps (default %(default)s)")
   p.add_argument("--eval-batch", type=int, default=32, help="samples per evaluation batch (default %(default)s)")
   p.add_argument("--seed", type=int, default=0, help="seeds weights and sampling (default %(default)s)")
@@ -72,7 +75,7 @@ def train(a: argparse.Namespace) -> dict:
   out = checkpoint_target(a.out, a.overwrite)
   seed_all(a.seed)
   sources = find_sources(a.data)
-  test_tokens, test_labels = load_test(a.data)
+  test_tokens, test_labels = load_test(a.select_data or a.data)
   model = ViT(num_classes=a.classes, max_tokens=a.max_tokens, layers=a.layers, embed_dim=a.embed_dim, num_heads=a.heads, ff_dim=a.ff_dim)
   if a.init:
     from models.checkpoint import load_checkpoint

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import shutil
 import subprocess
 import sys
 import time
@@ -114,8 +115,11 @@ def test_vit_steps_lower_loss_and_keep_best_checkpoint(tiny, tmp_path):
   import train_vit
   from models.checkpoint import load_vit
   out = tmp_path / "v.safetensors"
-  hist = train_vit.train(train_vit.get_args(["--data", str(tiny), *VIT_MICRO, "--batch", "12", "--lr", "3e-3", "--steps", "30",
-                                              "--eval-every", "10", "--eval-batch", "9", "--out", str(out)]))
+  sel = tmp_path / "sel"  # a separate selection root: the tiny test tree without its first layout
+  shutil.copytree(tiny / "test", sel / "test")
+  shutil.rmtree(min((p for p in (sel / "test").iterdir() if p.is_dir()), key=lambda p: int(p.name)))
+  hist = train_vit.train(train_vit.get_args(["--data", str(tiny), "--select-data", str(sel), *VIT_MICRO, "--batch", "12", "--lr", "3e-3",
+                                              "--steps", "30", "--eval-every", "10", "--eval-batch", "9", "--out", str(out)]))
   assert hist["steps"] == 30 and _slope_down(hist["losses"]), hist["losses"]
   assert len(hist["test"]) == 3
   best = max(ev["acc"] for _, ev in hist["test"])
@@ -123,8 +127,8 @@ def test_vit_steps_lower_loss_and_keep_best_checkpoint(tiny, tmp_path):
   assert vit.config["embed_dim"] == 32 and vit.max_tokens == 16
   # the kept checkpoint is the best evaluation's: re-evaluating it gives that accuracy
   from models.tiled import ViTRunner
-  tokens, labels = train_vit.load_test(tiny)
-  assert len(labels) == 9
+  tokens, labels = train_vit.load_test(sel)
+  assert 0 < len(labels) < len(train_vit.load_test(tiny)[1]) == 9
   assert train_vit.evaluate(ViTRunner(vit, batch=9), tokens, labels)["acc"] == pytest.approx(best)
 
 
