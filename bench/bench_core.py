@@ -10,6 +10,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from poemap.stitch import MinimapCanvas, find_translation  # noqa: E402
 from poemap.tokens import clean_sparse_pixels, position_embedding, tokenize_mask  # noqa: E402
+from poemap.vitdata import PackedMask, make_sample  # noqa: E402
 
 
 def median_ms(fn, repeat: int) -> float:
@@ -44,6 +45,19 @@ def main() -> None:
   def tok(): position_embedding(tokenize_mask(mask, (700, 760)))
   print(f"tokenize_mask + position_embedding, 1500^2 @20%: {median_ms(tok, args.repeat):5.1f} ms median (target < 50)")
   print(f"clean_sparse_pixels, 1500^2:               {median_ms(lambda: clean_sparse_pixels(mask), args.repeat):7.1f} ms median")
+
+  # one ViT training sample from a full layout mask (the size the sim writes), kept as an array or bit-packed
+  layout = np.zeros((2712, 2436), np.uint8)
+  for _ in range(300):
+    x, y = rng.integers(0, 2436), rng.integers(0, 2712)
+    cv2.line(layout, (int(x), int(y)), (int(x + rng.integers(-150, 150)), int(y + rng.integers(-150, 150))), 1, 3)
+  path = np.clip(np.cumsum(rng.integers(-6, 7, (1200, 2)), axis=0) + [1356, 1218], 0, [2711, 2435])
+  packed = PackedMask(layout)
+  for name, m in (("array", layout), ("bit-packed", packed)):
+    r = np.random.default_rng(0)
+    t = median_ms(lambda: make_sample(m, path[0], path, r, origin_jitter=16), args.repeat)
+    held = m.nbytes if isinstance(m, np.ndarray) else m.bits.nbytes
+    print(f"make_sample from a 2712x2436 mask, {name:10s} {t:7.1f} ms median, {held / 2**20:4.1f} MiB held per layout")
 
 
 if __name__ == "__main__":
