@@ -21,9 +21,10 @@ models: setup
 	$(PY) -m poemap.sim dataset --out out/synth_eval6 --seed 6 --instances-per-class 1 --test-per-class 3 --unet-groups 0
 	$(PY) -m poemap.sim dataset --out out/synth_eval7 --seed 7 --instances-per-class 1 --test-per-class 8 --unet-groups 18 --crops-per-group 6
 	$(PY) -m poemap.sim dataset --out out/synth_eval8 --seed 8 --instances-per-class 1 --test-per-class 8 --unet-groups 18 --crops-per-group 6
+	$(PY) -m poemap.sim dataset --out out/synth_eval9 --seed 9 --instances-per-class 1 --test-per-class 8 --unet-groups 0
 	$(PY) train_unet.py --data out/synth_train2 --config small --batch 64 --lr 2e-3 --steps 1000 --eval-every 250 --save-every 100 --seed 0 --out data/model/UNet_synth.safetensors --overwrite
 	$(PY) train_vit.py --data out/synth_vit4 --layers 3 --embed-dim 64 --heads 2 --ff-dim 128 --max-tokens 128 --batch 32 --lr 1e-3 --warmup 100 --weight-decay 0.05 --origin-jitter 16 --steps 2000 --eval-every 200 --seed 0 --out data/model/ViT_synth.safetensors --overwrite
-	$(PY) evaluate.py --data out/synth_eval5 out/synth_eval6 out/synth_eval7 out/synth_eval8 --unet data/model/UNet_synth.safetensors --vit data/model/ViT_synth.safetensors --out docs/report
+	$(PY) evaluate.py --data out/synth_eval5 out/synth_eval6 out/synth_eval7 out/synth_eval8 out/synth_eval9 --unet data/model/UNet_synth.safetensors --vit data/model/ViT_synth.safetensors --out docs/report
 
 setup:
 	@bash scripts/setup.sh
