@@ -59,8 +59,8 @@ def vit_summary(recs: list[dict], num_classes: int) -> dict:
   walks = np.array([str(Path(r["path"]).parent) for r in recs])
   ci = cluster_bootstrap(preds == labels, walks) if len(recs) else None
   roots = np.array([str(r.get("data", "")) for r in recs])
-  by_data = [{"data": d, "n": int((roots == d).sum()), "walks": len(set(walks[roots == d])), "acc": float((preds[roots == d] == labels[roots == d]).mean())}
-             for d in dict.fromkeys(roots)]
+  by_data = [{"data": d, "n": int(sel.sum()), "walks": len(set(walks[sel])), "acc": float((preds[sel] == labels[sel]).mean())}
+             for d in dict.fromkeys(roots) for sel in [roots == d]]
   return {"n": len(recs), "acc": float((preds == labels).mean()) if len(recs) else None, "walks": len(set(walks)), "acc_ci95_walks": ci,
           "per_class": per_class, "confusion": cm.tolist(), "by_tokens": by_tokens, "by_data": by_data, "failures": int((preds != labels).sum())}
 

@@ -68,7 +68,6 @@ class PackedMask:
   def __getitem__(self, idx: tuple[slice, slice]) -> np.ndarray:
     ys, xs = idx
     x0, x1, _ = xs.indices(self.shape[1])
-    if x1 <= x0: return np.zeros((len(range(*ys.indices(self.shape[0]))), 0), np.uint8)
     b0 = x0 // 8
     return np.unpackbits(self.bits[ys, b0:(x1 + 7) // 8], axis=1)[:, x0 - 8 * b0:x1 - 8 * b0]
 
