@@ -12,13 +12,15 @@ from pathlib import Path
 from tinygrad import Tensor
 from tinygrad.nn.state import get_state_dict, load_state_dict, safe_load, safe_save
 
-from models.config import UNET_ARCHS, VIT_DEFAULT, unet_config
+from models.config import UNET_ARCHS, UNET_CONFIGS, VIT_DEFAULT, unet_config
 from models.unet import UNet
 from models.vit import ViT
 from poemap.datadir import model_path
+from poemap.fidelity import BUNDLED, INPUT_PATHS, PUBLISHED
 from poemap.fileio import atomic_write_with
 
 META_KEY = "poemap_config"
+INPUT_KEY = "poemap_input"  # the input path (poemap.fidelity) a UNet was trained for
 
 
 def resolve(path_or_name: str | os.PathLike) -> Path:
@@ -28,14 +30,15 @@ def resolve(path_or_name: str | os.PathLike) -> Path:
   return p
 
 
-def save_checkpoint(model, path_or_name: str | os.PathLike, config: dict | None = None, overwrite: bool = False) -> Path:
+def save_checkpoint(model, path_or_name: str | os.PathLike, config: dict | None = None, overwrite: bool = False, input_path: str | None = None) -> Path:
   """Write the model's state dict as safetensors (temp file + rename, so readers never see a torn
-  file). config defaults to model.config; it lands in the metadata. An existing file is an error
-  unless overwrite=True."""
+  file). config defaults to model.config; it lands in the metadata, with input_path (a UNet's input
+  path, poemap.fidelity) when given. An existing file is an error unless overwrite=True."""
   path = model_path(path_or_name)
   if path.exists() and not overwrite: raise FileExistsError(f"checkpoint {path} exists; pass overwrite=True to replace it")
+  if input_path is not None and input_path not in INPUT_PATHS: raise ValueError(f"input_path must be one of {INPUT_PATHS}, got {input_path!r}")
   cfg = config if config is not None else getattr(model, "config", None)
-  meta = {META_KEY: json.dumps(cfg, sort_keys=True)} if cfg is not None else None
+  meta = {**({META_KEY: json.dumps(cfg, sort_keys=True)} if cfg is not None else {}), **({INPUT_KEY: input_path} if input_path else {})} or None
   state = get_state_dict(model)
   Tensor.realize(*state.values())  # in place, so the model keeps computing with exactly the saved buffers
   atomic_write_with(path, lambda tmp: safe_save(state, tmp, meta), overwrite)
@@ -44,6 +47,12 @@ def save_checkpoint(model, path_or_name: str | os.PathLike, config: dict | None 
 
 def read_header(path_or_name: str | os.PathLike) -> tuple[dict[str, tuple[int, ...]], dict | None]:
   """(tensor name -> shape, stored config or None) from a safetensors header, without reading the data."""
+  shapes, meta = read_header_meta(path_or_name)
+  return shapes, json.loads(meta[META_KEY]) if META_KEY in meta else None
+
+
+def read_header_meta(path_or_name: str | os.PathLike) -> tuple[dict[str, tuple[int, ...]], dict[str, str]]:
+  """(tensor name -> shape, the raw safetensors metadata) without reading the data."""
   p = resolve(path_or_name)
   with open(p, "rb") as f:
     head = f.read(8)
@@ -53,8 +62,18 @@ def read_header(path_or_name: str | os.PathLike) -> tuple[dict[str, tuple[int, .
     try: header = json.loads(f.read(n))
     except (UnicodeDecodeError, json.JSONDecodeError) as e: raise ValueError(f"{p}: not a safetensors file ({e})") from None
   meta = header.pop("__metadata__", None) or {}
-  cfg = json.loads(meta[META_KEY]) if META_KEY in meta else None
-  return {k: tuple(v["shape"]) for k, v in header.items()}, cfg
+  return {k: tuple(v["shape"]) for k, v in header.items()}, meta
+
+
+def unet_input_path(path_or_name: str | os.PathLike) -> str:
+  """The input path a UNet checkpoint wants (poemap.fidelity): what its metadata says; else "published"
+  for a file without our metadata (the published AttentionUNet8_8600 carries none) or with the published
+  architecture; else "bundled"."""
+  shapes, meta = read_header_meta(path_or_name)
+  if meta.get(INPUT_KEY) in INPUT_PATHS: return meta[INPUT_KEY]
+  if META_KEY not in meta: return PUBLISHED
+  cfg = unet_config(json.loads(meta[META_KEY]))
+  return PUBLISHED if cfg == UNET_CONFIGS["published"] else BUNDLED
 
 
 def check_fits(model, shapes: dict[str, tuple[int, ...]], source: str = "checkpoint") -> None:

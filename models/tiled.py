@@ -14,11 +14,17 @@ from models.vit import ViT, batch_arrays
 TILE = 32
 
 
-def channel_stats(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-  """Per-channel mean and (population) std of raw 0-255 values, float32 (3,) each."""
+def channel_stats(image: np.ndarray, pad_to: int = 1) -> tuple[np.ndarray, np.ndarray]:
+  """Per-channel mean and (population) std of raw 0-255 values, float32 (3,) each. pad_to=TILE takes them
+  over the image zero-padded (bottom/right) to whole tiles, as the original server did for the published
+  UNet: the black padding counts as pixels, so a minimap with a ragged edge has a lower mean."""
   image = _check_image(image)
   px = image.reshape(-1, 3).astype(np.float64)
-  return px.mean(0).astype(np.float32), px.std(0).astype(np.float32)
+  if pad_to == 1: return px.mean(0).astype(np.float32), px.std(0).astype(np.float32)
+  H, W = image.shape[:2]
+  n = (-(-H // pad_to) * pad_to) * (-(-W // pad_to) * pad_to)
+  mean = px.sum(0) / n  # the padding adds n - H*W zeros: to the count, not to the sum
+  return mean.astype(np.float32), np.sqrt(((px - mean) ** 2).sum(0) / n + mean ** 2 * (n - H * W) / n).astype(np.float32)
 
 
 def _check_image(image: np.ndarray) -> np.ndarray:
@@ -40,10 +46,12 @@ def normalise(pixels: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarr
 
 
 class TiledUNet:
-  """Runs a UNet over 32 px tiles in fixed batches of `batch` (the last one zero-padded, so one kernel set serves all)."""
-  def __init__(self, model, batch: int = 64):
+  """Runs a UNet over 32 px tiles in fixed batches of `batch` (the last one zero-padded, so one kernel set serves all).
+  Pixels past the image's edge are 0 after normalising (pad_raw=False, the bundled path) or raw 0, i.e. black,
+  before it (pad_raw=True, as the original server fed the published UNet)."""
+  def __init__(self, model, batch: int = 64, pad_raw: bool = False):
     if batch < 1: raise ValueError(f"batch must be >= 1, got {batch}")
-    self.model, self.batch = model, batch
+    self.model, self.batch, self.pad_raw = model, batch, pad_raw
     self._jit = TinyJit(self._forward)
 
   def _forward(self, x: Tensor) -> Tensor: return self.model(x).argmax(axis=1).cast(dtypes.uint8).realize()
@@ -64,7 +72,8 @@ class TiledUNet:
     mean, std = _check_stats(stats if stats is not None else channel_stats(image))
     H, W = image.shape[:2]
     th, tw = -(-H // TILE), -(-W // TILE)
-    x = np.zeros((th * TILE, tw * TILE, 3), np.float32)  # padding is 0 after normalisation
+    x = np.empty((th * TILE, tw * TILE, 3), np.float32)
+    x[:] = normalise(np.zeros(3, np.uint8), mean, std) if self.pad_raw else 0
     x[:H, :W] = normalise(image, mean, std)
     tiles = x.reshape(th, TILE, tw, TILE, 3).transpose(0, 2, 4, 1, 3).reshape(-1, 3, TILE, TILE)
     out = self._infer(tiles).reshape(th, tw, TILE, TILE).transpose(0, 2, 1, 3).reshape(th * TILE, tw * TILE)
@@ -82,7 +91,8 @@ class TiledUNet:
     th, tw = -(-H // TILE), -(-W // TILE)
     bad = (coords[:, 0] < 0) | (coords[:, 0] >= th) | (coords[:, 1] < 0) | (coords[:, 1] >= tw)
     if bad.any(): raise ValueError(f"tile coords {coords[bad].tolist()} outside the {th}x{tw} tile grid of a {H}x{W} image")
-    tiles = np.zeros((len(coords), TILE, TILE, 3), np.float32)
+    tiles = np.empty((len(coords), TILE, TILE, 3), np.float32)
+    tiles[:] = normalise(np.zeros(3, np.uint8), mean, std) if self.pad_raw else 0
     for i, (r, c) in enumerate(coords):
       crop = image[r * TILE:(r + 1) * TILE, c * TILE:(c + 1) * TILE]
       tiles[i, :crop.shape[0], :crop.shape[1]] = normalise(crop, mean, std)

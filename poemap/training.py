@@ -47,9 +47,9 @@ def checkpoint_target(out: str | os.PathLike, overwrite: bool) -> Path:
   return p
 
 
-def save(model, path: Path) -> Path:
+def save(model, path: Path, input_path: str | None = None) -> Path:
   """Atomic save over our own earlier checkpoint (the target was checked at start by checkpoint_target)."""
-  return save_checkpoint(model, path, overwrite=True)
+  return save_checkpoint(model, path, overwrite=True, input_path=input_path)
 
 
 def scheduled_lr(step: int, lr: float, steps: int, schedule: str = "constant", warmup: int = 0, min_lr: float = 0.0) -> float:

@@ -1,9 +1,12 @@
 """The capture client: capture → stitch → shrink → send → show the predicted layout's guide.
 
-`python -m stream.client` waits for Ctrl+Alt+Q (or q + Enter), then captures the centre of the
-screen at --fps, stitches the minimap and keeps the server fed with the newest one: capture never
-waits for the server, one request is in flight at a time, and a minimap that was not sent yet is
-replaced by a newer one. `--replay FILE` plays a synthetic-Coast session instead of the screen.
+`python -m stream.client` follows the game's log (Client.txt, stream/gamelog.py): entering an area
+of the registry (poemap/areas.py) starts a stream at once, the arrival point being the origin;
+entering anything else stops it; coming back to the same instance continues its canvas. Ctrl+Alt+Q
+(or q + Enter) starts a stream by hand and overrides the log. While streaming it captures the centre
+of the screen at --fps, stitches the minimap and keeps the server fed with the newest one: capture
+never waits for the server, one request is in flight at a time, and a minimap that was not sent yet
+is replaced by a newer one. `--replay FILE` plays a synthetic-Coast session instead of the screen.
 """
 from __future__ import annotations
 
@@ -12,15 +15,20 @@ import json
 import sys
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from poemap.stitch import MinimapCanvas, shrink_with_origin
+from poemap.areas import Area, Areas, load_areas
+from poemap.fidelity import shrink_for
+from poemap.stitch import MinimapCanvas
 from poemap.usererror import UserError, run_main
 from stream.comms import DEFAULT_ADDR, Client, ProtocolError, ServerUnreachable, encode
+from stream.gamelog import LogFollower, candidate_logs, find_client_log
 
 STATUSES = ("ok", "no_features", "error", "unreachable", "pending")
+MAX_SAVED = 4  # instances whose canvas is kept for a return (a 4K canvas of a whole area is ~100 MB)
 
 
 @dataclass
@@ -42,8 +50,11 @@ class Streamer:
   The minimap is shrunk only when it is about to be sent, so frames captured while the server is
   busy cost only their stitching, and the one sent is always the newest."""
 
-  def __init__(self, client: Client, overlay=None, on_result=None, probe_every_s: float = 1.0):
+  def __init__(self, client: Client, overlay=None, on_result=None, probe_every_s: float = 1.0, area: str | None = None):
     self.client, self.overlay, self.on_result = client, overlay, on_result
+    self.area = area        # registry key the server is told (None: its default ViT)
+    self.instance = None    # (area id, seed) of the stream, when the log named it: the key for a return
+    self.saved: OrderedDict[tuple, dict] = OrderedDict()
     # after a timeout only pings go out until one is answered: an abandoned minimap still costs the
     # server its full processing time, an abandoned ping costs nothing
     self.reachable, self.probe_every_s, self._next_probe = True, probe_every_s, 0.0
@@ -51,23 +62,60 @@ class Streamer:
     self.canvas: MinimapCanvas | None = None
     self.result = Result()
     self.frames = self.sent = self.resets_acked = self.failures = 0
-    self._queue: list[tuple[str, object]] = []   # control requests to send before the next minimap
+    # a ping first: its pong says the server's input path, and so the shrink its UNet wants (poemap.fidelity)
+    self._queue: list[tuple[str, object]] = [("ping", None)]   # control requests to send before the next minimap
+    self.input_path, self.models, self.shrink, self.on_pong = None, None, shrink_for(None), None
     self._dirty_frame: int | None = None          # frame index of a stitched minimap not sent yet
-    self._inflight: tuple[str, int | None, float] | None = None  # (kind, frame, t_send)
+    self._inflight: tuple[str, int | None, float, str | None] | None = None  # (kind, frame, t_send, session)
     self.last_skipped = False
 
   # ---- streams
 
-  def start(self) -> str:
-    """A new stream (a new area): fresh canvas, a fresh session id and a reset_session for it."""
-    self.session = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+  def start(self, area: Area | str | None = ..., instance: tuple | None = None) -> str:
+    """A new stream (a new area): fresh canvas, a fresh session id and a reset_session for it.
+    `area`: a registry Area (its key goes to the server, its guides to the overlay), a key, or None;
+    left out, the current one. `instance`: (area id, seed) from the log, so that resume() finds it."""
+    self._stash()
+    if area is not ...:
+      self.area = area.key if isinstance(area, Area) else area
+      if isinstance(area, Area) and self.overlay is not None: self.overlay.set_guides(area.guides)
+    self.session, self.instance = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}", instance
+    self.saved.pop(instance, None)  # a manual restart in a known instance replaces its old canvas
     self.canvas, self.frames, self._dirty_frame, self.result = None, 0, None, Result()
     self._queue = [q for q in self._queue if q[0] != "reset"] + [("reset", self.session)]
     if self.overlay is not None: self.overlay.reset()
     return self.session
 
   def stop(self) -> None:
-    self.canvas, self._dirty_frame = None, None
+    self._stash()
+    self.canvas, self._dirty_frame, self.session, self.instance = None, None, None, None
+
+  def _stash(self) -> None:
+    # the canvas and the guide of a stream the log named, kept for a return to that instance
+    if self.instance is None or self.session is None: return
+    ov = self.overlay
+    self.saved[self.instance] = {"session": self.session, "canvas": self.canvas, "frames": self.frames, "result": self.result, "area": self.area,
+                                 "sel": ov.sel if ov is not None else None, "guides": ov.guides.area if ov is not None else None}
+    self.saved.move_to_end(self.instance)
+    while len(self.saved) > MAX_SAVED: self.saved.popitem(last=False)
+
+  def resume(self, instance: tuple) -> bool:
+    """Continue the stream of an instance streamed before (same area id and seed): its canvas, its
+    session on the server and its guide. False when it is not kept (then start() a new one).
+    The player comes back where the portal or waypoint is, not necessarily where the canvas last
+    saw them: a frame is stitched only once it aligns with the last accepted frame or with the
+    canvas around the last known position (MinimapCanvas relocation); until then frames are
+    refused (counted as skipped), and the canvas and the guide of the instance stay as they were."""
+    s = self.saved.get(instance)
+    if s is None: return False
+    self._stash()
+    del self.saved[instance]
+    self.session, self.canvas, self.frames, self.result, self.area, self.instance = s["session"], s["canvas"], s["frames"], s["result"], s["area"], instance
+    self._dirty_frame = None
+    if self.overlay is not None:
+      if s["guides"] is not None: self.overlay.set_guides(s["guides"])
+      if s["sel"] is not None: self.overlay.sel, self.overlay.dirty = s["sel"], True
+    return True
 
   def feed(self, frame: np.ndarray) -> bool:
     """Stitch one capture frame; False when its translation failed and it was skipped."""
@@ -96,18 +144,19 @@ class Streamer:
     if not self.reachable:
       if time.monotonic() < self._next_probe: return False
       self.client.send(encode("ping"))
-      self._inflight = ("ping", None, time.perf_counter())
+      self._inflight = ("ping", None, time.perf_counter(), self.session)
       return True
     if self._queue:
       kind, arg = self._queue.pop(0)
-      frames = encode("reset_session", session=arg) if kind == "reset" else encode("save_frame", {"frame": arg})
+      area = {"area": self.area} if self.area is not None else {}
+      frames = encode("ping") if kind == "ping" else encode("reset_session", session=arg, **area) if kind == "reset" else encode("save_frame", {"frame": arg})
       self.client.send(frames)
-      self._inflight = (kind, None, time.perf_counter())
+      self._inflight = (kind, None, time.perf_counter(), self.session)
       return True
     if self._dirty_frame is not None and self.canvas is not None:
-      minimap, origin = shrink_with_origin(self.canvas.image, self.canvas.origin)
-      self.client.send_process(minimap, origin, self.session or "default")
-      self._inflight, self._dirty_frame = ("minimap", self._dirty_frame, time.perf_counter()), None
+      minimap, origin = self.shrink(self.canvas.image, self.canvas.origin)
+      self.client.send_process(minimap, origin, self.session or "default", **({"area": self.area} if self.area is not None else {}))
+      self._inflight, self._dirty_frame = ("minimap", self._dirty_frame, time.perf_counter(), self.session), None
       self.sent += 1
       return True
     return False
@@ -118,14 +167,14 @@ class Streamer:
     end = time.monotonic() + max(0.0, timeout)
     while True:
       if self._inflight is None and not self._send_next(): return
-      kind, frame, t0 = self._inflight
+      kind, frame, t0, sid = self._inflight
       try:
         m = self.client.poll_reply(max(0.0, end - time.monotonic()) * 1000)
       except ServerUnreachable as e:
         self._inflight, self.reachable, self._next_probe = None, False, time.monotonic() + self.probe_every_s
         self.failures += 1
-        if kind == "reset": self._queue.insert(0, ("reset", self.session))
-        elif kind == "minimap" and self._dirty_frame is None: self._dirty_frame = frame  # resend the newest when it is back
+        if kind == "reset" and sid == self.session: self._queue.insert(0, ("reset", self.session))
+        elif kind == "minimap" and self._dirty_frame is None and sid == self.session: self._dirty_frame = frame  # resend the newest when it is back
         self._set(Result("unreachable", self.result.layout_id, self.result.probs, frame=frame, reason=str(e)))
         return
       except ProtocolError as e:
@@ -135,8 +184,12 @@ class Streamer:
       if m is None: return
       self._inflight, self.reachable = None, True
       lat = (time.perf_counter() - t0) * 1000
+      if kind == "ping" and m.type == "pong" and m.get("input_path") != self.input_path:
+        self.input_path, self.models, self.shrink = m.get("input_path"), m.get("models"), shrink_for(m.get("input_path"))
+        if self.on_pong is not None: self.on_pong(m)
       if kind == "ping" and self.result.status == "unreachable": self._set(Result("pending", self.result.layout_id, self.result.probs, reason="server is back"))
       elif kind == "reset": self.resets_acked += m.type == "ack"
+      elif kind == "minimap" and sid != self.session: pass  # the answer about a stream stopped or replaced meanwhile
       elif kind == "minimap":
         if m.type == "error": r = Result("error", None, [], lat, None, frame, m.get("reason", ""))
         else:
@@ -156,7 +209,7 @@ class Streamer:
   def record(self) -> dict:
     """The per-frame JSON record (after feed and pump)."""
     r, c = self.result, self.canvas
-    return {"frame": self.frames - 1, "layout_id": r.layout_id, "probs": [round(p, 5) for p in r.probs], "status": r.status,
+    return {"frame": self.frames - 1, "area": self.area, "session": self.session, "layout_id": r.layout_id, "probs": [round(p, 5) for p in r.probs], "status": r.status,
             "latency_ms": None if r.latency_ms is None else round(r.latency_ms, 2),
             "server_ms": None if r.server_ms is None else round(float(r.server_ms), 2), "result_frame": r.frame,
             "canvas": list(c.image.shape[:2]) if c is not None else None, "skipped": self.last_skipped,
@@ -272,6 +325,11 @@ def main(argv: list[str] | None = None) -> None:
     timeout = args.timeout if args.timeout is not None else (120.0 if args.replay and not args.realtime else 15.0)
     client = Client(args.server, timeout_ms=int(timeout * 1000), retries=0, curve_keys=args.curve_keys)
     streamer = Streamer(client, overlay)
+    def on_pong(m) -> None:  # say which models the server runs, and how the minimap reaches its UNet
+      line = f"server: {m.get('unet')} + {m.get('vit')} ({m.get('models')}), input path {m.get('input_path')}"
+      log(line)
+      overlay.detail = line[:90]
+    streamer.on_pong = on_pong
     try:
       if source is not None:
         log(f"replaying {source.name}: {len(source)} frames to {args.server}")

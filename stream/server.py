@@ -21,6 +21,7 @@ import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
 from poemap.datadir import COLLECT_SUFFIXES, data_root, model_path, write_collect_sample
+from poemap.fidelity import BUNDLED, DESCRIBE, INPUT_PATHS, PUBLISHED
 from poemap.fileio import save_png, unique_stamp
 from poemap.tokens import clean_sparse_pixels, tokenize_mask
 from poemap.usererror import UserError, run_main
@@ -28,7 +29,7 @@ from stream.comms import (DEFAULT_ADDR, MAX_HEADER_BYTES, MAX_SIDE, PROTOCOL_VER
                           is_loopback)
 from stream.session import Sessions, alignment, grid, update_mask
 
-# bundled synthetic-Coast models first, then the published ones (get_data.py)
+# the published models (get_data.py --models-only) for the real Coast when present, else the bundled synthetic-Coast ones
 DEFAULT_UNET, DEFAULT_VIT = "UNet_synth", "ViT_synth"
 PUBLISHED_UNET, PUBLISHED_VIT = "AttentionUNet8_8600", "ViT6_219_15"
 
@@ -46,13 +47,30 @@ def find_model(name_or_path: str | None, candidates: tuple[str, ...], kind: str,
                   f"Train one (train_unet.py / train_vit.py), download the published ones (python get_data.py), or pass --{kind.lower()} PATH")
 
 
+def pick_models(unet: str | None, vit: str | None, root: str | os.PathLike | None = None) -> tuple[Path, Path, str]:
+  """(UNet path, ViT path, area key or "custom"): the ones named, else the ViT of the first area in the
+  registry (poemap.areas: the real Coast before the synthetic one) whose checkpoint is in <data>/model/,
+  and the published UNet when present, else the bundled one. So a player who downloaded the published
+  models gets them, and never the synthetic ones by accident."""
+  from poemap.areas import load_areas
+  areas = load_areas(root=root)
+  area = next((a for a in areas.areas.values() if a.vit_path(root).is_file()), None) if vit is None else None
+  v = find_model(vit, (area.vit,) if area else tuple(a.vit for a in areas.areas.values()), "ViT", root)
+  u = find_model(unet, (PUBLISHED_UNET, DEFAULT_UNET), "UNet", root)
+  return u, v, area.key if area else "custom"
+
+
 class InferenceServer:
   """The request handler. handle() turns request frames into reply frames and never raises."""
 
   def __init__(self, unet_model, vit_model, *, incremental: bool = True, collect: bool = False, data: str | os.PathLike | None = None,
-               max_sessions: int = 16, unet_batch: int = 32, names: tuple[str, str] = ("unet", "vit")):
+               max_sessions: int = 16, unet_batch: int = 32, names: tuple[str, str] = ("unet", "vit"), input_path: str = BUNDLED,
+               models: str = "custom"):
     from models.tiled import TiledUNet, ViTRunner
-    self.unet, self.vit = TiledUNet(unet_model, batch=unet_batch), ViTRunner(vit_model, batch=1)
+    if input_path not in INPUT_PATHS: raise ValueError(f"input_path must be one of {INPUT_PATHS}, got {input_path!r}")
+    self.input_path, self.models = input_path, models
+    # the published UNet's input: raw black padding and the statistics of every padded minimap (poemap.fidelity)
+    self.unet, self.vit = TiledUNet(unet_model, batch=unet_batch, pad_raw=input_path == PUBLISHED), ViTRunner(vit_model, batch=1)
     self.num_classes = int(vit_model.config["num_classes"]) if hasattr(vit_model, "config") else None
     self.incremental, self.collect, self.names = incremental, collect, names
     self.root = data_root(data)
@@ -90,7 +108,7 @@ class InferenceServer:
 
   def pong(self) -> list[bytes]:
     return encode("pong", ready=self.ready, protocol=PROTOCOL_VERSION, unet=self.names[0], vit=self.names[1], num_classes=self.num_classes,
-                  incremental=self.incremental, collect=self.collect, sessions=len(self.sessions), max_sessions=self.sessions.limit)
+                  models=self.models, input_path=self.input_path, incremental=self.incremental, collect=self.collect, sessions=len(self.sessions), max_sessions=self.sessions.limit)
 
   def save_frame(self, m: Message) -> list[bytes]:
     d = self.root / "background" / "collect"
@@ -112,7 +130,7 @@ class InferenceServer:
     # a minimap that is not the previous canvas grown by whole tiles is a new area: fresh statistics
     restarted = prev is not None and alignment(prev, minimap, origin) is None
     if restarted: prev = None
-    state, computed = update_mask(self.unet, prev, minimap, origin, self.incremental)
+    state, computed = update_mask(self.unet, prev, minimap, origin, self.incremental, per_request=self.input_path == PUBLISHED)
     self.sessions.put(sid, state)
     lap("unet")
     mask = clean_sparse_pixels(state.mask)
@@ -183,8 +201,10 @@ def main(argv: list[str] | None = None) -> None:
   ap = argparse.ArgumentParser(prog="python -m stream.server", description=__doc__.splitlines()[0])
   ap.add_argument("--bind", default=DEFAULT_ADDR, help=f"ZeroMQ endpoint (default {DEFAULT_ADDR}; port * picks a free one)")
   ap.add_argument("--curve-keys", metavar="DIR", help="CurveZMQ keys from `python -m stream.keys DIR` (required off loopback)")
-  ap.add_argument("--unet", metavar="NAME_OR_PATH", help=f"UNet checkpoint (default {DEFAULT_UNET}, else {PUBLISHED_UNET})")
-  ap.add_argument("--vit", metavar="NAME_OR_PATH", help=f"ViT checkpoint (default {DEFAULT_VIT}, else {PUBLISHED_VIT})")
+  ap.add_argument("--unet", metavar="NAME_OR_PATH", help=f"UNet checkpoint (default {PUBLISHED_UNET} when downloaded, else the bundled {DEFAULT_UNET})")
+  ap.add_argument("--vit", metavar="NAME_OR_PATH", help=f"ViT checkpoint (default {PUBLISHED_VIT} when downloaded, else the bundled {DEFAULT_VIT})")
+  ap.add_argument("--input-path", choices=("auto",) + INPUT_PATHS, default="auto",
+                  help="how minimaps reach the UNet (poemap/fidelity.py): auto = what the UNet checkpoint was made for (default)")
   ap.add_argument("--data", metavar="DIR", help="data root (default $POEMAP_DATA or <repo>/data)")
   ap.add_argument("--collect", action="store_true", default=os.environ.get("COLLECT", "") not in ("", "0"),
                   help="save every minimap, mask and tokens to <data>/train/collect (also COLLECT=1)")
@@ -194,16 +214,20 @@ def main(argv: list[str] | None = None) -> None:
   args = ap.parse_args(argv)
 
   def run() -> None:
-    unet_p = find_model(args.unet, (DEFAULT_UNET, PUBLISHED_UNET), "UNet", args.data)
-    vit_p = find_model(args.vit, (DEFAULT_VIT, PUBLISHED_VIT), "ViT", args.data)
+    unet_p, vit_p, which = pick_models(args.unet, args.vit, args.data)
     ctx = zmq.Context()
     sock, auth = bind(ctx, args.bind, args.curve_keys)  # before the slow part: a bad address fails at once
     try:
-      from models.checkpoint import load_unet, load_vit
-      try: unet, vit = load_unet(unet_p), load_vit(vit_p)
+      from models.checkpoint import load_unet, load_vit, unet_input_path
+      try: unet, vit, auto = load_unet(unet_p), load_vit(vit_p), unet_input_path(unet_p)
       except (OSError, ValueError) as e: raise UserError(f"cannot load models: {e}") from None
-      srv = InferenceServer(unet, vit, incremental=args.incremental, collect=args.collect, data=args.data,
-                            max_sessions=args.max_sessions, unet_batch=args.unet_batch, names=(unet_p.stem, vit_p.stem))
+      input_path = auto if args.input_path == "auto" else args.input_path
+      srv = InferenceServer(unet, vit, incremental=args.incremental, collect=args.collect, data=args.data, max_sessions=args.max_sessions,
+                            unet_batch=args.unet_batch, names=(unet_p.stem, vit_p.stem), input_path=input_path, models=which)
+      about = {"coast": "the published models, for the real Coast", "synthetic_coast": "the bundled SYNTHETIC-Coast models: they know nothing "
+               "of the real game (get the published ones with `python get_data.py --models-only`)"}.get(which, f"for area {which!r}" if which != "custom" else "as given")
+      print(f"models: {unet_p.stem} + {vit_p.stem}, {about}", flush=True)
+      print(f"input path: {input_path} ({DESCRIBE[input_path]})" + ("" if input_path == auto else f"; the UNet was made for {auto}"), flush=True)
       print(f"loaded {unet_p} and {vit_p}; warming up", flush=True)
       srv.warmup()
       stop = threading.Event()

@@ -4,6 +4,12 @@ The client's canvas grows by whole 32 px tiles (at ½ scale) and the UNet sees e
 its own, so with the normalisation statistics fixed for the session a tile whose pixels did not
 change has the same mask as last time. Only changed or new tiles go through the UNet; the result is
 bit-identical to running the UNet over the whole minimap with the same statistics.
+
+The published UNet's input (poemap.fidelity, per_request=True) takes the statistics of every minimap
+anew, over the minimap zero-padded to whole tiles. Any change of the statistics changes every tile's
+input, so a tile is reused only when the statistics are bit-identical to last time; what stays cheap
+is the unrevealed canvas: every black tile (and every padded pixel, raw black too) has one mask per
+request, computed once. That is exact: the same mask as the original server's full pass.
 """
 from __future__ import annotations
 
@@ -53,13 +59,18 @@ def reusable_tiles(prev: SessionState, minimap: np.ndarray, shift: tuple[int, in
 
 
 def update_mask(unet, prev: SessionState | None, minimap: np.ndarray, origin: np.ndarray, incremental: bool = True,
-                stats: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[SessionState, int]:
+                stats: tuple[np.ndarray, np.ndarray] | None = None, per_request: bool = False) -> tuple[SessionState, int]:
   """Run the UNet (a models.tiled.TiledUNet) on what changed since `prev`; returns the new state and
-  the number of tiles computed. Without prev the statistics come from `stats` or this minimap."""
+  the number of tiles computed. Without prev the statistics come from `stats` or this minimap. With
+  per_request the statistics are this minimap's, zero-padded to whole tiles (the published input), and
+  tiles are reused only while they stay bit-identical."""
   from models.tiled import channel_stats
   minimap = np.ascontiguousarray(minimap)
   origin = np.asarray(origin, np.int64).reshape(2).copy()
-  if prev is not None: stats = prev.stats
+  if per_request:
+    stats = channel_stats(minimap, pad_to=TILE)
+    if prev is not None and not all(np.array_equal(a, b) for a, b in zip(stats, prev.stats)): prev = None  # nothing of it holds now
+  elif prev is not None: stats = prev.stats
   elif stats is None: stats = channel_stats(minimap)
   h, w = minimap.shape[:2]
   R, C = grid(h, w)
@@ -75,6 +86,8 @@ def update_mask(unet, prev: SessionState | None, minimap: np.ndarray, origin: np
   fr, fc = h // TILE, w // TILE
   black = np.zeros((R, C), bool)
   black[:fr, :fc] = ~minimap[:fr * TILE, :fc * TILE].reshape(fr, TILE, fc, TILE, 3).any((1, 3, 4))
+  if getattr(unet, "pad_raw", False):  # raw padding is black too: a ragged edge tile with nothing revealed is a black tile
+    black = ~np.pad(minimap, ((0, R * TILE - h), (0, C * TILE - w), (0, 0))).reshape(R, TILE, C, TILE, 3).any((1, 3, 4))
   black &= todo
   if black.any():
     if blank is None: blank = np.asarray(unet.tiles(np.zeros((TILE, TILE, 3), np.uint8), np.zeros((1, 2), np.int64), stats), np.uint8)[0]
