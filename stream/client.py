@@ -98,6 +98,7 @@ class Streamer:
                                  "sel": ov.sel if ov is not None else None, "guides": ov.guides.area if ov is not None else None}
     self.saved.move_to_end(self.instance)
     while len(self.saved) > MAX_SAVED: self.saved.popitem(last=False)
+    if ov is not None: ov.reset()  # the kept selector must not show this instance's guide elsewhere
 
   def resume(self, instance: tuple) -> bool:
     """Continue the stream of an instance streamed before (same area id and seed): its canvas, its
@@ -188,7 +189,10 @@ class Streamer:
         self.input_path, self.models, self.shrink = m.get("input_path"), m.get("models"), shrink_for(m.get("input_path"))
         if self.on_pong is not None: self.on_pong(m)
       if kind == "ping" and self.result.status == "unreachable": self._set(Result("pending", self.result.layout_id, self.result.probs, reason="server is back"))
-      elif kind == "reset": self.resets_acked += m.type == "ack"
+      elif kind == "reset":
+        self.resets_acked += m.type == "ack"
+        # e.g. an area this server has no ViT for: say so now, not only with the first minimap
+        if m.type == "error" and sid == self.session: self._set(Result("error", None, [], lat, reason=m.get("reason", "")))
       elif kind == "minimap" and sid != self.session: pass  # the answer about a stream stopped or replaced meanwhile
       elif kind == "minimap":
         if m.type == "error": r = Result("error", None, [], lat, None, frame, m.get("reason", ""))
@@ -218,13 +222,88 @@ class Streamer:
             "shown": self.overlay.sel.shown if self.overlay is not None else None, "reason": r.reason}
 
 
+class LogDriver:
+  """The game's log drives the streamer. A "Generating level" line means loading started: the stream
+  in progress stops (the loading screen is no minimap). The arrival line that follows ("You have
+  entered NAME.") starts a stream when the area id is registered, the arrival point being the origin,
+  or resumes the instance's old canvas when the same area id and seed were streamed before
+  (Streamer.resume says what happens to the position); any other area leaves the overlay saying the
+  client is not streaming. The arrival line is translated: when none we can read comes within
+  `arrival_wait_s` of the Generating line, the client arrives then. An arrival line with no
+  Generating line before it (following began in between) selects the area by its registered name."""
+
+  def __init__(self, streamer: Streamer, follower: LogFollower, areas: Areas, arrival_wait_s: float = 10.0, log=print, poll_every_s: float = 0.25):
+    self.streamer, self.follower, self.areas, self.log = streamer, follower, areas, log
+    self.arrival_wait_s, self.poll_every_s, self._next = arrival_wait_s, poll_every_s, 0.0
+    self.pending: tuple[Area | None, tuple, float] | None = None  # since a Generating line: (area, (area id, seed), when)
+    self.current: tuple[Area, tuple | None] | None = None          # the registered area the log says the player is in
+    self.streaming = False
+
+  def poll(self, now: float | None = None, force: bool = False) -> list[str]:
+    """Read the log (at most every poll_every_s unless forced) and act; returns the actions taken,
+    oldest first: "stop", "start", "resume", "away"."""
+    now = time.monotonic() if now is None else now
+    acts: list[str] = []
+    if force or now >= self._next:
+      self._next = now + self.poll_every_s
+      for ev in self.follower.poll():
+        if ev.kind == "generating":
+          acts += self._leave()
+          self.pending = (self.areas.by_id(ev.area_id), (ev.area_id, ev.seed), now)
+        else: acts += self._arrive(ev.name)
+    if self.pending is not None and now - self.pending[2] >= self.arrival_wait_s: acts += self._arrive(None)
+    return acts
+
+  def _leave(self) -> list[str]:
+    if not self.streaming: return []
+    st, ov = self.streamer, self.streamer.overlay
+    self.log(f"left {self.current[0].title if self.current else 'the area'}: stopped after {st.frames} frames")
+    st.stop()
+    self.streaming = False
+    if ov is not None: ov.set_state("stopped", "loading the next area")
+    return ["stop"]
+
+  def _arrive(self, name: str | None) -> list[str]:
+    p, self.pending = self.pending, None
+    area, instance = (p[0], p[1]) if p is not None else (self.areas.by_name(name), None)
+    st, ov = self.streamer, self.streamer.overlay
+    if area is None:
+      where = name or (p[1][0] if p is not None else "?")
+      self.current = None
+      self.log(f"entered {where}: not a registered area, not streaming")
+      if ov is not None: ov.set_state("away", f"in {where}: not a registered area")
+      return ["away"]
+    acts = self._leave()  # an arrival with no Generating line before it may come while streaming
+    self.current, self.streaming = (area, instance), True
+    if instance is not None and st.resume(instance):
+      self.log(f"back in {area.title} (seed {instance[1]}): continuing session {st.session} from frame {st.frames}")
+      return acts + ["resume"]
+    sid = st.start(area, instance)
+    self.log(f"entered {area.title}" + (f" (area {instance[0]}, seed {instance[1]})" if instance else "") + f": streaming, session {sid}")
+    return acts + ["start"]
+
+  def manual(self, cmd: str) -> None:
+    """A hotkey overrides the log: "start" restarts the stream here (in the area the log says, if any),
+    "stop" stops it until the next arrival."""
+    if cmd == "start":
+      self.streaming = True
+      if self.current is not None: self.streamer.start(*self.current)
+      else: self.streamer.start()
+    elif cmd == "stop":
+      self.streaming = False
+      self.streamer.stop()
+
+
 def run_replay(streamer: Streamer, source, realtime: bool = False, fps: float = 1.0, emit=None, max_frames: int | None = None,
-               wait_s: float = 120.0) -> list[dict]:
+               wait_s: float = 120.0, driver: LogDriver | None = None, before_frame=None) -> list[dict]:
   """Stream a whole replay. Deterministic (default): every frame is stitched, sent and answered before
-  the next. Real time: frames come at `fps` and the server gets the newest minimap when it is free."""
+  the next. Real time: frames come at `fps` and the server gets the newest minimap when it is free.
+  With a LogDriver the log decides: frames that come while it says the player is not in a registered
+  area are dropped (the stream starts on the arrival line). `before_frame(k)` is called before the
+  k-th frame is grabbed and once more at the end (the demo writes the game's log lines there)."""
   from stream.capture import Ticker
-  streamer.start()
-  records, tick = [], Ticker(fps)
+  if driver is None: streamer.start()
+  records, tick, k = [], Ticker(fps), 0
   ov = streamer.overlay
   while max_frames is None or len(records) < max_frames:
     if realtime:
@@ -232,8 +311,15 @@ def run_replay(streamer: Streamer, source, realtime: bool = False, fps: float = 
         streamer.pump(min(tick.remaining(), 0.05))
         if ov is not None: ov.pump(1)
       tick.tick()
+    if before_frame is not None: before_frame(k)
+    if driver is not None: driver.poll(force=True)
     frame = source.grab()
+    k += 1
     if frame is None: break
+    if driver is not None and not driver.streaming:
+      streamer.pump(0)
+      if ov is not None: ov.render(tag=f"away_{k - 1:04d}"); ov.pump(1)
+      continue
     i, fails = streamer.frames, streamer.failures
     streamer.feed(frame)
     if realtime: streamer.pump(0)
@@ -248,11 +334,16 @@ def run_replay(streamer: Streamer, source, realtime: bool = False, fps: float = 
       ov.pump(1)
     records.append(rec)
     if emit is not None: emit(rec)
+  if driver is not None and before_frame is not None:
+    before_frame(k)
+    driver.poll(force=True)
+    if ov is not None: ov.render(tag="end"); ov.pump(1)
   return records
 
 
-def run_live(streamer: Streamer, source_factory, commands, fps: float, emit=None, log=print) -> None:
-  """The interactive loop: idle until start, stream at fps until stop, quit on quit."""
+def run_live(streamer: Streamer, source_factory, commands, fps: float, emit=None, log=print, driver: LogDriver | None = None) -> None:
+  """The interactive loop: idle until start (a hotkey, or the log's arrival in a registered area),
+  stream at fps until stop (a hotkey, or leaving the area), quit on quit."""
   from stream.capture import Ticker
   ov, mode, source, tick = streamer.overlay, "idle", None, Ticker(fps)
   if ov is not None: ov.set_state("idle"); ov.render()
@@ -263,15 +354,26 @@ def run_live(streamer: Streamer, source_factory, commands, fps: float, emit=None
       if cmd in ("start", "frames"):
         if source is None: source = source_factory()
         mode, tick = ("stream" if cmd == "start" else "frames"), Ticker(fps)
-        if cmd == "start": log(f"streaming {source.name} at {fps} fps, session {streamer.start()}")
+        if cmd == "start":
+          if driver is not None: driver.manual("start")
+          else: streamer.start()
+          log(f"streaming {source.name} at {fps} fps, session {streamer.session}")
         else: log(f"streaming raw frames for background collection at {fps} fps")
       elif cmd == "stop" and mode != "idle":
         log(f"stopped after {streamer.frames} frames" if mode == "stream" else "stopped frame collection")
+        if mode == "stream" and driver is not None: driver.manual("stop")
         mode = "idle"
         if ov is not None: ov.set_state("stopped")
+      acts = driver.poll() if driver is not None and mode != "frames" else []
+      if acts and acts[-1] in ("start", "resume"):
+        if source is None: source = source_factory()
+        if mode != "stream": log(f"streaming {source.name} at {fps} fps")
+        mode, tick = "stream", Ticker(fps)
+      elif acts and mode == "stream" and not driver.streaming: mode = "idle"
       if mode != "idle" and tick.remaining() == 0:
         tick.tick()
         frame = source.grab()
+        if frame is None: log(f"{source.name} ended"); return  # a replay played live (--replay with --client-log)
         if mode == "stream":
           streamer.feed(frame)
           rec = streamer.record()
@@ -288,7 +390,13 @@ def main(argv: list[str] | None = None) -> None:
   ap.add_argument("--server", default=DEFAULT_ADDR, help=f"server address (default {DEFAULT_ADDR})")
   ap.add_argument("--curve-keys", metavar="DIR", help="CurveZMQ client keys (`python -m stream.keys DIR`), for a server off loopback")
   ap.add_argument("--fps", type=float, default=1.0, help="capture rate (default 1)")
-  ap.add_argument("--area", default="coast", help="guides come from <data>/user/<area>/<id>.png (default coast)")
+  ap.add_argument("--area", help="registry key of the area for streams started by hand (default coast; replays synthetic_coast); "
+                  "a name not in the registry just picks the guides <data>/user/<area>/<id>.png and the server's default ViT")
+  ap.add_argument("--areas", metavar="FILE", help="area registry (default <data>/user/areas.json, else the bundled data/user/areas.json)")
+  ap.add_argument("--client-log", metavar="PATH", help="the game's Client.txt to follow (default: the usual install places; with --replay: none)")
+  ap.add_argument("--no-client-log", action="store_true", help="don't follow the game's log: hotkeys only")
+  ap.add_argument("--arrival-wait", type=float, default=10.0, help="seconds after a 'Generating level' line to start when no readable "
+                  "'You have entered' line comes (a translated client; default 10)")
   ap.add_argument("--data", metavar="DIR", help="data root (default $POEMAP_DATA or <repo>/data)")
   ap.add_argument("--monitor", type=int, default=1, help="mss monitor number (1 = primary)")
   ap.add_argument("--display", help="X display to capture (Linux; default $DISPLAY)")
@@ -320,18 +428,28 @@ def main(argv: list[str] | None = None) -> None:
     elif not args.no_overlay:
       if has_display(): sink = OverlayWindow()
       else: log("no display: running without the overlay window (use --overlay-dir DIR to save it as PNGs)")
-    overlay = Overlay(args.area, sink, args.data, args.stable, args.confident)
+    areas = load_areas(args.areas, args.data)
+    key = args.area or ("synthetic_coast" if args.replay else "coast")
+    area = areas.areas.get(key)
+    overlay = Overlay(area.guides if area is not None else key, sink, args.data, args.stable, args.confident)
     if not overlay.guides.available(): log(f"warning: no guide images in {overlay.guides.path(0).parent}; the overlay shows layout ids only")
     timeout = args.timeout if args.timeout is not None else (120.0 if args.replay and not args.realtime else 15.0)
     client = Client(args.server, timeout_ms=int(timeout * 1000), retries=0, curve_keys=args.curve_keys)
-    streamer = Streamer(client, overlay)
+    streamer = Streamer(client, overlay, area=area.key if area is not None else None)
+    log_path = None if args.no_client_log else Path(args.client_log) if args.client_log else None if args.replay else find_client_log()
+    if log_path is None and not args.no_client_log and not args.replay:
+      log(f"no Client.txt of the game found (looked in {len(candidate_logs())} places, e.g. {candidate_logs()[0]}): pass --client-log PATH "
+          "to start and stop by the game's log; until then streams start by hotkey only")
+    elif log_path is not None:
+      log(f"following {log_path}" + ("" if log_path.is_file() else " (not there yet: streams start once the game writes it)"))
+    driver = LogDriver(streamer, LogFollower(log_path), areas, args.arrival_wait, log) if log_path is not None else None
     def on_pong(m) -> None:  # say which models the server runs, and how the minimap reaches its UNet
       line = f"server: {m.get('unet')} + {m.get('vit')} ({m.get('models')}), input path {m.get('input_path')}"
       log(line)
       overlay.detail = line[:90]
     streamer.on_pong = on_pong
     try:
-      if source is not None:
+      if source is not None and driver is None:
         log(f"replaying {source.name}: {len(source)} frames to {args.server}")
         recs = run_replay(streamer, source, args.realtime, args.fps, emit, wait_s=timeout + 1)
         last = recs[-1] if recs else {}
@@ -343,10 +461,12 @@ def main(argv: list[str] | None = None) -> None:
       log(f"poemap client → {args.server}\n{commands.help()}")
       if args.start_now: commands.put("start")
       try:
-        factory = lambda: ScreenSource(args.monitor, args.display)
-        run_live(streamer, factory, commands, args.fps, emit, log)
+        factory = (lambda: source) if source is not None else (lambda: ScreenSource(args.monitor, args.display))
+        run_live(streamer, factory, commands, args.fps, emit, log, driver)
       except (RuntimeError, ValueError) as e: raise UserError(str(e)) from None
-      finally: commands.close()
+      finally:
+        commands.close()
+        if driver is not None: driver.follower.close()
     except KeyboardInterrupt: log("interrupted: bye")
     finally:
       overlay.close()

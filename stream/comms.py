@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,11 +19,12 @@ import numpy as np
 import zmq
 import zmq.auth
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: requests may name their area (poemap.areas registry key)
 DEFAULT_ADDR = "tcp://127.0.0.1:50000"
 MAX_SIDE = 8192            # per array dimension: a 4K canvas at ½ scale is far below this
 MAX_HEADER_BYTES = 64 * 1024
 MAX_SESSION_CHARS = 128
+AREA_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # as poemap.areas.KEY
 STATUSES = ("ok", "no_features", "error")
 
 DTYPES = {"uint8": np.dtype("u1"), "int32": np.dtype("<i4"), "int64": np.dtype("<i8"), "float32": np.dtype("<f4")}
@@ -88,6 +90,8 @@ def _check_fields(mtype: str, fields: dict[str, Any]) -> None:
     if not isinstance(fields.get(k), t): raise ProtocolError(f"{mtype}: field {k!r} must be a {t.__name__}, got {type(fields.get(k)).__name__}")
   if "session" in fields and (not isinstance(fields["session"], str) or not 1 <= len(fields["session"]) <= MAX_SESSION_CHARS):
     raise ProtocolError(f"{mtype}: session must be a string of 1..{MAX_SESSION_CHARS} characters")
+  if "area" in fields and (not isinstance(fields["area"], str) or not AREA_KEY.match(fields["area"])):
+    raise ProtocolError(f"{mtype}: area must be a registry key of 1..64 letters, digits, '_', '-', '.'")
   if mtype == "result" and fields["status"] not in STATUSES: raise ProtocolError(f"result: status {fields['status']!r} not in {STATUSES}")
 
 
@@ -131,7 +135,8 @@ def decode(frames: list[bytes | memoryview | zmq.Frame]) -> Message:
   try: header = json.loads(head.decode("utf-8"))
   except (UnicodeDecodeError, ValueError): raise ProtocolError("header frame is not UTF-8 JSON") from None
   if not isinstance(header, dict): raise ProtocolError("header must be a JSON object")
-  if header.get("v") != PROTOCOL_VERSION: raise ProtocolError(f"protocol version {header.get('v')!r}, this side speaks {PROTOCOL_VERSION}")
+  if header.get("v") != PROTOCOL_VERSION:
+    raise ProtocolError(f"protocol version {header.get('v')!r}, this side speaks {PROTOCOL_VERSION}: run a client and a server of the same poemap version")
   mtype = header.get("type")
   if not isinstance(mtype, str) or mtype not in ARRAYS: raise ProtocolError(f"unknown message type {mtype!r} (known: {list(ARRAYS)})")
   decl = header.get("arrays", [])
@@ -255,7 +260,8 @@ class Client:
     if m.type == "error": raise ServerError(m.fields.get("reason", "unknown error"))
     return m
   def save_frame(self, frame: np.ndarray) -> Message: return self.request(encode("save_frame", {"frame": frame}))
-  def reset(self, session: str) -> Message: return self.request(encode("reset_session", session=session))
+  def reset(self, session: str, area: str | None = None) -> Message:
+    return self.request(encode("reset_session", session=session, **({"area": area} if area is not None else {})))
 
   def close(self) -> None:
     if self.sock is not None: self.sock.close(linger=0)

@@ -20,9 +20,10 @@ MAX_GUIDE = (1000, 1200)   # (h, w) the guide is scaled to fit, aspect kept
 PANEL_H = 96               # status and probability rows above the guide
 STATUS_TEXT = {"waiting": "waiting for features", "unreachable": "server unreachable", "confident": "confident",
                "stable": "stable", "guessing": "not sure yet", "error": "server error", "stopped": "stopped",
-               "idle": "idle: press Ctrl+Alt+Q at the area entrance"}
+               "idle": "idle: enter a known area, or Ctrl+Alt+Q at its entrance", "away": "not streaming"}
 STATUS_RGB = {"waiting": (200, 200, 200), "unreachable": (255, 90, 70), "confident": (90, 230, 110), "stable": (150, 220, 150),
-              "guessing": (240, 200, 90), "error": (255, 90, 70), "stopped": (200, 200, 200), "idle": (200, 200, 200)}
+              "guessing": (240, 200, 90), "error": (255, 90, 70), "stopped": (200, 200, 200), "idle": (200, 200, 200),
+              "away": (200, 200, 200)}
 
 
 class GuideSelector:
@@ -174,7 +175,7 @@ class Overlay:
   """Selector + guides + a sink (window, PNGs, or None for headless)."""
 
   def __init__(self, area: str, sink=None, root: str | os.PathLike | None = None, k: int = 3, threshold: float = 0.8):
-    self.guides, self.sink, self.sel = Guides(area, root), sink, GuideSelector(k, threshold)
+    self.guides, self.sink, self.sel, self.root = Guides(area, root), sink, GuideSelector(k, threshold), root
     self.detail = ""
     self.dirty = True
 
@@ -184,11 +185,17 @@ class Overlay:
     self.dirty |= before != (self.sel.shown, self.sel.status, tuple(self.sel.probs))
     return shown
 
-  def set_state(self, status: str) -> None:
+  def set_state(self, status: str, detail: str | None = None) -> None:
     if self.sel.status != status: self.sel.status, self.dirty = status, True
+    if detail is not None and detail != self.detail: self.detail, self.dirty = detail, True
+
+  def set_guides(self, area: str) -> None:
+    """Show the guides of another area (<data>/user/<area>/)."""
+    if area != self.guides.area: self.guides, self.dirty = Guides(area, self.root, self.guides.max_hw), True
 
   def reset(self) -> None:
-    self.sel.reset()
+    # a fresh selector, not a cleared one: the old one may be kept for a return to its instance
+    self.sel = GuideSelector(self.sel.k, self.sel.threshold)
     self.dirty = True
 
   def image(self) -> np.ndarray:

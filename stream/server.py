@@ -20,6 +20,7 @@ import zmq
 import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
+from poemap.areas import load_areas
 from poemap.datadir import COLLECT_SUFFIXES, data_root, model_path, write_collect_sample
 from poemap.fidelity import BUNDLED, DESCRIBE, INPUT_PATHS, PUBLISHED
 from poemap.fileio import save_png, unique_stamp
@@ -55,17 +56,25 @@ def pick_models(unet: str | None, vit: str | None, root: str | os.PathLike | Non
   from poemap.areas import load_areas
   areas = load_areas(root=root)
   area = next((a for a in areas.areas.values() if a.vit_path(root).is_file()), None) if vit is None else None
-  v = find_model(vit, (area.vit,) if area else tuple(a.vit for a in areas.areas.values()), "ViT", root)
   u = find_model(unet, (PUBLISHED_UNET, DEFAULT_UNET), "UNet", root)
+  v = find_model(vit, (area.vit,) if area else tuple(a.vit for a in areas.areas.values()), "ViT", root)
   return u, v, area.key if area else "custom"
 
 
+class AreaError(ValueError):
+  """A request names an area this server cannot serve (not registered, no checkpoint); str(e) is the reason."""
+
+
 class InferenceServer:
-  """The request handler. handle() turns request frames into reply frames and never raises."""
+  """The request handler. handle() turns request frames into reply frames and never raises.
+
+  Several areas: a request may name its area (a poemap.areas registry key); that area's ViT is loaded
+  on first use (its reset_session, else its first minimap) and kept; the UNet is shared. A request
+  naming no area gets the ViT the server was started with."""
 
   def __init__(self, unet_model, vit_model, *, incremental: bool = True, collect: bool = False, data: str | os.PathLike | None = None,
                max_sessions: int = 16, unet_batch: int = 32, names: tuple[str, str] = ("unet", "vit"), input_path: str = BUNDLED,
-               models: str = "custom"):
+               models: str = "custom", areas=None, vit_path: str | os.PathLike | None = None):
     from models.tiled import TiledUNet, ViTRunner
     if input_path not in INPUT_PATHS: raise ValueError(f"input_path must be one of {INPUT_PATHS}, got {input_path!r}")
     self.input_path, self.models = input_path, models
@@ -76,6 +85,30 @@ class InferenceServer:
     self.root = data_root(data)
     self.sessions = Sessions(max_sessions)
     self.ready = False
+    self.areas, self.vit_path = areas, Path(vit_path) if vit_path is not None else None
+    self.area_vits: dict[str, object] = {}  # area key -> ViTRunner, loaded on first use
+
+  def vit_for(self, key: str | None):
+    """The ViT runner for an area key (None: the default one); AreaError when it can't be served."""
+    if key is None: return self.vit
+    if key in self.area_vits: return self.area_vits[key]
+    if self.areas is None or key not in self.areas:
+      raise AreaError(f"unknown area {key!r}: this server's registry has {sorted(self.areas.areas) if self.areas is not None else 'none'}")
+    a = self.areas[key]
+    p = a.vit_path(self.root)
+    if self.vit_path is not None and p.resolve() == self.vit_path.resolve(): runner = self.vit
+    else:
+      if not p.is_file(): raise AreaError(f"area {key!r}: no ViT checkpoint at {p} (python get_data.py --models-only, or train one)")
+      from models.checkpoint import load_vit
+      from models.tiled import ViTRunner
+      try: model = load_vit(p)
+      except (OSError, ValueError) as e: raise AreaError(f"area {key!r}: cannot load {p}: {e}") from None
+      n = int(model.config["num_classes"]) if hasattr(model, "config") else a.layouts
+      if n != a.layouts: raise AreaError(f"area {key!r}: {p.name} has {n} classes, the registry says {a.layouts} layouts")
+      runner = ViTRunner(model, batch=1)
+      print(f"area {key}: loaded {p}", flush=True)
+    self.area_vits[key] = runner
+    return runner
 
   def warmup(self) -> None:
     """Compile every kernel before the first real request: TinyJit captures on the second call."""
@@ -96,10 +129,15 @@ class InferenceServer:
     except ProtocolError as e: return encode("error", reason=str(e))
     try:
       if m.type == "ping": return self.pong()
-      if m.type == "reset_session": return encode("ack", request="reset_session", session=m["session"], existed=self.sessions.reset(m["session"]))
+      if m.type == "reset_session":
+        area = {"area": m["area"], "num_classes": int(self.vit_for(m["area"]).model.config["num_classes"])} if "area" in m else {}
+        return encode("ack", request="reset_session", session=m["session"], existed=self.sessions.reset(m["session"]), **area)
       if m.type == "save_frame": return self.save_frame(m)
       if m.type == "process_minimap": return self.process(m, (time.perf_counter() - t0) * 1000)
       return encode("error", reason=f"{m.type!r} is a reply type, not a request")
+    except AreaError as e:
+      if m.type == "process_minimap": return encode("result", status="error", reason=str(e), probs=[], layout_id=None, session=m["session"])
+      return encode("error", reason=str(e))
     except Exception as e:  # a bug or resource failure on one request must not take the server down
       traceback.print_exc(file=sys.stderr)
       reason = f"internal error: {type(e).__name__}: {e}"[:2000]
@@ -108,7 +146,7 @@ class InferenceServer:
 
   def pong(self) -> list[bytes]:
     return encode("pong", ready=self.ready, protocol=PROTOCOL_VERSION, unet=self.names[0], vit=self.names[1], num_classes=self.num_classes,
-                  models=self.models, input_path=self.input_path, incremental=self.incremental, collect=self.collect, sessions=len(self.sessions), max_sessions=self.sessions.limit)
+                  models=self.models, areas=sorted(self.area_vits), input_path=self.input_path, incremental=self.incremental, collect=self.collect, sessions=len(self.sessions), max_sessions=self.sessions.limit)
 
   def save_frame(self, m: Message) -> list[bytes]:
     d = self.root / "background" / "collect"
@@ -120,6 +158,7 @@ class InferenceServer:
 
   def process(self, m: Message, decode_ms: float = 0.0) -> list[bytes]:
     sid, minimap, origin = m["session"], m["minimap"], m["origin"].astype(np.int64)
+    vit = self.vit_for(m.get("area"))  # before any work: an area we can't serve is a clear error at once
     t = {"decode": decode_ms}
     tic = time.perf_counter()
     def lap(stage: str) -> None:
@@ -137,12 +176,12 @@ class InferenceServer:
     lap("clean")
     tokens = tokenize_mask(mask, origin)
     lap("tokenize")
-    fields = dict(session=sid, session_restarted=restarted, n_tokens=int(len(tokens)), tiles_computed=int(computed),
+    fields = dict(session=sid, **({"area": m["area"]} if "area" in m else {}), session_restarted=restarted, n_tokens=int(len(tokens)), tiles_computed=int(computed),
                   tiles_total=int(np.prod(grid(*minimap.shape[:2]))), reason="")
     if len(tokens) == 0:
       fields.update(status="no_features", layout_id=None, probs=[], reason="the line mask is empty: no map lines found yet")
     else:
-      probs = self.vit.probs([tokens])[0]
+      probs = vit.probs([tokens])[0]
       fields.update(status="ok", layout_id=int(np.argmax(probs)), probs=[float(p) for p in probs])
     lap("vit")
     if self.collect:
@@ -206,6 +245,7 @@ def main(argv: list[str] | None = None) -> None:
   ap.add_argument("--input-path", choices=("auto",) + INPUT_PATHS, default="auto",
                   help="how minimaps reach the UNet (poemap/fidelity.py): auto = what the UNet checkpoint was made for (default)")
   ap.add_argument("--data", metavar="DIR", help="data root (default $POEMAP_DATA or <repo>/data)")
+  ap.add_argument("--areas", metavar="FILE", help="area registry for requests that name their area (default <data>/user/areas.json, else the bundled one)")
   ap.add_argument("--collect", action="store_true", default=os.environ.get("COLLECT", "") not in ("", "0"),
                   help="save every minimap, mask and tokens to <data>/train/collect (also COLLECT=1)")
   ap.add_argument("--no-incremental", dest="incremental", action="store_false", help="run the UNet on every tile of every minimap")
@@ -223,7 +263,8 @@ def main(argv: list[str] | None = None) -> None:
       except (OSError, ValueError) as e: raise UserError(f"cannot load models: {e}") from None
       input_path = auto if args.input_path == "auto" else args.input_path
       srv = InferenceServer(unet, vit, incremental=args.incremental, collect=args.collect, data=args.data, max_sessions=args.max_sessions,
-                            unet_batch=args.unet_batch, names=(unet_p.stem, vit_p.stem), input_path=input_path, models=which)
+                            unet_batch=args.unet_batch, names=(unet_p.stem, vit_p.stem), input_path=input_path, models=which,
+                            areas=load_areas(args.areas, args.data), vit_path=vit_p)
       about = {"coast": "the published models, for the real Coast", "synthetic_coast": "the bundled SYNTHETIC-Coast models: they know nothing "
                "of the real game (get the published ones with `python get_data.py --models-only`)"}.get(which, f"for area {which!r}" if which != "custom" else "as given")
       print(f"models: {unet_p.stem} + {vit_p.stem}, {about}", flush=True)

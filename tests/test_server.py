@@ -19,7 +19,7 @@ from poemap import REPO_ROOT
 from poemap.datadir import read_tokens
 from poemap.fileio import load_npz_data, load_png
 from poemap.usererror import UserError
-from stream.comms import Client, ServerUnreachable, decode, encode
+from stream.comms import PROTOCOL_VERSION, Client, ServerUnreachable, decode, encode
 from stream.keys import make_keys
 from stream.server import bind
 from tests.test_comms import BAD
@@ -156,7 +156,7 @@ def test_more_bad_input_then_good_service(server, client):
   addr = server[0]
   assert decode(_raw_request(addr, [b""])).type == "error"                                    # empty header
   assert decode(_raw_request(addr, encode("pong", ready=True))).type == "error"              # a reply sent as a request
-  lying = json.dumps({"v": 1, "type": "save_frame", "arrays": [{"name": "frame", "dtype": "uint8", "shape": [8192, 8192, 3]}]}).encode()
+  lying = json.dumps({"v": PROTOCOL_VERSION, "type": "save_frame", "arrays": [{"name": "frame", "dtype": "uint8", "shape": [8192, 8192, 3]}]}).encode()
   assert "bytes" in decode(_raw_request(addr, [lying, b"tiny"]))["reason"]                   # a huge shape, a tiny frame
   # a DEALER without the empty delimiter frame still gets its answer
   d = _raw_request(addr, [b"\x00garbage\xff"], zmq.DEALER)
