@@ -102,8 +102,9 @@ def ensure_guides(data: str | None, n: int) -> list[int]:
 class ServerProcess:
   """`python -m stream.server` on a free loopback port; its output is kept for error messages."""
 
-  def __init__(self, unet: Path, vit: Path, data: str | None = None, ready_wait_s: float = 600.0, bind: str = "tcp://127.0.0.1:*"):
-    args = [sys.executable, "-m", "stream.server", "--bind", bind, "--unet", str(unet), "--vit", str(vit)]
+  def __init__(self, unet: Path, vit: Path, data: str | None = None, ready_wait_s: float = 600.0, bind: str = "tcp://127.0.0.1:*",
+               extra: list[str] | None = None):
+    args = [sys.executable, "-m", "stream.server", "--bind", bind, "--unet", str(unet), "--vit", str(vit), *(extra or [])]
     if data: args += ["--data", data]
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     env.pop("COLLECT", None)
