@@ -5,6 +5,12 @@ synthetic-Coast sessions (data/replays/manifest.json; rendered once by poemap.si
 out/replays/) through the real client, shows the guide overlay (a window when there is a display,
 PNG frames under out/demo/ otherwise) and ends with a summary: true vs predicted layout, the frame
 from which the right guide was on screen for good, and the per-frame latency.
+
+No hotkey is pressed: the demo plays the game's part in the log too. It appends the lines the game
+writes to a Client.txt (out/demo/Client.txt, CRLF as on Windows) and the client follows that file
+(stream/gamelog.py): arriving in the synthetic Coast starts each stream, a town portal trip in the
+first replay stops it and coming back resumes the same canvas, and walking on into the next area
+stops it. `--no-client-log` starts each replay by hand instead.
 """
 from __future__ import annotations
 
@@ -90,6 +96,37 @@ def pick_models(data: str | None, out: Path) -> tuple[Path, Path, bool]:
   if u.is_file() and v.is_file(): return u, v, True
   up, vp = random_models(out / "models")
   return up, vp, False
+
+
+class GameLog:
+  """The game's part of the demo: appends area lines to a Client.txt as the game does (CRLF)."""
+
+  def __init__(self, path: Path, echo=print):
+    self.path, self.echo, self.n = path, echo, 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"")
+
+  def area(self, area_id: str, seed: int, name: str, level: int = 1) -> None:
+    stamp = lambda: f"{time.strftime('%Y/%m/%d %H:%M:%S')} {int(time.monotonic() * 1000)} {self.n:08x}"
+    lines = [f'{stamp()} [DEBUG Client {os.getpid()}] Generating level {level} area "{area_id}" with seed {seed}',
+             f"{stamp()} [INFO Client {os.getpid()}] : You have entered {name}."]
+    with open(self.path, "ab") as f: f.write("".join(l + "\r\n" for l in lines).encode("utf-8"))
+    self.n += 1
+    for l in lines: self.echo(f"  game log + {l}")
+
+
+def demo_registry(areas_file: Path | None, vit: Path, out: Path, data: str | None = None) -> Path:
+  """The registry the demo's server and client use: the bundled one, or (random models) a copy whose
+  synthetic Coast points at the random ViT."""
+  from poemap.areas import BUNDLED
+  src = Path(areas_file) if areas_file is not None else BUNDLED
+  obj = json.loads(src.read_text())
+  if model_path(obj["areas"][AREA]["vit"], data).resolve() == vit.resolve(): return src
+  obj["areas"][AREA]["vit"] = str(vit)
+  p = out / "areas.json"
+  p.parent.mkdir(parents=True, exist_ok=True)
+  p.write_text(json.dumps(obj, indent=1))
+  return p
 
 
 def ensure_guides(data: str | None, n: int) -> list[int]:
@@ -203,12 +240,15 @@ def main(argv: list[str] | None = None) -> None:
   ap.add_argument("--server", help="use a running server at this address instead of starting one")
   ap.add_argument("--data", metavar="DIR", help="data root (default $POEMAP_DATA or <repo>/data)")
   ap.add_argument("--json", action="store_true", help="also print the per-frame JSON lines")
+  ap.add_argument("--no-client-log", action="store_true", help="start each replay by hand instead of by the game's log")
   args = ap.parse_args(argv)
 
   def run() -> None:
     from poemap.fileio import save_json, save_png
     from stream.capture import ReplaySource
-    from stream.client import Streamer, run_replay
+    from poemap.areas import load_areas
+    from stream.client import LogDriver, Streamer, run_replay
+    from stream.gamelog import LogFollower
     from stream.comms import Client
     from stream.overlay import Overlay, OverlayWindow, PngSink, has_display
     t_start = time.perf_counter()
@@ -232,7 +272,7 @@ def main(argv: list[str] | None = None) -> None:
     window = (args.window or has_display()) and not args.no_window
 
     warnings = []
-    srv = None
+    srv, reg = None, None
     if args.server: addr = args.server
     else:
       unet, vit, trained = pick_models(args.data, OUT)
@@ -242,7 +282,8 @@ def main(argv: list[str] | None = None) -> None:
                         "Train them with train_unet.py / train_vit.py (see README) and run the demo again.")
         print(banner(warnings[-1]), flush=True)
       print(f"starting the server with {unet.name} and {vit.name} (it compiles its kernels first)", flush=True)
-      srv = ServerProcess(unet, vit, args.data)
+      reg = demo_registry(None, vit, out, args.data)
+      srv = ServerProcess(unet, vit, args.data, extra=["--areas", str(reg)])
     try:
       missing = ensure_guides(args.data, 9)
       if missing:
@@ -254,6 +295,9 @@ def main(argv: list[str] | None = None) -> None:
         addr = srv.wait_ready()
         print(f"server ready on {addr} after {time.monotonic() - srv.t0:.0f}s", flush=True)
       client = Client(addr, timeout_ms=120_000, retries=0)
+      areas = load_areas(reg)  # the bundled registry unless the models are random
+      coast = areas[AREA]
+      game = GameLog(out / "Client.txt")
       win = OverlayWindow("poemap demo") if window else None
       rows, finals = [], []
       try:
@@ -264,10 +308,23 @@ def main(argv: list[str] | None = None) -> None:
           streamer = Streamer(client, ov)
           emit = (lambda r: print(json.dumps(r), flush=True)) if args.json else None
           t = time.perf_counter()
-          recs = run_replay(streamer, source, args.realtime, args.fps, emit, wait_s=121)
+          if args.no_client_log: recs, final = run_replay(streamer, source, args.realtime, args.fps, emit, wait_s=121), None
+          else:
+            driver = LogDriver(streamer, LogFollower(game.path), areas, log=lambda m: print(f"  client: {m}", flush=True))
+            final, trip = [], len(rows) == 0 and len(source) >= 6  # the first replay makes a town portal trip halfway
+            def play(k: int, e=e, n=len(source), final=final, trip=trip, ov=ov) -> None:
+              if k == 0: game.area(coast.area_ids[0], int(e["seed"]), coast.names[0])
+              if trip and k == n // 2: game.area("1_1_town", 1, "Lioneye's Watch")
+              if trip and k == n // 2 + 1: game.area(coast.area_ids[0], int(e["seed"]), coast.names[0])
+              if k == n:
+                final.append(ov.image())  # the guide as the player leaves, for the summary
+                game.area("1_1_3", 2, "The Mud Flats", 3)
+            recs = run_replay(streamer, source, args.realtime, args.fps, emit, wait_s=121, driver=driver, before_frame=play)
+            driver.follower.close()
+            final = final[0] if final else None
           row = summarize(e["name"], int(e["layout_id"]), recs)
           rows.append(row)
-          finals.append((f"{e['name']}: true {row['true']}, shown {row['shown']}", ov.image()))
+          finals.append((f"{e['name']}: true {row['true']}, shown {row['shown']}", final if final is not None else ov.image()))
           save_json(out / e["name"] / "records.json", recs, overwrite=True)
           print(f"  {e['name']}: {row['frames']} frames in {time.perf_counter() - t:.0f}s, true {row['true']}, predicted "
                 f"{row['predicted']}, shown {row['shown']}, right from frame {row['settled']}", flush=True)

@@ -98,7 +98,7 @@ def compose(guide: np.ndarray | None, shown: int | None, status: str, probs: lis
   if guide is not None: body = guide
   else:
     body = np.full((360, max(width, 480), 3), 24, np.uint8)
-    msg = "no guide yet" if shown is None else f"no guide image for layout {shown}"
+    msg = "not in a known area" if status == "away" else "no guide yet" if shown is None else f"no guide image for layout {shown}"
     _text(body, msg, (20, 190), (180, 180, 180), 0.9)
   W = max(body.shape[1], 480)
   panel = np.full((PANEL_H, W, 3), 16, np.uint8)
