@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from models.checkpoint import load_unet, load_vit
-from models.tiled import TiledUNet, ViTRunner
+from models.checkpoint import load_tiled_unet, load_vit
+from models.tiled import ViTRunner
 from poemap.datadir import model_path, read_curation_mask
 from poemap.report import unet_vs_filter, vit_predictions, vit_summary, write_report
 from poemap.usererror import UserError, run_main
@@ -38,7 +38,7 @@ def main(argv=None) -> int:
   try:
     if a.unet != "none":
       summary["unet_checkpoint"] = str(model_path(a.unet))
-      tiled = TiledUNet(load_unet(a.unet), batch=64)
+      tiled = load_tiled_unet(a.unet, batch=64)
       summary["unet"] = unet_vs_filter(tiled.mask, a.data, a.max_crops)
       if not summary["unet"]["crops"]: raise UserError(f"no auto_crop_50/mask_50 groups under {', '.join(names)} (pass --unet none to skip the UNet)")
     if a.vit != "none":

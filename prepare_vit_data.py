@@ -1,4 +1,4 @@
-"""Compute the line mask <n>_mask.png of every full layout <n>.png in <data>/train with a trained UNet:
+"""Compute the line mask <n>_mask.png of every full layout <n>.png (or <ts>_raw.png) in <data>/train with a trained UNet:
 the preparation step of the published pipeline (the ViT trains on the masks the UNet really produces).
 
 Each layout is run through the UNet on 32 px tiles with its own channel statistics, exactly as the
@@ -14,13 +14,11 @@ import argparse
 
 from tqdm import tqdm
 
-from models.checkpoint import load_unet
-from models.tiled import TiledUNet
-from poemap.datadir import layout_instances, write_layout_mask
+from models.checkpoint import load_tiled_unet
+from poemap.datadir import report_read, scan_layouts, write_layout_mask
 from poemap.fileio import load_png
 from poemap.tokens import clean_sparse_pixels
 from poemap.usererror import UserError, run_main
-from poemap.vitdata import layout_numbers
 
 
 def main(argv=None) -> int:
@@ -30,14 +28,18 @@ def main(argv=None) -> int:
   p.add_argument("--overwrite", action="store_true", help="recompute masks that already exist")
   p.add_argument("--batch", type=int, default=64, help="tiles per UNet batch (default %(default)s)")
   a = p.parse_args(argv)
-  try: tiled = TiledUNet(load_unet(a.unet), batch=a.batch)
+  try: tiled = load_tiled_unet(a.unet, batch=a.batch)
   except (FileNotFoundError, ValueError) as e: raise UserError(str(e)) from None
-  todo = [(idir, n) for _, idir in layout_instances(a.data, "train") for n in layout_numbers(idir)]
-  if not todo: raise UserError(f"no full layouts (train/<layout>/<instance>/<n>.png + <n>_origin.npz) under {a.data or 'data'}")
-  kept = [(d, n) for d, n in todo if (d / f"{n}_mask.png").exists() and not a.overwrite]
+  skipped: list = []
+  files = scan_layouts(a.data, "train", skipped)
+  skipped += [(str(f.instance_dir / f"{f.n}_origin.npz"), "a mask without its image: nothing to compute it from (kept as it is)") for f in files if f.image is None]
+  todo = [f for f in files if f.image is not None]
+  report_read(f"full layouts under {a.data or 'data'}/train", len(todo), skipped)
+  if not todo: raise UserError(f"no full layouts (train/<layout>/<instance>/<n>.png or <ts>_raw.png + _origin.npz) under {a.data or 'data'}")
+  kept = [f for f in todo if f.mask is not None and not a.overwrite]
   written = 0
-  for idir, n in tqdm([t for t in todo if t not in kept], desc="masks", unit="layout"):
-    write_layout_mask(idir, n, clean_sparse_pixels(tiled.mask(load_png(idir / f"{n}.png"))), overwrite=a.overwrite)
+  for f in tqdm([f for f in todo if f not in kept], desc="masks", unit="layout"):
+    write_layout_mask(f.instance_dir, f.n, clean_sparse_pixels(tiled.mask(load_png(f.image))), overwrite=a.overwrite)
     written += 1
   print(f"wrote {written} mask(s)" + (f"; kept {len(kept)} existing (pass --overwrite to recompute them)" if kept else ""))
   return 0

@@ -1,10 +1,16 @@
 """Train the line-extraction UNet on 32 px patch pairs from <data>/auto_crop_50 + <data>/mask_50.
 
-Defaults are the published recipe (AttentionUNet "published" config, patch 32, batch 512, lr 3e-4,
-cross-entropy). The bundled synthetic-Coast model uses a small config for CPU real time; see
+Two recipes (docs/MODELS.md). `--recipe ours` (default): the published architecture and batch with our
+sampling (half the patches near lines), flips/rotations, colour jitter and noise, a held-out validation
+set. `--recipe published`: the original's recipe that made AttentionUNet8_8600: 20000 steps, a
+checkpoint every 200 steps with the step in its name, uniform crops shared out over all crops, flip /
+rotation / noise each with p 0.5, noise sigma 0.05 then clipping to [0, 1], no held-out set; the
+checkpoints are marked for the published input path (poemap/fidelity.py). Flags given explicitly win
+over either recipe. The bundled synthetic-Coast model uses a small config for CPU real time; see
 docs/MODELS.md for its exact command. Examples:
 
-  python train_unet.py                                            # published recipe, data/ -> out/unet.safetensors
+  python train_unet.py                                            # our recipe, data/ -> out/unet.safetensors
+  python train_unet.py --recipe published                         # the original recipe -> out/unet_200.safetensors, ...
   python train_unet.py --data out/synth --config small --batch 128 --steps 3000 --out data/model/UNet_synth.safetensors
 
 Ctrl+C finishes the current step and saves a checkpoint (written atomically, never torn).
@@ -14,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 from tinygrad import Tensor
@@ -25,12 +32,19 @@ from models.tiled import TiledUNet
 from poemap.training import (Stepper, add_optimizer_flags, add_run_flags, lr_from_args, StopOnSigint, checkpoint_target, save, seed_all, wandb_run,
                              weighted_cross_entropy)
 from poemap.colorfilter import line_f1
-from poemap.unetdata import augment, load_groups, sample_patches, split_groups
+from poemap.fidelity import BUNDLED, PUBLISHED
+from poemap.unetdata import augment, augment_original, load_groups, sample_patches, sample_patches_original, split_groups
 from poemap.usererror import UserError, run_main
+
+
+# the original recipe (hooved/poemap train_unet.py + dataloader.py) as flag defaults; explicit flags still win
+PUBLISHED_RECIPE = dict(config="published", steps=20000, save_every=200, step_names=True, augment="original", val_frac=0.0)
 
 
 def get_args(argv=None) -> argparse.Namespace:
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument("--recipe", choices=("ours", "published"), default="ours", help="flag defaults: ours, or the original recipe of the published "
+                 "UNet (see the top of this help) (default %(default)s)")
   add_run_flags(p, "out/unet.safetensors", "--config")
   p.add_argument("--config", default="published", help=f"architecture: one of {sorted(UNET_CONFIGS)} (models/config.py) or a JSON config such as "
                  "'{\"arch\": \"UNet\", \"mid_chan\": 4, \"depth\": 1}' (default %(default)s, the published AttentionUNet)")
@@ -44,8 +58,12 @@ def get_args(argv=None) -> argparse.Namespace:
   p.add_argument("--val-crops", type=int, default=8, help="crops per held-out group used for validation (default %(default)s)")
   p.add_argument("--eval-every", type=int, default=500, help="validate every N steps (default %(default)s)")
   p.add_argument("--save-every", type=int, default=500, help="checkpoint every N steps (default %(default)s)")
+  p.add_argument("--augment", choices=("ours", "original"), default="ours", help="ours: --line-frac sampling, --jitter, --noise; original: "
+                 "uniform crops, flip/rotate/noise each p 0.5, noise sigma 0.05 clipped to [0, 1] (default %(default)s)")
+  p.add_argument("--step-names", action="store_true", help="name each checkpoint after its step: OUT_<step>.safetensors (the original's rule)")
   p.add_argument("--seed", type=int, default=0, help="seeds weights, sampling and augmentation (default %(default)s)")
   p.add_argument("--wandb", action="store_true", help="log to Weights & Biases (when installed)")
+  if p.parse_known_args(argv)[0].recipe == "published": p.set_defaults(**PUBLISHED_RECIPE)
   a = p.parse_args(argv)
   if a.batch % a.accum: p.error(f"--batch {a.batch} is not a multiple of --accum {a.accum}")
   if a.config.lstrip().startswith("{"):
@@ -92,15 +110,24 @@ def train(a: argparse.Namespace) -> dict:
     return weighted_cross_entropy(logits, y.reshape(-1), w_t)
   stepper = Stepper(get_parameters(model), loss_fn, lr_from_args(a), a.accum, a.weight_decay)
   tiled = TiledUNet(model, batch=64)
+  input_path = PUBLISHED if a.augment == "original" else BUNDLED
+  def save_at(done: int) -> Path:
+    p = out.with_name(f"{out.stem}_{done}{out.suffix}") if a.step_names else out
+    if a.step_names and p.exists() and not a.overwrite: raise UserError(f"{p} exists; pass --overwrite to replace it, or choose another --out")
+    hist["saved"].append(save(model, p, input_path))
+    return p
+  def batch() -> tuple[np.ndarray, np.ndarray]:
+    if a.augment == "original": return augment_original(*sample_patches_original(train, micro, rng, a.patch), rng)
+    return augment(*sample_patches(train, micro, rng, a.patch, a.line_frac), rng, a.noise, a.jitter)
   run = wandb_run(a.wandb, "poemap-unet", vars(a))
   micro = a.batch // a.accum
 
   best, step, t0 = None, 0, time.time()
-  hist: dict = {"losses": [], "val": [], "out": out}
+  hist: dict = {"losses": [], "val": [], "out": out, "saved": []}
   with StopOnSigint() as sig:
     bar = trange(a.steps, desc="unet", unit="step", dynamic_ncols=True)
     for step in bar:
-      mbs = [augment(*sample_patches(train, micro, rng, a.patch, a.line_frac), rng, a.noise, a.jitter) for _ in range(a.accum)]
+      mbs = [batch() for _ in range(a.accum)]
       loss = stepper(mbs)
       hist["losses"].append(loss)
       bar.set_postfix(loss=f"{loss:.4f}", **({"val_f1": f"{best:.4f}"} if best is not None else {}))
@@ -112,15 +139,14 @@ def train(a: argparse.Namespace) -> dict:
         hist["val"].append((done, v))
         tqdm_write(f"step {done}: loss {loss:.4f}  val F1 {v['f1']:.4f} (precision {v['precision']:.4f}, recall {v['recall']:.4f})")
         if run: run.log({f"val_{k}": x for k, x in v.items()}, step=step)
-      if done % a.save_every == 0 or done == a.steps: save(model, out)
+      if done % a.save_every == 0 or done == a.steps: save_at(done)
       if sig.stop:
-        save(model, out)
-        tqdm_write(f"stopped at step {done}; saved {out}")
+        tqdm_write(f"stopped at step {done}; saved {save_at(done)}")
         break
     else: step = a.steps - 1
-  if a.steps == 0: save(model, out)
+  if a.steps == 0: save_at(0)
   hist["steps"] = len(hist["losses"])
-  print(f"done: {hist['steps']} steps in {time.time() - t0:.0f} s; checkpoint {out}")
+  print(f"done: {hist['steps']} steps in {time.time() - t0:.0f} s; checkpoint {hist['saved'][-1] if hist['saved'] else out}")
   return hist
 
 

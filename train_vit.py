@@ -9,6 +9,11 @@ is ready. The checkpoint with the best test accuracy (ties: lower test loss) is 
 Defaults are the published architecture (3 blocks, 256-d, 4 heads, ff 512, 128 tokens); the bundled
 synthetic-Coast model is smaller, see docs/MODELS.md.
 
+`--recipe published` gives the original recipe of ViT6_219_15 as flag defaults (explicit flags win): each
+source's whole path revealed, no re-cleaning of the revealed mask, epochs of round-robin class-balanced
+steps over those fixed samples, dropout 0.1 (attention, feed-forward) and 0.3 (patch embedding) in
+training only, Adam at 1e-3 constant, and the checkpoint saved whenever the training loss sets a record.
+
   python train_vit.py --data out/synth --steps 2000 --out out/vit.safetensors
 
 Ctrl+C finishes the current step and leaves a valid checkpoint (the best so far, or the current weights).
@@ -28,11 +33,15 @@ from models.vit import ViT, batch_arrays
 from poemap.datadir import read_tokens, test_samples
 from poemap.training import Stepper, add_optimizer_flags, add_run_flags, lr_from_args, StopOnSigint, checkpoint_target, save, seed_all, wandb_run, weighted_cross_entropy
 from poemap.usererror import run_main
-from poemap.vitdata import LIGHT_RADIUS, SampleStream, find_sources
+from poemap.vitdata import LIGHT_RADIUS, EpochSteps, SampleStream, find_sources
+
+# the original recipe as flag defaults; explicit flags still win
+PUBLISHED_RECIPE = dict(sampling="epochs", dropout=0.1, embed_dropout=0.3, lr=1e-3, lr_schedule="constant", keep="train-loss")
 
 
 def get_args(argv=None) -> argparse.Namespace:
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument("--recipe", choices=("ours", "published"), default="ours", help="flag defaults: ours, or the original recipe (above) (default %(default)s)")
   add_run_flags(p, "out/vit.safetensors", "architecture flags")
   p.add_argument("--layers", type=int, default=3, help="transformer blocks (default %(default)s)")
   p.add_argument("--embed-dim", type=int, default=256, help="token/position embedding size (default %(default)s)")
@@ -49,18 +58,28 @@ def get_args(argv=None) -> argparse.Namespace:
                  "a few walks per class cannot rank checkpoints that differ by a sample or two, so a larger set helps")
   p.add_argument("--eval-every", type=int, default=200, help="evaluate on the test tree every N steps (default %(default)s)")
   p.add_argument("--eval-batch", type=int, default=32, help="samples per evaluation batch (default %(default)s)")
+  p.add_argument("--sampling", choices=("ours", "epochs"), default="ours", help="ours: random explorations (--min-frac, --max-drop, "
+                 "--origin-jitter), cleaned; epochs: each source's whole path, uncleaned, in epochs of round-robin class-balanced steps (default %(default)s)")
+  p.add_argument("--dropout", type=float, default=0.0, help="dropout on the attention and feed-forward branches, training only (default %(default)s)")
+  p.add_argument("--embed-dropout", type=float, default=0.0, help="dropout on the patch embedding, training only (default %(default)s)")
+  p.add_argument("--keep", choices=("test-acc", "train-loss"), default="test-acc", help="save the checkpoint when the test accuracy (ties: "
+                 "test loss) or when the training loss sets a record (default %(default)s)")
   p.add_argument("--seed", type=int, default=0, help="seeds weights and sampling (default %(default)s)")
   p.add_argument("--no-wait", action="store_true", help="when the sample producer lags, train on a class-balanced draw of the samples "
                  "received so far instead of waiting (faster on few cores, but the run then depends on timing)")
   p.add_argument("--wandb", action="store_true", help="log to Weights & Biases (when installed)")
+  if p.parse_known_args(argv)[0].recipe == "published": p.set_defaults(**PUBLISHED_RECIPE)
   a = p.parse_args(argv)
   if a.batch % a.accum: p.error(f"--batch {a.batch} is not a multiple of --accum {a.accum}")
   return a
 
 
 def load_test(root) -> tuple[list[np.ndarray], np.ndarray]:
-  samples = [(layout, read_tokens(p)) for layout, p in test_samples(root)]
-  samples = [(l, t) for l, t in samples if len(t)]  # a sample without tokens has nothing to classify (the server says no_features)
+  skipped: list = []
+  samples = [(layout, p, read_tokens(p)) for layout, p in test_samples(root, skipped=skipped)]
+  skipped += [(str(p), "no tokens: nothing to classify (the server says no_features)") for _, p, t in samples if not len(t)]
+  samples = [(l, t) for l, _, t in samples if len(t)]
+  report_read(f"test samples under {root or 'data'}/test", len(samples), skipped)
   return [t for _, t in samples], np.array([l for l, _ in samples], np.int64)
 
 
@@ -76,7 +95,8 @@ def train(a: argparse.Namespace) -> dict:
   seed_all(a.seed)
   sources = find_sources(a.data)
   test_tokens, test_labels = load_test(a.select_data or a.data)
-  model = ViT(num_classes=a.classes, max_tokens=a.max_tokens, layers=a.layers, embed_dim=a.embed_dim, num_heads=a.heads, ff_dim=a.ff_dim)
+  model = ViT(num_classes=a.classes, max_tokens=a.max_tokens, layers=a.layers, embed_dim=a.embed_dim, num_heads=a.heads, ff_dim=a.ff_dim,
+              dropout=a.dropout, embed_dropout=a.embed_dropout)
   if a.init:
     from models.checkpoint import load_checkpoint
     load_checkpoint(model, a.init)
@@ -104,8 +124,12 @@ def train(a: argparse.Namespace) -> dict:
       out.append((x, pe, n.astype(np.int32), lb.astype(np.int32), w))
     return out
 
-  stream = SampleStream(sources, a.batch, a.seed, min_frac=a.min_frac, max_drop=a.max_drop, radius=a.radius, origin_jitter=a.origin_jitter)
+  if a.sampling == "epochs":
+    stream = EpochSteps(sources, a.batch, a.seed, a.radius)
+    print(f"{len(stream.samples)} fixed samples (whole paths, uncleaned)" + (f"; {stream.empty} left out: they reveal no line" if stream.empty else ""))
+  else: stream = SampleStream(sources, a.batch, a.seed, min_frac=a.min_frac, max_drop=a.max_drop, radius=a.radius, origin_jitter=a.origin_jitter)
   best: tuple[float, float] | None = None
+  best_loss: float | None = None
   saved, t0, done, ema = False, time.time(), 0, None
   hist: dict = {"losses": [], "test": [], "out": out}
   try:
@@ -117,12 +141,16 @@ def train(a: argparse.Namespace) -> dict:
         hist["losses"].append(loss)
         ema = loss if ema is None else 0.98 * ema + 0.02 * loss
         done = step + 1
+        if a.keep == "train-loss" and (best_loss is None or loss < best_loss):  # the original's rule: a record training loss
+          best_loss = loss
+          save(model, out)
+          saved = True
         bar.set_postfix(loss=f"{ema:.4f}", fresh=stream.fresh, **({"test_acc": f"{best[0]:.4f}"} if best else {}))
         if run: run.log({"loss": loss, "lr": stepper.lr_at(step)}, step=step)
         if len(test_labels) and (done % a.eval_every == 0 or done == a.steps):
           ev = evaluate(runner, test_tokens, test_labels)
           hist["test"].append((done, ev))
-          better = best is None or (ev["acc"], -ev["loss"]) > best
+          better = a.keep == "test-acc" and (best is None or (ev["acc"], -ev["loss"]) > best)
           tqdm.write(f"step {done}: lr {stepper.lr_at(step):.2e}  train loss {ema:.4f}  test acc {ev['acc']:.4f}  test loss {ev['loss']:.4f}"
                      f"{'  (best, saved)' if better else ''}")
           if run: run.log({f"test_{k}": v for k, v in ev.items()}, step=step)

@@ -131,3 +131,9 @@ def load_vit(path_or_name: str | os.PathLike) -> ViT:
   cfg = dict(cfg) if cfg is not None else infer_vit_config(shapes)
   if cfg.pop("arch", "ViT") != "ViT": raise ValueError(f"{model_path(path_or_name)} is not a ViT checkpoint (config {cfg})")
   return load_checkpoint(ViT(**cfg), path_or_name)
+
+
+def load_tiled_unet(path_or_name: str | os.PathLike, batch: int = 64):
+  """A models.tiled.TiledUNet of a checkpoint, on the input path it was made for (unet_input_path)."""
+  from models.tiled import TiledUNet
+  return TiledUNet(load_unet(path_or_name), batch=batch, input_path=unet_input_path(path_or_name))

@@ -10,6 +10,7 @@ from tinygrad import Tensor, TinyJit, dtypes
 from tinygrad.helpers import Context
 
 from models.vit import ViT, batch_arrays
+from poemap.fidelity import BUNDLED, INPUT_PATHS, PUBLISHED
 
 TILE = 32
 
@@ -47,12 +48,18 @@ def normalise(pixels: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarr
 
 class TiledUNet:
   """Runs a UNet over 32 px tiles in fixed batches of `batch` (the last one zero-padded, so one kernel set serves all).
-  Pixels past the image's edge are 0 after normalising (pad_raw=False, the bundled path) or raw 0, i.e. black,
-  before it (pad_raw=True, as the original server fed the published UNet)."""
-  def __init__(self, model, batch: int = 64, pad_raw: bool = False):
+  input_path (poemap.fidelity) decides the padding and the default statistics: "bundled" pads with 0 after
+  normalising and takes the image's own statistics; "published" pads with raw 0 (black) before normalising and
+  takes the statistics of the image zero-padded to whole tiles, as the original server fed the published UNet."""
+  def __init__(self, model, batch: int = 64, input_path: str = BUNDLED):
     if batch < 1: raise ValueError(f"batch must be >= 1, got {batch}")
-    self.model, self.batch, self.pad_raw = model, batch, pad_raw
+    if input_path not in INPUT_PATHS: raise ValueError(f"input_path must be one of {INPUT_PATHS}, got {input_path!r}")
+    self.model, self.batch, self.input_path, self.pad_raw = model, batch, input_path, input_path == PUBLISHED
     self._jit = TinyJit(self._forward)
+
+  def stats(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The statistics this input path takes of an image."""
+    return channel_stats(image, TILE if self.pad_raw else 1)
 
   def _forward(self, x: Tensor) -> Tensor: return self.model(x).argmax(axis=1).cast(dtypes.uint8).realize()
 
@@ -69,7 +76,7 @@ class TiledUNet:
   def mask(self, image: np.ndarray, stats: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """uint8 (H,W) 0/1 line mask (argmax class) of an RGB uint8 image; stats default to the image's own."""
     image = _check_image(image)
-    mean, std = _check_stats(stats if stats is not None else channel_stats(image))
+    mean, std = _check_stats(stats if stats is not None else self.stats(image))
     H, W = image.shape[:2]
     th, tw = -(-H // TILE), -(-W // TILE)
     x = np.empty((th * TILE, tw * TILE, 3), np.float32)
@@ -83,7 +90,7 @@ class TiledUNet:
     """uint8 (K,32,32) for the tiles at coords (K,2) [tile_row, tile_col], equal to the same tiles of
     mask(image, stats); pixels of edge tiles that lie past the image are 0."""
     image = _check_image(image)
-    mean, std = _check_stats(stats if stats is not None else channel_stats(image))
+    mean, std = _check_stats(stats if stats is not None else self.stats(image))
     coords = np.asarray(coords)
     if coords.ndim != 2 or coords.shape[1] != 2 or (coords.size and not np.issubdtype(coords.dtype, np.integer)):
       raise ValueError(f"coords must be integer (K,2) [tile_row, tile_col], got {coords.dtype} {coords.shape}")

@@ -24,9 +24,9 @@ def _norm(dim: int) -> tuple[Tensor, Tensor]: return (Tensor.ones(dim), Tensor.z
 
 
 class TransformerBlock:
-  def __init__(self, embed_dim: int, num_heads: int, ff_dim: int):
+  def __init__(self, embed_dim: int, num_heads: int, ff_dim: int, dropout: float = 0.0):
     if embed_dim % num_heads: raise ValueError(f"embed_dim {embed_dim} not divisible by num_heads {num_heads}")
-    self.num_heads, self.head_dim = num_heads, embed_dim // num_heads
+    self.num_heads, self.head_dim, self.dropout = num_heads, embed_dim // num_heads, dropout
     self.query, self.key, self.value, self.out = [_linear(embed_dim, embed_dim) for _ in range(4)]
     self.ff1, self.ff2 = _linear(embed_dim, ff_dim), _linear(ff_dim, embed_dim)
     self.ln1, self.ln2 = _norm(embed_dim), _norm(embed_dim)
@@ -37,26 +37,30 @@ class TransformerBlock:
     return q.scaled_dot_product_attention(k, v).transpose(1, 2).reshape(B, T, -1).linear(*self.out)
 
   def __call__(self, x: Tensor) -> Tensor:
-    x = x + self.attn(x.layernorm(eps=EPS).linear(*self.ln1))
-    return x + x.layernorm(eps=EPS).linear(*self.ln2).linear(*self.ff1).gelu().linear(*self.ff2)
+    # dropout (the published recipe: 0.1) on both residual branches; Tensor.dropout acts only under TRAINING
+    x = x + self.attn(x.layernorm(eps=EPS).linear(*self.ln1)).dropout(self.dropout)
+    return x + x.layernorm(eps=EPS).linear(*self.ln2).linear(*self.ff1).gelu().linear(*self.ff2).dropout(self.dropout)
 
 
 class PatchEmbed:
   """(N,1,32,32) mask patch -> 16x16 stride-16 conv to 64 channels on its four quadrants -> ReLU -> 256."""
-  def __init__(self, channels: int):
-    self.l1 = nn.Conv2d(1, channels, 16, stride=16)
-  def __call__(self, x: Tensor) -> Tensor: return self.l1(x).relu().flatten(1)
+  def __init__(self, channels: int, dropout: float = 0.0):
+    self.l1, self.dropout = nn.Conv2d(1, channels, 16, stride=16), dropout
+  def __call__(self, x: Tensor) -> Tensor: return self.l1(x).relu().flatten(1).dropout(self.dropout)
 
 
 class ViT:
-  def __init__(self, num_classes: int = 9, max_tokens: int = 128, layers: int = 3, embed_dim: int = 256, num_heads: int = 4, ff_dim: int = 512, seed: int = 0):
+  """dropout (attention and feed-forward branches) and embed_dropout (patch embedding) act only in training
+  (TRAINING context) and hold no parameters: the state dict and the saved config are the same without them."""
+  def __init__(self, num_classes: int = 9, max_tokens: int = 128, layers: int = 3, embed_dim: int = 256, num_heads: int = 4, ff_dim: int = 512, seed: int = 0,
+               dropout: float = 0.0, embed_dropout: float = 0.0):
     if embed_dim % 4: raise ValueError(f"embed_dim must be a multiple of 4 (four 16x16 quadrants), got {embed_dim}")
     self.config = dict(arch="ViT", num_classes=num_classes, max_tokens=max_tokens, layers=layers, embed_dim=embed_dim, num_heads=num_heads, ff_dim=ff_dim)
     self.max_tokens, self.embed_dim = max_tokens, embed_dim
-    self.embedding = PatchEmbed(embed_dim // 4)
+    self.embedding = PatchEmbed(embed_dim // 4, embed_dropout)
     self.cls_token = Tensor.scaled_uniform(1, 1, embed_dim)
     self.mask_token = Tensor.scaled_uniform(1, embed_dim)
-    self.tbs = [TransformerBlock(embed_dim, num_heads, ff_dim) for _ in range(layers)]
+    self.tbs = [TransformerBlock(embed_dim, num_heads, ff_dim, dropout) for _ in range(layers)]
     self.encoder_norm = _norm(embed_dim)
     self.head = _linear(embed_dim, num_classes)
     numpy_init(self, seed)

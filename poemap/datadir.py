@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,56 @@ def guide_path(area: str, layout_id: int, root: str | os.PathLike | None = None)
   return data_root(root) / "user" / area / f"{int(layout_id)}.png"
 
 
-# ---- full layouts for ViT training: train/<layout>/<instance>/<n>.png, _origin.npz, _mask.png, paths.npz
+# ---- what a reader skipped: every reader can append (path, reason) pairs to a list, and runs print them
+
+Skipped = list[tuple[str, str]]
+
+
+def report_read(what: str, n: int, skipped: Skipped, log=print, limit: int = 20) -> None:
+  """One line saying what was read, then one per skipped item with its reason (the first `limit`)."""
+  log(f"{what}: read {n}" + (f"; skipped {len(skipped)}:" if skipped else "; skipped nothing"))
+  for path, reason in skipped[:limit]: log(f"  skipped {path}: {reason}")
+  if len(skipped) > limit: log(f"  ... and {len(skipped) - limit} more skipped")
+
+
+# ---- full layouts for ViT training: train/<layout>/<instance>/<n>.png (or <n>_raw.png), _origin.npz, _mask.png, paths.npz
+# <n> is a sample number (ours) or the collect timestamp the original label_layout.py kept, with its
+# collect names (<ts>_raw.png, <ts>_origin.npz, <ts>_mask.png, <ts>_tokens.npz): both are read.
+
+IMAGE_SUFFIXES = (".png", "_raw.png")
+
+
+def layout_image_path(instance_dir: str | os.PathLike, n: int | str) -> Path | None:
+  """<n>.png, else the collect name <n>_raw.png; None when neither exists."""
+  return next((p for s in IMAGE_SUFFIXES if (p := Path(instance_dir) / f"{n}{s}").is_file()), None)
+
+
+@dataclass(frozen=True)
+class LayoutFiles:
+  layout: int
+  instance_dir: Path
+  n: str
+  image: Path | None   # <n>.png or <n>_raw.png
+  mask: Path | None    # <n>_mask.png
+
+
+def scan_layouts(root: str | os.PathLike | None = None, tree: str = "train", skipped: Skipped | None = None) -> list[LayoutFiles]:
+  """Every full layout of the tree: an <n>_origin.npz with its image and/or mask, under either naming.
+  What is not one goes to `skipped` with the reason (an image or mask without its origin, an origin with
+  neither, an instance with no layout, directories that are not layout/instance ids)."""
+  out, skipped = [], skipped if skipped is not None else []
+  for layout, idir in layout_instances(root, tree, skipped):
+    names = {p.name for p in idir.iterdir() if p.is_file()}
+    ns = sorted((f[:-len("_origin.npz")] for f in names if f.endswith("_origin.npz")), key=lambda s: (len(s), s))
+    for n in ns:
+      image, mask = layout_image_path(idir, n), idir / f"{n}_mask.png"
+      if image is None and not mask.is_file(): skipped.append((str(idir / f"{n}_origin.npz"), f"neither {n}.png, {n}_raw.png nor {n}_mask.png beside it"))
+      else: out.append(LayoutFiles(layout, idir, n, image, mask if mask.is_file() else None))
+    for f in sorted(names):
+      stem = f[:-len("_mask.png")] if f.endswith("_mask.png") else f[:-len("_raw.png")] if f.endswith("_raw.png") else f[:-4] if f.endswith(".png") else None
+      if stem is not None and stem not in ns: skipped.append((str(idir / f), f"no {stem}_origin.npz beside it"))
+    if not ns and not any(f.endswith(".png") for f in names): skipped.append((str(idir), "no layout (<n>_origin.npz with <n>.png, <n>_raw.png or <n>_mask.png)"))
+  return out
 
 def write_layout(instance_dir: str | os.PathLike, n: int | str, image: np.ndarray, origin, mask: np.ndarray | None = None) -> None:
   d = Path(instance_dir)
@@ -45,7 +95,9 @@ def read_layout(instance_dir: str | os.PathLike, n: int | str = 0, with_image: b
   """(image RGB, origin [y,x] int64, mask 0/1 uint8 or None when not yet computed). with_image=False
   skips decoding the image (None), the bulk of the time when only the mask is wanted."""
   d = Path(instance_dir)
-  image = load_png(d / f"{n}.png") if with_image else None
+  ip = layout_image_path(d, n)
+  if with_image and ip is None: raise FileNotFoundError(f"no {n}.png or {n}_raw.png in {d}")
+  image = load_png(ip) if with_image else None
   origin = load_npz_data(d / f"{n}_origin.npz").astype(np.int64).reshape(2)
   mp = d / f"{n}_mask.png"
   mask = (load_png(mp, grey=True) > 127).astype(np.uint8) if mp.exists() else None
@@ -64,12 +116,16 @@ def read_paths(instance_dir: str | os.PathLike) -> list[np.ndarray]:
   return [np.asarray(a, dtype=np.int64).reshape(-1, 2) for a in load_npz_data(p, key="paths", allow_pickle=True)]
 
 
-def layout_instances(root: str | os.PathLike | None = None, tree: str = "train") -> list[tuple[int, Path]]:
-  """(layout_id, instance_dir) for every numeric layout/instance directory under <root>/<tree>."""
+def layout_instances(root: str | os.PathLike | None = None, tree: str = "train", skipped: Skipped | None = None) -> list[tuple[int, Path]]:
+  """(layout_id, instance_dir) for every numeric layout/instance directory under <root>/<tree>; other
+  directories go to `skipped` (train/collect is the collect area, not a layout)."""
   base = data_root(root) / tree
-  out = []
+  out, skipped = [], skipped if skipped is not None else []
   if not base.is_dir(): return out
+  for p in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.isdigit()):
+    skipped.append((str(p), "the collect area, not a layout (label_layout.py / label_data.py move samples out of it)" if p.name == "collect" else "not a layout id"))
   for ld in sorted((p for p in base.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name)):
+    for p in sorted(p for p in ld.iterdir() if p.is_dir() and not p.name.isdigit()): skipped.append((str(p), "not an instance id"))
     for idir in sorted((p for p in ld.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name)):
       out.append((int(ld.name), idir))
   return out
@@ -102,15 +158,20 @@ def write_curation_mask(curation: dict[str, dict[str, list[str]]], root: str | o
   save_json(data_root(root) / "test" / "curation_mask.json", norm, overwrite=True)
 
 
-def test_samples(root: str | os.PathLike | None = None, curated_only: bool = True) -> list[tuple[int, Path]]:
-  """(layout_id, tokens_path) of the test tree; only curated ones when curation_mask.json exists."""
+def test_samples(root: str | os.PathLike | None = None, curated_only: bool = True, skipped: Skipped | None = None) -> list[tuple[int, Path]]:
+  """(layout_id, tokens_path) of the test tree; only curated ones when curation_mask.json exists. Samples
+  left out as not curated, and curated timestamps without a tokens file, go to `skipped`."""
   cur = read_curation_mask(root) if curated_only else None
-  out = []
-  for layout, idir in layout_instances(root, "test"):
+  out, skipped = [], skipped if skipped is not None else []
+  for layout, idir in layout_instances(root, "test", skipped):
+    want = set(cur.get(str(layout), {}).get(idir.name, [])) if cur is not None else None
+    have = set()
     for tp in sorted(idir.glob("*_tokens.npz")):
       ts = tp.name[: -len("_tokens.npz")]
-      if cur is not None and ts not in cur.get(str(layout), {}).get(idir.name, []): continue
-      out.append((layout, tp))
+      have.add(ts)
+      if want is not None and ts not in want: skipped.append((str(tp), "not curated (test/curation_mask.json)"))
+      else: out.append((layout, tp))
+    for ts in sorted((want or set()) - have): skipped.append((str(idir / f"{ts}_tokens.npz"), "curated but missing"))
   return out
 
 
@@ -125,16 +186,21 @@ def write_unet_group(root: str | os.PathLike | None, group: str, crops: list[np.
   save_npz(r / "mask_50" / f"{group}.npz", data=(np.asarray(mask) > 0).astype(np.uint8))
 
 
-def read_unet_groups(root: str | os.PathLike | None = None) -> list[tuple[str, list[Path], Path]]:
-  """(group, crop paths, mask path) for every group that has both crops and a mask."""
+def read_unet_groups(root: str | os.PathLike | None = None, skipped: Skipped | None = None) -> list[tuple[str, list[Path], Path]]:
+  """(group, crop paths, mask path) for every group that has both crops and a mask; the others go to `skipped`."""
   r = data_root(root)
-  out = []
+  out, skipped = [], skipped if skipped is not None else []
   crops_dir = r / "auto_crop_50"
   if not crops_dir.is_dir(): return out
-  for g in sorted(p for p in crops_dir.iterdir() if p.is_dir()):
+  groups = sorted(p for p in crops_dir.iterdir() if p.is_dir())
+  for g in groups:
     m = r / "mask_50" / f"{g.name}.npz"
     crops = sorted(g.glob("*.npz"), key=lambda p: (len(p.stem), p.stem))
-    if m.exists() and crops: out.append((g.name, crops, m))
+    if not m.exists(): skipped.append((str(g), f"no mask {m}"))
+    elif not crops: skipped.append((str(g), "no crops (<i>.npz)"))
+    else: out.append((g.name, crops, m))
+  names = {g.name for g in groups}
+  if (r / "mask_50").is_dir(): skipped += [(str(m), "no crops directory auto_crop_50/" + m.stem) for m in sorted((r / "mask_50").glob("*.npz")) if m.stem not in names]
   return out
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from poemap.datadir import read_tokens, test_samples
+from poemap.datadir import read_tokens, report_read, test_samples
 from poemap.fileio import save_json, save_png
 
 TOKEN_BINS = (1, 8, 16, 32, 64, 128, 10**9)   # revealed-token bins: [1,8), [8,16), ... [128, inf)
@@ -18,8 +18,10 @@ TOKEN_BINS = (1, 8, 16, 32, 64, 128, 10**9)   # revealed-token bins: [1,8), [8,1
 def vit_predictions(runner, root: str | os.PathLike | None = None, curated_only: bool = True) -> list[dict]:
   """One record per test sample: path, label, pred, probs, n_tokens (samples without tokens get pred -1:
   the server answers no_features for them)."""
-  recs = []
-  for label, p in test_samples(root, curated_only):
+  recs, skipped = [], []
+  samples = test_samples(root, curated_only, skipped)
+  report_read(f"test samples under {root or 'data'}/test", len(samples), skipped)
+  for label, p in samples:
     t = read_tokens(p)
     recs.append({"path": str(p), "label": int(label), "n_tokens": int(len(t)), "tokens": t})
   have = [r for r in recs if r["n_tokens"]]
@@ -131,8 +133,11 @@ def unet_vs_filter(unet_mask, roots: list | str | os.PathLike | None = None, max
   from poemap.datadir import read_unet_groups
   from poemap.fileio import load_npz_data
   from poemap.tokens import clean_sparse_pixels
-  pairs = []
-  groups = [g for r in (roots if isinstance(roots, list) else [roots]) for g in read_unet_groups(r)]
+  pairs, groups = [], []
+  for r in (roots if isinstance(roots, list) else [roots]):
+    skipped: list = []
+    groups += (got := read_unet_groups(r, skipped))
+    report_read(f"UNet groups under {r or 'data'}", len(got), skipped)
   for _, crops, mp in groups:
     m = load_npz_data(mp)
     pairs += [(load_npz_data(p), m) for p in crops[:max_crops]]

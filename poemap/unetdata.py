@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.tiled import channel_stats, normalise
-from poemap.datadir import read_unet_groups
+from poemap.datadir import read_unet_groups, report_read
 from poemap.fileio import load_npz_data
 from poemap.usererror import UserError
 
@@ -27,7 +27,10 @@ class Crop:
 def load_groups(root: str | os.PathLike | None = None) -> dict[str, list[Crop]]:
   """{group: crops}, every crop checked against its group's mask."""
   out: dict[str, list[Crop]] = {}
-  for g, crop_paths, mask_path in read_unet_groups(root):
+  skipped: list = []
+  groups = read_unet_groups(root, skipped)
+  report_read(f"UNet groups under {root or 'data'} (auto_crop_50 + mask_50)", len(groups), skipped)
+  for g, crop_paths, mask_path in groups:
     mask = (load_npz_data(mask_path) > 0).astype(np.uint8)
     lines = np.argwhere(mask)
     crops = []
@@ -82,4 +85,42 @@ def augment(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, noise: float
     x[i], y[i] = xi, yi
   if jitter: x = x * rng.uniform(1 - jitter, 1 + jitter, (n, 3, 1, 1)).astype(np.float32) + rng.normal(0, jitter, (n, 3, 1, 1)).astype(np.float32)
   if noise: x = x + rng.normal(0, noise, x.shape).astype(np.float32)
+  return x.astype(np.float32), y
+
+
+# ---- the original recipe (train_unet.py --recipe published): what AttentionUNet8_8600 was trained with
+
+def sample_patches_original(crops: list[Crop], n: int, rng: np.random.Generator, patch: int = 32) -> tuple[np.ndarray, np.ndarray]:
+  """n patches as the original loader drew them: the batch is shared out over all crops by a Dirichlet(1, ..., 1)
+  draw (rounded, the remainder to the largest share), and each patch is a uniform crop whose corner lies in
+  [0, H - patch) x [0, W - patch) (the far edge never starts a patch), normalised by its crop's statistics."""
+  shares = np.round(rng.dirichlet(np.ones(len(crops))) * n).astype(int)
+  shares[np.argmax(shares)] += n - shares.sum()
+  x = np.empty((n, 3, patch, patch), np.float32)
+  y = np.empty((n, patch, patch), np.int32)
+  i = 0
+  for c, k in zip(crops, shares):
+    H, W = c.mask.shape
+    if k and (H <= patch or W <= patch): raise UserError(f"group {c.group}: crops of {H}x{W} are not larger than a {patch} px patch")
+    for _ in range(k):
+      y0, x0 = int(rng.integers(0, H - patch)), int(rng.integers(0, W - patch))
+      x[i] = normalise(c.image[y0:y0 + patch, x0:x0 + patch], c.mean, c.std).transpose(2, 0, 1)
+      y[i] = c.mask[y0:y0 + patch, x0:x0 + patch]
+      i += 1
+  return x, y
+
+
+def augment_original(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, p: float = 0.5, sigma: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+  """The original augmentation, each with probability p per patch: a left-right flip, a rotation by 90, 180
+  or 270 degrees, and Gaussian noise of std sigma on the (already normalised) image, which is then clipped
+  to [0, 1], as the original did: half of the patches are seen with every value below 0 cut to 0."""
+  x, y = x.copy(), y.copy()
+  for i in range(len(x)):
+    xi, yi = x[i], y[i]
+    if rng.random() < p: xi, yi = xi[:, :, ::-1], yi[:, ::-1]
+    if rng.random() < p:
+      k = int(rng.integers(1, 4))
+      xi, yi = np.rot90(xi, k, axes=(1, 2)), np.rot90(yi, k)
+    if rng.random() < p: xi = np.clip(xi + rng.normal(0, sigma, xi.shape), 0, 1)
+    x[i], y[i] = xi, yi
   return x.astype(np.float32), y

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from poemap.datadir import layout_instances, read_layout, read_paths
+from poemap.datadir import read_layout, read_paths, report_read, scan_layouts
 from poemap.explore import explore_map
 from poemap.tokens import PATCH, clean_sparse_pixels, tokenize_mask
 from poemap.usererror import UserError
@@ -33,25 +33,24 @@ class Source:
   path_index: int
 
 
-def layout_numbers(instance_dir: str | os.PathLike) -> list[str]:
-  """The <n> of every full layout image <n>.png (with its <n>_origin.npz) in an instance directory."""
-  d = Path(instance_dir)
-  return sorted((p.name[:-len("_origin.npz")] for p in d.glob("*_origin.npz") if (d / f"{p.name[:-len('_origin.npz')]}.png").exists()),
-                key=lambda s: (len(s), s))
-
-
-def find_sources(root: str | os.PathLike | None = None) -> list[Source]:
-  """Every (layout image with a mask, path) pair of the train tree; an image without <n>_mask.png is an
-  error that names the preparation command."""
-  out, missing = [], []
-  for layout, idir in layout_instances(root, "train"):
+def find_sources(root: str | os.PathLike | None = None, log=print) -> list[Source]:
+  """Every (layout mask, path) pair of the train tree. Like the original reader it needs only <n>_mask.png,
+  <n>_origin.npz and paths.npz (the image may be <n>.png, <ts>_raw.png or absent); a layout image without
+  its mask is an error that names the preparation command. Prints what it read and what it skipped, why."""
+  out, missing, skipped = [], [], []
+  by_dir: dict[Path, list] = {}
+  for f in scan_layouts(root, "train", skipped): by_dir.setdefault(f.instance_dir, []).append(f)
+  for idir, files in by_dir.items():
+    with_mask = [f for f in files if f.mask is not None]
+    missing += [str(idir / f"{f.n}_mask.png") for f in files if f.mask is None]
+    if not with_mask: continue
     paths = read_paths(idir)
-    for n in layout_numbers(idir):
-      if not (idir / f"{n}_mask.png").exists():
-        missing.append(str(idir / f"{n}_mask.png"))
-        continue
-      out += [Source(layout, str(idir), n, i) for i in range(len(paths))]
+    if not paths:
+      skipped.append((str(idir), "no paths.npz" if not (idir / "paths.npz").exists() else "paths.npz holds no path"))
+      continue
+    out += [Source(f.layout, str(idir), f.n, i) for f in with_mask for i in range(len(paths))]
   if missing: raise UserError(f"{len(missing)} layout(s) have no line mask yet, e.g. {missing[0]}; compute them with `python prepare_vit_data.py --unet <checkpoint>`")
+  if log is not None: report_read(f"ViT training layouts under {root or 'data'}/train", len({(s.instance_dir, s.n) for s in out}), skipped, log)
   if not out: raise UserError(f"no (layout mask, path) pairs under {root or 'data'}/train")
   return out
 
@@ -83,11 +82,12 @@ def crop_to_view(mask: np.ndarray | PackedMask, origin: np.ndarray, path: np.nda
 
 
 def make_sample(mask: np.ndarray | PackedMask, origin: np.ndarray, path: np.ndarray, rng: np.random.Generator, min_frac: float = 0.05,
-                max_drop: float = 0.5, radius: int = LIGHT_RADIUS, origin_jitter: int = 0) -> np.ndarray:
+                max_drop: float = 0.5, radius: int = LIGHT_RADIUS, origin_jitter: int = 0, clean: bool = True) -> np.ndarray:
   """Tokens (N,32,32,4) of one random exploration along `path` (a prefix, with points dropped). With
   origin_jitter > 0 the token grid is anchored up to that many px away from the recorded origin: a live
   session starts wherever the player stood when streaming began, and a shifted grid cuts different
-  patches, so the model cannot learn one layout image's exact patch contents."""
+  patches, so the model cannot learn one layout image's exact patch contents. clean=False skips the
+  sparse-pixel cleaning (the original recipe: the layout mask was cleaned once, when it was made)."""
   K = len(path)
   k = int(rng.integers(max(1, int(np.ceil(min_frac * K))), K + 1))
   sub = path[:k]
@@ -98,7 +98,8 @@ def make_sample(mask: np.ndarray | PackedMask, origin: np.ndarray, path: np.ndar
   origin = np.asarray(origin)
   if origin_jitter: origin = np.clip(origin + rng.integers(-origin_jitter, origin_jitter + 1, 2), 0, np.array(mask.shape) - 1)
   m, o, p = crop_to_view(mask, origin, sub, radius)
-  return tokenize_mask(clean_sparse_pixels(explore_map(m, p, radius)), o)
+  seen = explore_map(m, p, radius)
+  return tokenize_mask(clean_sparse_pixels(seen) if clean else seen, o)
 
 
 def pack(tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
@@ -148,6 +149,47 @@ def _producer(sources: list[Source], seed: int, batch: int, q, stop, opts: dict)
         q.put(step, timeout=0.5)
         break
       except queue.Full: continue
+
+
+def round_robin_steps(labels: list[int], batch: int, rng: np.random.Generator) -> list[list[int]]:
+  """One epoch of the original recipe: every sample once, each class's samples in a fresh random order,
+  dealt out one class after another (classes in a random order each round; a class that has run out
+  drops out), cut into steps of `batch` (the last one may be shorter). Returns indices into `labels`."""
+  by_class: dict[int, list[int]] = {}
+  for i, l in enumerate(labels): by_class.setdefault(int(l), []).append(i)
+  queues = {c: list(rng.permutation(ix)) for c, ix in by_class.items()}
+  order: list[int] = []
+  while queues:
+    for c in rng.permutation(sorted(queues)).tolist():
+      order.append(int(queues[c].pop(0)))
+      if not queues[c]: del queues[c]
+  return [order[s:s + batch] for s in range(0, len(order), batch)]
+
+
+class EpochSteps:
+  """The original recipe's samples: each (layout mask, path) source seen along its whole path, uncleaned,
+  computed once (they do not change), served as epochs of round-robin class-balanced steps (round_robin_steps).
+  next() has SampleStream's signature; a sample that reveals no line is left out (and counted in .empty)."""
+  def __init__(self, sources: list[Source], batch: int, seed: int, radius: int = LIGHT_RADIUS):
+    self.batch, self.rng, self.fresh, self.epoch = batch, np.random.default_rng(seed), 0, 0
+    self.samples, self.labels, self.empty = [], [], 0
+    masks: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+    for s in sources:
+      if (s.instance_dir, s.n) not in masks: masks[(s.instance_dir, s.n)] = read_layout(s.instance_dir, s.n, with_image=False)[1:][::-1]
+      mask, origin = masks[(s.instance_dir, s.n)]
+      t = make_sample(mask, origin, read_paths(s.instance_dir)[s.path_index], self.rng, min_frac=1.0, max_drop=0.0, radius=radius, clean=False)
+      if len(t): self.samples.append(pack(t)); self.labels.append(s.layout)
+      else: self.empty += 1
+    if not self.samples: raise UserError("no source reveals any line along its whole path")
+    self._steps: list[list[int]] = []
+
+  def next(self, wait: bool = True) -> tuple[list[np.ndarray], np.ndarray]:
+    if not self._steps: self._steps, self.epoch = round_robin_steps(self.labels, self.batch, self.rng), self.epoch + 1
+    ix = self._steps.pop(0)
+    self.fresh += 1
+    return [unpack(self.samples[i]) for i in ix], np.array([self.labels[i] for i in ix], np.int32)
+
+  def close(self) -> None: pass
 
 
 class SampleStream:

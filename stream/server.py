@@ -79,7 +79,7 @@ class InferenceServer:
     if input_path not in INPUT_PATHS: raise ValueError(f"input_path must be one of {INPUT_PATHS}, got {input_path!r}")
     self.input_path, self.models = input_path, models
     # the published UNet's input: raw black padding and the statistics of every padded minimap (poemap.fidelity)
-    self.unet, self.vit = TiledUNet(unet_model, batch=unet_batch, pad_raw=input_path == PUBLISHED), ViTRunner(vit_model, batch=1)
+    self.unet, self.vit = TiledUNet(unet_model, batch=unet_batch, input_path=input_path), ViTRunner(vit_model, batch=1)
     self.num_classes = int(vit_model.config["num_classes"]) if hasattr(vit_model, "config") else None
     self.incremental, self.collect, self.names = incremental, collect, names
     self.root = data_root(data)

@@ -68,7 +68,7 @@ def update_mask(unet, prev: SessionState | None, minimap: np.ndarray, origin: np
   minimap = np.ascontiguousarray(minimap)
   origin = np.asarray(origin, np.int64).reshape(2).copy()
   if per_request:
-    stats = channel_stats(minimap, pad_to=TILE)
+    stats = channel_stats(minimap, pad_to=TILE)  # = unet.stats(minimap) on the published path
     if prev is not None and not all(np.array_equal(a, b) for a, b in zip(stats, prev.stats)): prev = None  # nothing of it holds now
   elif prev is not None: stats = prev.stats
   elif stats is None: stats = channel_stats(minimap)
