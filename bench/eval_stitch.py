@@ -1,27 +1,137 @@
-"""Stitching accuracy on synthetic Coast sessions: MinimapCanvas over seeded 60-frame 4K replays of
-every class, final position against ground truth. Prints per session and the share within 2 px.
+"""Stitching accuracy on synthetic Coast sessions, against ground truth.
 
-  .venv/bin/python bench/eval_stitch.py [--sessions 20] [--frames 60] [--seed 0]
+  --suite coast (default): MinimapCanvas over seeded 60-frame 4K replays of every class in the
+    coast's look; final position error per session and the share within 2 px.
+  --suite stress: one session per seed, each in a look drawn from the seed (poemap.sim.look: every
+    family, parallax 1.1-10, line colour, alpha, width, fog, resolution) with interruptions
+    (poemap.sim.interrupt). Scores every consecutive frame pair with find_translation (right: within
+    1 px; wrong: a translation more than 2 px off, or any translation for a pair that involves an
+    interruption; None) and every whole session with MinimapCanvas (interruptions pasted, frames
+    placed more than 2 px off, final error). Prints a scoreboard per look family and per
+    interruption kind.
+
+  .venv/bin/python bench/eval_stitch.py --suite stress --seeds 1000-1041 [--frames 30] [--jobs 2]
 """
 import argparse
 import sys
 import time
+from collections import defaultdict
+from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from poemap.sim.session import make_session  # noqa: E402
-from poemap.stitch import MinimapCanvas  # noqa: E402
+from poemap.sim.look import FAMILIES, random_look  # noqa: E402
+from poemap.sim.session import load_session, make_session, save_session  # noqa: E402
+from poemap.stitch import MinimapCanvas, find_translation  # noqa: E402
+from stream.capture import CAPTURE_SIDE, to_pipeline_scale  # noqa: E402
+
+RIGHT, WRONG = 1.0, 2.0   # px: a pair within RIGHT is right, beyond WRONG is wrong
+MIN_OVERLAP = 200         # px of map-line length (4K) both frames show: pairs that must be found
 
 
-def main() -> int:
-  ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  ap.add_argument("--sessions", type=int, default=20)
-  ap.add_argument("--frames", type=int, default=60)
-  ap.add_argument("--seed", type=int, default=0)
-  ap.add_argument("--tolerance", type=float, default=2.0)
-  a = ap.parse_args()
+def seeds_arg(s: str) -> list[int]:
+  out = []
+  for part in s.split(","):
+    a, _, b = part.partition("-")
+    out.extend(range(int(a), int(b) + 1) if b else [int(a)])
+  return out
+
+
+def stress_session(seed: int, frames: int, interruptions: int, cache: str | None = None) -> dict:
+  look = random_look(seed)
+  path = Path(cache) / f"stress_{seed}_{frames}_{interruptions}.npz" if cache else None
+  if path is not None and path.is_file(): s = load_session(path)
+  else:
+    s = make_session(seed % 9, seed, frames, look=look, interruptions=interruptions)
+    if path is not None: save_session(path, s, overwrite=True)
+  # what the client hands the canvas: every screen's capture square at the 4K geometry
+  k = CAPTURE_SIDE / s["frames"].shape[1]
+  f = np.stack([to_pipeline_scale(x) for x in s["frames"]])
+  pos, kinds, overlap = s["positions"] * k, [str(k) for k in s["kinds"]], s["overlap"]
+  pairs = []
+  for t in range(1, len(f)):
+    t0 = time.perf_counter()
+    r = find_translation(f[t - 1], f[t])
+    dt = time.perf_counter() - t0
+    kind = kinds[t - 1] or kinds[t]
+    err = None if r is None else float(np.abs(np.array(r[:2]) - (pos[t] - pos[t - 1])).max())
+    pairs.append({"t": t, "kind": kind, "err": err, "conf": None if r is None else r[2], "overlap": int(overlap[t]), "ms": 1000 * dt,
+                  "move": float(np.abs(pos[t] - pos[t - 1]).max())})
+  c = MinimapCanvas(f[0])
+  pasted, misplaced, worst, ms = 0, 0, 0.0, []
+  for t in range(1, len(f)):
+    t0 = time.perf_counter()
+    ok = c.add(f[t])
+    ms.append(1000 * (time.perf_counter() - t0))
+    if ok and kinds[t]: pasted += 1
+    if ok:
+      e = float(np.abs((c.position - c.origin) - pos[t]).max())
+      worst = max(worst, e)
+      misplaced += e > WRONG
+  final = float(np.abs((c.position - c.origin) - pos[-1]).max())
+  return {"seed": seed, "layout": seed % 9, "look": look, "pairs": pairs, "pasted": pasted, "misplaced": misplaced, "worst": worst,
+          "final": final, "skipped": c.skipped, "kinds": [k for k in kinds if k], "add_ms": float(np.median(ms))}
+
+
+def _run_stress(args) -> dict: return stress_session(*args)
+
+
+def stress(a) -> int:
+  seeds = seeds_arg(a.seeds)
+  jobs = [(s, a.frames, a.interruptions, a.cache) for s in seeds]
+  try:
+    from tqdm import tqdm
+  except ImportError:
+    tqdm = lambda x, **k: x  # noqa: E731
+  if a.jobs > 1:
+    with Pool(a.jobs) as p: res = list(tqdm(p.imap(_run_stress, jobs), total=len(jobs), desc="sessions"))
+  else:
+    res = [stress_session(*j) for j in tqdm(jobs, desc="sessions")]
+  print("\nper session (seed, layout, look): final error, frames placed > 2 px off, interruptions pasted, skipped")
+  for r in res:
+    print(f"  {r['seed']:5d} L{r['layout']} {r['look'].describe():88s} final {r['final']:7.2f} px  misplaced {r['misplaced']:2d}  "
+          f"pasted {r['pasted']}  skipped {r['skipped']:2d}  [{','.join(sorted(set(r['kinds'])))}]")
+  def board(title: str, key):
+    rows = defaultdict(list)
+    for r in res:
+      for p in r["pairs"]: rows[key(r, p)].append(p)
+    print(f"\n{title:14s} {'pairs':>6s} {'right':>6s} {'wrong':>6s} {'None':>6s} {'must':>6s} {'found':>7s} {'ms med':>7s}")
+    tot = defaultdict(int)
+    for name in sorted(rows, key=lambda n: (n not in FAMILIES, FAMILIES.index(n) if n in FAMILIES else 0, n)):
+      ps = rows[name]
+      right = sum(p["err"] is not None and not p["kind"] and p["err"] <= RIGHT for p in ps)
+      wrong = sum(p["err"] is not None and (bool(p["kind"]) or p["err"] > WRONG) for p in ps)
+      none = sum(p["err"] is None for p in ps)
+      must = [p for p in ps if not p["kind"] and p["overlap"] >= MIN_OVERLAP]
+      found = sum(p["err"] is not None and p["err"] <= RIGHT for p in must)
+      print(f"{name:14s} {len(ps):6d} {right:6d} {wrong:6d} {none:6d} {len(must):6d} {100 * found / max(1, len(must)):6.1f}% "
+            f"{np.median([p['ms'] for p in ps]):7.1f}")
+      for k, v in (("pairs", len(ps)), ("right", right), ("wrong", wrong), ("none", none), ("must", len(must)), ("found", found)): tot[k] += v
+    print(f"{'all':14s} {tot['pairs']:6d} {tot['right']:6d} {tot['wrong']:6d} {tot['none']:6d} {tot['must']:6d} "
+          f"{100 * tot['found'] / max(1, tot['must']):6.1f}%")
+    return tot
+  if a.show_wrong:
+    print("\nwrong pairs (seed, frame, kind, error px, confidence, move px, overlap px):")
+    for r in res:
+      for p in r["pairs"]:
+        if p["err"] is not None and (p["kind"] or p["err"] > WRONG):
+          print(f"  {r['seed']} t={p['t']} {p['kind'] or 'game'} err {p['err']:.1f} conf {p['conf']:.2f} move {p['move']:.0f} overlap {p['overlap']}")
+  tot = board("look family", lambda r, p: r["look"].family)
+  board("pair kind", lambda r, p: p["kind"] or "game")
+  finals = np.array([r["final"] for r in res])
+  ok = int((finals <= WRONG).sum())
+  pasted, misplaced = sum(r["pasted"] for r in res), sum(r["misplaced"] for r in res)
+  print(f"\nsessions: {ok}/{len(res)} end within {WRONG} px (median {np.median(finals):.2f} px, worst {finals.max():.2f} px); "
+        f"interruptions pasted {pasted}; frames placed > {WRONG} px off {misplaced}; median canvas add "
+        f"{np.median([r['add_ms'] for r in res]):.0f} ms")
+  print(f"pairs: {tot['wrong']} wrong of {tot['pairs']}; {tot['found']}/{tot['must']} "
+        f"({100 * tot['found'] / max(1, tot['must']):.1f} %) right where both frames show >= {MIN_OVERLAP} px of map lines")
+  return 0 if tot["wrong"] == 0 and ok == len(res) and pasted == 0 and misplaced == 0 else 1
+
+
+def coast(a) -> int:
   errs, t_make, t_stitch = [], [], []
   for i in range(a.sessions):
     layout_id, seed = i % 9, a.seed + i // 9
@@ -39,6 +149,26 @@ def main() -> int:
   print(f"\n{ok}/{len(errs)} sessions ({100 * ok / len(errs):.0f} %) within {a.tolerance} px; median error {np.median(errs):.2f} px")
   print(f"median session render {np.median(t_make):.1f} s for {a.frames} frames; median stitch {1000 * np.median(t_stitch):.0f} ms/frame")
   return 0
+
+
+def main() -> int:
+  ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  ap.add_argument("--suite", choices=("coast", "stress"), default="coast")
+  ap.add_argument("--sessions", type=int, default=20, help="coast: number of sessions")
+  ap.add_argument("--frames", type=int, default=None, help="frames per session (coast 60, stress 30)")
+  ap.add_argument("--seed", type=int, default=0, help="coast: first seed")
+  ap.add_argument("--seeds", default="1000-1041", help="stress: seeds, e.g. 1000-1041 or 5,7,9-12 (one session each)")
+  ap.add_argument("--interruptions", type=int, default=3, help="stress: interruption events per session")
+  ap.add_argument("--jobs", type=int, default=1, help="stress: sessions in parallel (timings are then shared-CPU timings)")
+  ap.add_argument("--tolerance", type=float, default=2.0)
+  ap.add_argument("--cache", default=None, help="stress: keep rendered sessions in this directory and reuse them")
+  ap.add_argument("--show-wrong", action="store_true", help="stress: list every wrong pair")
+  a = ap.parse_args()
+  if a.suite == "coast":
+    a.frames = a.frames or 60
+    return coast(a)
+  a.frames = a.frames or 30
+  return stress(a)
 
 
 if __name__ == "__main__":

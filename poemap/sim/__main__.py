@@ -5,6 +5,8 @@ import argparse
 import sys
 import time
 
+from poemap.sim.look import FAMILIES
+
 
 def _resolution(s: str) -> tuple[int, int]:
   try:
@@ -21,6 +23,14 @@ def _layout_id(s: str) -> int:
   return v
 
 
+LOOK_HELP = "'default' (the coast's look), 'random' (drawn from the seed) or a family: " + ", ".join(FAMILIES)
+
+
+def _look(s: str) -> str:
+  if s not in ("default", "random", "mixed") + FAMILIES: raise argparse.ArgumentTypeError(f"unknown look {s!r}: {LOOK_HELP}")
+  return s
+
+
 def main(argv: list[str] | None = None) -> int:
   ap = argparse.ArgumentParser(prog="python -m poemap.sim", description=__doc__)
   sub = ap.add_subparsers(dest="cmd", required=True)
@@ -29,8 +39,10 @@ def main(argv: list[str] | None = None) -> int:
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--out", required=True)
   p.add_argument("--frames", type=int, default=60)
-  p.add_argument("--resolution", type=_resolution, default=(3840, 2160))
+  p.add_argument("--resolution", type=_resolution, default=None, help="screen (default: the look's; the coast's is 3840x2160)")
   p.add_argument("--compress", action="store_true", help="zip the frames (smaller, slower)")
+  p.add_argument("--look", type=_look, default="default", help=LOOK_HELP)
+  p.add_argument("--interruptions", type=int, default=0, help="frames that are not the minimap: this many events (alt-tab, loading, panels, ...)")
   p = sub.add_parser("dataset", help="write a data directory in the published format")
   p.add_argument("--out", required=True)
   p.add_argument("--seed", type=int, default=0)
@@ -39,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
   p.add_argument("--unet-groups", type=int, default=18)
   p.add_argument("--crops-per-group", type=int, default=6)
   p.add_argument("--test-frames", type=int, default=40)
+  p.add_argument("--look", type=_look, default="default", help=LOOK_HELP + " (UNet groups; drawn per train layout), or 'mixed': "
+                 "every fourth train layout in the coast's own look, the others random")
   p = sub.add_parser("guides", help="write the guide images <out>/<id>.png")
   p.add_argument("--out", required=True)
   p.add_argument("--overwrite", action="store_true")
@@ -52,12 +66,16 @@ def main(argv: list[str] | None = None) -> int:
   if a.cmd == "session":
     from poemap.sim.session import make_session, save_session
     if a.frames < 1: ap.error("--frames must be >= 1")
-    s = make_session(a.layout, a.seed, a.frames, a.resolution, progress=True)
+    from poemap.sim.look import parse_look
+    if a.interruptions < 0: ap.error("--interruptions must be >= 0")
+    look = parse_look(a.look, a.seed)
+    s = make_session(a.layout, a.seed, a.frames, a.resolution, progress=True, look=look, interruptions=a.interruptions)
     save_session(a.out, s, compress=a.compress)
-    print(f"wrote {a.out}: {s['frames'].shape[0]} frames {s['frames'].shape[1]}x{s['frames'].shape[2]}, layout {a.layout}, fps {s['fps']:.2f} ({time.time() - t0:.1f}s)")
+    print(f"wrote {a.out}: {s['frames'].shape[0]} frames {s['frames'].shape[1]}x{s['frames'].shape[2]}, layout {a.layout}, fps {s['fps']:.2f}, "
+          f"look {look.describe()} ({time.time() - t0:.1f}s)")
   elif a.cmd == "dataset":
     from poemap.sim.dataset import write_dataset
-    c = write_dataset(a.out, a.seed, a.instances_per_class, a.test_per_class, a.unet_groups, a.crops_per_group, a.test_frames)
+    c = write_dataset(a.out, a.seed, a.instances_per_class, a.test_per_class, a.unet_groups, a.crops_per_group, a.test_frames, look=a.look)
     print(f"wrote {a.out}: " + ", ".join(f"{k} {v}" for k, v in c.items()) + f" ({time.time() - t0:.1f}s)")
   elif a.cmd == "guides":
     from poemap.sim.guides import write_guides

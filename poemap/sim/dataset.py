@@ -17,10 +17,12 @@ import numpy as np
 
 from poemap import datadir
 from poemap.sim.classes import N_CLASSES, SPECS, skeleton
+from poemap.fileio import save_json
 from poemap.sim.layout import Layout, half_scale, make_layout
+from poemap.sim.look import Look, parse_look
 from poemap.sim.noise import smooth_noise
 from poemap.sim.player import walk_full
-from poemap.sim.render import LINE_ALPHA, LINE_RGB, PARALLAX, Reveal, make_world, render_view
+from poemap.sim.render import LINE_ALPHA, LINE_RGB, Reveal, make_world, render_view, screen_scale
 
 UNET_CROP = 256  # side of a UNet crop at 1/2 scale
 
@@ -144,18 +146,23 @@ def write_test_instance(root, layout: Layout, instance: int, seed: int, n_frames
   return d, curated
 
 
-def write_unet_groups_for(root, layout: Layout, groups: list[int], seed: int, crops_per_group: int = 6, background_every: int = 5) -> None:
+def write_unet_groups_for(root, layout: Layout, groups: list[int], seed: int, crops_per_group: int = 6, background_every: int = 5,
+                          look: Look | None = None) -> None:
   """UNet pairs from one layout: each group is one 1/2-scale region of revealed minimap rendered over
   `crops_per_group` different stretches of world (the player stands elsewhere, fires, monsters and
-  the player's glow move), all sharing one ground-truth line mask."""
+  the player's glow move), all sharing one ground-truth line mask. A look other than the coast's is
+  rendered at its screen's resolution and brought to the 4K geometry as the client does
+  (stream.capture.to_pipeline_scale), so the crops carry the blur of a smaller screen."""
   rng = np.random.default_rng([seed & 0xFFFFFFFF, 23])
-  world = make_world(layout, seed)
+  world = make_world(layout, seed, look)
   walk = walk_full(layout, seed, 40)
-  reveal = Reveal(layout.shape)
+  reveal = Reveal(layout.shape, world.fog_axes)
   for tr in walk.trails: reveal.visit(tr)
   empty = np.zeros_like(reveal.mask)
   side = 2 * UNET_CROP
-  ly, lx = np.nonzero(layout.lines[::4, ::4] & (reveal.mask[::4, ::4] > 0))
+  lines = world.map_lines
+  sc = 1.0 if look is None else screen_scale(look.resolution)
+  ly, lx = np.nonzero(lines[::4, ::4] & (reveal.mask[::4, ::4] > 0))
   for g in groups:
     background = g % background_every == background_every - 1 or not len(ly)
     if background:
@@ -167,7 +174,7 @@ def write_unet_groups_for(root, layout: Layout, groups: list[int], seed: int, cr
       cy, cx, rev = ly[k] * 4, lx[k] * 4, reveal.mask
     y0 = int(cy + rng.integers(-side // 3, side // 3) - side // 2)
     x0 = int(cx + rng.integers(-side // 3, side // 3) - side // 2)
-    vis = layout.lines[max(0, y0):y0 + side, max(0, x0):x0 + side] & (rev[max(0, y0):y0 + side, max(0, x0):x0 + side] > 0)
+    vis = lines[max(0, y0):y0 + side, max(0, x0):x0 + side] & (rev[max(0, y0):y0 + side, max(0, x0):x0 + side] > 0)
     full = np.zeros((side, side), bool)
     full[max(0, y0) - y0:max(0, y0) - y0 + vis.shape[0], max(0, x0) - x0:max(0, x0) - x0 + vis.shape[1]] = vis
     mask = half_scale(full)
@@ -177,10 +184,15 @@ def write_unet_groups_for(root, layout: Layout, groups: list[int], seed: int, cr
       w = world
       if rng.random() < 0.4:
         # a fire right under the region: the hard case that washes the lines out
-        f = np.array([[(y0 + side * rng.uniform(0.2, 0.8) - player[0]) + player[0] * PARALLAX,
-                       (x0 + side * rng.uniform(0.2, 0.8) - player[1]) + player[1] * PARALLAX, rng.uniform(80, 160)]], np.float32)
+        f = np.array([[(y0 + side * rng.uniform(0.2, 0.8) - player[0]) + player[0] * world.parallax,
+                       (x0 + side * rng.uniform(0.2, 0.8) - player[1]) + player[1] * world.parallax, rng.uniform(80, 160)]], np.float32)
         w = replace(world, fires=np.concatenate([world.fires, f]))
-      img = render_view(w, player, rev, int(rng.integers(0, 1000)), y0 - player[0], x0 - player[1], side, side)
+      if sc == 1.0:
+        img = render_view(w, player, rev, int(rng.integers(0, 1000)), y0 - player[0], x0 - player[1], side, side)
+      else:
+        n = int(round(side * sc))
+        img = render_view(w, player, rev, int(rng.integers(0, 1000)), y0 - player[0], x0 - player[1], n, n, n / side)
+        img = cv2.resize(img, (side, side), interpolation=cv2.INTER_LINEAR)  # the client's upscale to the 4K geometry
       crops.append(cv2.resize(img, (UNET_CROP, UNET_CROP), interpolation=cv2.INTER_AREA))
     datadir.write_unet_group(root, unet_group_name(g), crops, mask)
 
@@ -188,9 +200,15 @@ def write_unet_groups_for(root, layout: Layout, groups: list[int], seed: int, cr
 def unet_group_name(g: int) -> str: return f"sim_{g:04d}"
 
 
+LOOKS_FILE = "sim_looks.json"  # UNet group name -> the Look it was rendered in
+
+
 def write_dataset(root: str | os.PathLike, seed: int = 0, instances_per_class: int = 2, test_per_class: int = 1, unet_groups: int = 18,
-                  crops_per_group: int = 6, test_frames: int = 40, progress: bool = True, layout_ids: list[int] | None = None) -> dict:
-  """A whole data directory in the published format. Returns counts for a summary line."""
+                  crops_per_group: int = 6, test_frames: int = 40, progress: bool = True, layout_ids: list[int] | None = None,
+                  look: str = "default") -> dict:
+  """A whole data directory in the published format. Returns counts for a summary line. `look`
+  ('default', 'random', 'mixed' or a family, poemap.sim.look.parse_look) sets the UNet groups' look per
+  train layout; each group's look is listed in sim_looks.json (for per-family evaluation)."""
   from tqdm import tqdm
 
   from poemap.sim.guides import write_guides
@@ -202,6 +220,7 @@ def write_dataset(root: str | os.PathLike, seed: int = 0, instances_per_class: i
   n_train = len(ids) * instances_per_class
   curation: dict[str, dict[str, list[str]]] = {}
   counts = {"train": 0, "test_samples": 0, "curated": 0, "unet_groups": 0}
+  looks: dict[str, dict] = {}
   for k, (tree, l, i) in enumerate(tqdm(jobs, desc="dataset", unit="layout", disable=not progress)):
     s = instance_seed(seed, tree, l, i)
     layout = make_layout(l, s)
@@ -211,13 +230,17 @@ def write_dataset(root: str | os.PathLike, seed: int = 0, instances_per_class: i
       counts["train"] += 1
       mine = list(range(unet_groups))[k::n_train]  # round-robin: groups spread over classes
       if mine:
-        write_unet_groups_for(root, layout, mine, s, crops_per_group)
+        # 'mixed': every fourth train layout keeps the coast's own look (the demo's), the rest are random
+        lk = Look() if look == "mixed" and k % 4 == 0 else parse_look("random" if look == "mixed" else look, s)
+        write_unet_groups_for(root, layout, mine, s, crops_per_group, look=None if lk.is_default else lk)
         counts["unet_groups"] += len(mine)
+        looks.update({unet_group_name(g): lk.to_dict() for g in mine})
     else:
       d, cur = write_test_instance(root, layout, i, s, test_frames)
       counts["test_samples"] += len(list(d.glob("*_tokens.npz")))
       counts["curated"] += len(cur)
       curation.setdefault(str(l), {})[str(i)] = cur
   if test_per_class: datadir.write_curation_mask(curation, root)
+  if looks: save_json(datadir.data_root(root) / LOOKS_FILE, looks, overwrite=True)
   write_guides(datadir.data_root(root) / "user" / "coast")
   return counts
