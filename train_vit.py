@@ -30,7 +30,7 @@ from tqdm import tqdm, trange
 
 from models.tiled import ViTRunner
 from models.vit import ViT, batch_arrays
-from poemap.datadir import read_tokens, test_samples
+from poemap.datadir import read_tokens, report_read, test_samples
 from poemap.training import Stepper, add_optimizer_flags, add_run_flags, lr_from_args, StopOnSigint, checkpoint_target, save, seed_all, wandb_run, weighted_cross_entropy
 from poemap.usererror import run_main
 from poemap.vitdata import LIGHT_RADIUS, EpochSteps, SampleStream, find_sources
