@@ -9,3 +9,12 @@ from hypothesis import settings
 settings.register_profile("seeded", derandomize=True)
 settings.register_profile("random", derandomize=False)
 settings.load_profile("random" if os.environ.get("POEMAP_HYPOTHESIS_RANDOM") else "seeded")
+
+
+import pytest
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _own_config_dir(tmp_path_factory):
+  # the clients the tests start must never read or write the player's own settings (stream/settings.py)
+  os.environ["POEMAP_CONFIG_DIR"] = str(tmp_path_factory.mktemp("config"))

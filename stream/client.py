@@ -11,6 +11,7 @@ is replaced by a newer one. `--replay FILE` plays a synthetic-Coast session inst
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -27,6 +28,7 @@ from poemap.stitch import MinimapCanvas
 from poemap.usererror import UserError, run_main
 from stream.comms import DEFAULT_ADDR, Client, ProtocolError, ServerUnreachable, encode
 from stream.gamelog import LogFollower, candidate_logs, find_client_log
+from stream.settings import MODES, load_settings, override, save_settings, settings_path
 
 STATUSES = ("ok", "no_features", "error", "unreachable", "pending")
 MAX_SAVED = 4  # instances whose canvas is kept for a return (a 4K canvas of a whole area is ~100 MB)
@@ -352,6 +354,7 @@ def run_live(streamer: Streamer, source_factory, commands, fps: float, emit=None
     while True:
       cmd = commands.get()
       if cmd == "quit": log("quit"); return
+      if cmd == "hide" and ov is not None: ov.toggle()
       if cmd in ("start", "frames"):
         if source is None: source = source_factory()
         mode, tick = ("stream" if cmd == "start" else "frames"), Ticker(fps)
@@ -388,24 +391,30 @@ def run_live(streamer: Streamer, source_factory, commands, fps: float, emit=None
 
 def main(argv: list[str] | None = None) -> None:
   ap = argparse.ArgumentParser(prog="python -m stream.client", description=__doc__.splitlines()[0])
-  ap.add_argument("--server", default=DEFAULT_ADDR, help=f"server address (default {DEFAULT_ADDR})")
+  ap.add_argument("--server", help=f"server address (default: the settings', else {DEFAULT_ADDR})")
   ap.add_argument("--curve-keys", metavar="DIR", help="CurveZMQ client keys (`python -m stream.keys DIR`), for a server off loopback")
-  ap.add_argument("--fps", type=float, default=1.0, help="capture rate (default 1)")
+  ap.add_argument("--fps", type=float, help="capture rate (default: the settings', else 1)")
   ap.add_argument("--area", help="registry key of the area for streams started by hand (default coast; replays synthetic_coast); "
                   "a name not in the registry just picks the guides <data>/user/<area>/<id>.png and the server's default ViT")
   ap.add_argument("--areas", metavar="FILE", help="area registry (default <data>/user/areas.json, else the bundled data/user/areas.json)")
-  ap.add_argument("--client-log", metavar="PATH", help="the game's Client.txt to follow (default: the usual install places; with --replay: none)")
+  ap.add_argument("--client-log", metavar="PATH", help="the game's Client.txt to follow (default: the settings', else the usual install "
+                  "places; with --replay: none)")
   ap.add_argument("--no-client-log", action="store_true", help="don't follow the game's log: hotkeys only")
   ap.add_argument("--arrival-wait", type=float, default=10.0, help="seconds after a 'Generating level' line to start when no readable "
                   "'You have entered' line comes (a translated client; default 10)")
   ap.add_argument("--data", metavar="DIR", help="data root (default $POEMAP_DATA or <repo>/data)")
-  ap.add_argument("--monitor", type=int, default=1, help="mss monitor number (1 = primary)")
+  ap.add_argument("--monitor", type=int, help="mss monitor number to capture (1 = primary; default: the settings', else 1)")
   ap.add_argument("--display", help="X display to capture (Linux; default $DISPLAY)")
   ap.add_argument("--replay", metavar="FILE", help="play a synthetic-Coast session .npz instead of the screen")
   ap.add_argument("--realtime", action="store_true", help="replay at --fps without waiting for replies (default: every frame answered)")
   ap.add_argument("--json", action="store_true", help="print one JSON line per frame on stdout")
   ap.add_argument("--no-overlay", action="store_true", help="no window and no PNGs")
   ap.add_argument("--overlay-dir", metavar="DIR", help="save the overlay as PNGs in DIR instead of a window")
+  ap.add_argument("--mode", choices=MODES, help="the guide window: overlay (small, borderless, on top, translucent, over the game) or "
+                  "windowed (a normal window, e.g. on a second monitor); m in the window switches (default: the settings', else overlay)")
+  ap.add_argument("--opacity", type=float, help="of the overlay-mode window, 0.2..1 (Windows; + / - in the window; default: the settings', else 0.85)")
+  ap.add_argument("--save-settings", action="store_true", help=f"remember this run's --server, --fps, --monitor, --client-log, --mode and "
+                  f"--opacity in the settings file ({settings_path()})")
   ap.add_argument("--start-now", action="store_true", help="start streaming at once (no hotkey)")
   ap.add_argument("--no-hotkeys", action="store_true", help="don't register global hotkeys (stdin commands only)")
   ap.add_argument("--timeout", type=float, help="seconds to wait for one reply before calling the server unreachable (default 15; replays 120)")
@@ -416,9 +425,23 @@ def main(argv: list[str] | None = None) -> None:
   def run() -> None:
     from stream.capture import ReplaySource, ScreenSource
     from stream.overlay import Overlay, OverlayWindow, PngSink, has_display
-    if not args.fps > 0: raise UserError(f"--fps must be > 0, got {args.fps}")
+    if args.fps is not None and not args.fps > 0: raise UserError(f"--fps must be > 0, got {args.fps}")
+    if args.opacity is not None and not 0.2 <= args.opacity <= 1: raise UserError(f"--opacity must be in 0.2..1, got {args.opacity}")
     out = sys.stderr if args.json else sys.stdout
     log = lambda s: print(s, file=out, flush=True)
+    # the settings file, then the flags over it for this run (only --save-settings writes flags into it)
+    spath = settings_path()
+    saved, notes = load_settings(spath)
+    for n in notes: log(f"warning: {n}")
+    cfg = override(saved, server=args.server, fps=args.fps, monitor=args.monitor, client_log=args.client_log, mode=args.mode, opacity=args.opacity)
+    if args.save_settings:
+      saved = cfg
+      log(f"settings saved to {save_settings(saved, spath)}")
+    def remember(changes: dict) -> None:  # what the player changed in the window, kept for the next start
+      nonlocal saved
+      saved = dataclasses.replace(saved, **changes)
+      try: save_settings(saved, spath)
+      except OSError as e: log(f"warning: could not save the settings to {spath}: {e}")
     emit = (lambda r: print(json.dumps(r), flush=True)) if args.json else None
     source = None
     if args.replay:
@@ -427,7 +450,8 @@ def main(argv: list[str] | None = None) -> None:
     sink = None
     if args.overlay_dir: sink = PngSink(args.overlay_dir)
     elif not args.no_overlay:
-      if has_display(): sink = OverlayWindow()
+      if has_display():
+        sink = OverlayWindow(mode=cfg.mode, rects={"overlay": cfg.overlay, "windowed": cfg.windowed}, opacity=cfg.opacity, on_change=remember, log=log)
       else: log("no display: running without the overlay window (use --overlay-dir DIR to save it as PNGs)")
     areas = load_areas(args.areas, args.data)
     key = args.area or ("synthetic_coast" if args.replay else "coast")
@@ -435,9 +459,10 @@ def main(argv: list[str] | None = None) -> None:
     overlay = Overlay(area.guides if area is not None else key, sink, args.data, args.stable, args.confident)
     if not overlay.guides.available(): log(f"warning: no guide images in {overlay.guides.path(0).parent}; the overlay shows layout ids only")
     timeout = args.timeout if args.timeout is not None else (120.0 if args.replay and not args.realtime else 15.0)
-    client = Client(args.server, timeout_ms=int(timeout * 1000), retries=0, curve_keys=args.curve_keys)
+    client = Client(cfg.server, timeout_ms=int(timeout * 1000), retries=0, curve_keys=args.curve_keys)
     streamer = Streamer(client, overlay, area=area.key if area is not None else None)
-    log_path = None if args.no_client_log else Path(args.client_log) if args.client_log else None if args.replay else find_client_log()
+    log_arg = args.client_log or (None if args.replay else cfg.client_log)  # a replay follows no log unless told to
+    log_path = None if args.no_client_log else Path(log_arg) if log_arg else None if args.replay else find_client_log()
     if log_path is None and not args.no_client_log and not args.replay:
       log(f"no Client.txt of the game found (looked in {len(candidate_logs())} places, e.g. {candidate_logs()[0]}): pass --client-log PATH "
           "to start and stop by the game's log; until then streams start by hotkey only")
@@ -451,19 +476,19 @@ def main(argv: list[str] | None = None) -> None:
     streamer.on_pong = on_pong
     try:
       if source is not None and driver is None:
-        log(f"replaying {source.name}: {len(source)} frames to {args.server}")
-        recs = run_replay(streamer, source, args.realtime, args.fps, emit, wait_s=timeout + 1)
+        log(f"replaying {source.name}: {len(source)} frames to {cfg.server}")
+        recs = run_replay(streamer, source, args.realtime, cfg.fps, emit, wait_s=timeout + 1)
         last = recs[-1] if recs else {}
         log(f"done: {len(recs)} frames, last status {last.get('status')}, layout {last.get('layout_id')}, shown {last.get('shown')}"
             + (f" (true layout {source.layout_id})" if source.layout_id is not None else ""))
         return
       from stream.hotkeys import Commands
-      commands = Commands(hotkeys=not args.no_hotkeys)
-      log(f"poemap client → {args.server}\n{commands.help()}")
+      commands = Commands(hotkeys=not args.no_hotkeys, combos=cfg.hotkeys)
+      log(f"poemap client → {cfg.server} (settings: {spath})\n{commands.help()}")
       if args.start_now: commands.put("start")
       try:
-        factory = (lambda: source) if source is not None else (lambda: ScreenSource(args.monitor, args.display))
-        run_live(streamer, factory, commands, args.fps, emit, log, driver)
+        factory = (lambda: source) if source is not None else (lambda: ScreenSource(cfg.monitor, args.display))
+        run_live(streamer, factory, commands, cfg.fps, emit, log, driver)
       except (RuntimeError, ValueError) as e: raise UserError(str(e)) from None
       finally:
         commands.close()

@@ -10,9 +10,10 @@ import queue
 import sys
 import threading
 
-COMMANDS = {"start": ("ctrl+alt+q", "q"), "stop": ("ctrl+alt+w", "w"), "quit": ("ctrl+alt+e", "e"), "frames": ("ctrl+alt+z", "z")}
+COMMANDS = {"start": ("ctrl+alt+q", "q"), "stop": ("ctrl+alt+w", "w"), "quit": ("ctrl+alt+e", "e"), "frames": ("ctrl+alt+z", "z"),
+            "hide": ("ctrl+alt+h", "h")}
 HELP = {"start": "start streaming the minimap (press at the area entrance)", "stop": "stop streaming", "quit": "quit",
-        "frames": "stream raw frames to the server for background collection"}
+        "frames": "stream raw frames to the server for background collection", "hide": "hide / show the guide window"}
 
 
 def parse_command(line: str) -> str | None:
@@ -26,8 +27,10 @@ def parse_command(line: str) -> str | None:
 class Commands:
   """A queue of commands from hotkeys and/or stdin. get() never blocks."""
 
-  def __init__(self, hotkeys: bool = True, stdin: bool = True, out=sys.stderr):
+  def __init__(self, hotkeys: bool = True, stdin: bool = True, out=sys.stderr, combos: dict[str, str] | None = None):
+    """`combos`: command → key combination, replacing the defaults of COMMANDS (the settings' hotkeys)."""
     self.q: queue.Queue[str] = queue.Queue()
+    self.combos = {n: (combos or {}).get(n, c) for n, (c, _) in COMMANDS.items()}
     self.hotkeys_ok, self.hotkey_error, self._kb = False, "", None
     if hotkeys: self._register(out)
     if stdin and sys.stdin is not None and not sys.stdin.closed:
@@ -36,7 +39,7 @@ class Commands:
   def _register(self, out) -> None:
     try:
       import keyboard
-      for name, (combo, _) in COMMANDS.items(): keyboard.add_hotkey(combo, self.q.put, args=(name,))
+      for name, combo in self.combos.items(): keyboard.add_hotkey(combo, self.q.put, args=(name,))
       self._kb, self.hotkeys_ok = keyboard, True
     except Exception as e:  # ImportError ("must be root"), OSError (no input devices), ...
       self.hotkey_error = f"{type(e).__name__}: {e}"
@@ -59,7 +62,7 @@ class Commands:
     except queue.Empty: return None
 
   def help(self) -> str:
-    keys = "\n".join(f"  {combo:<11} or {letter}+Enter  {HELP[n]}" for n, (combo, letter) in COMMANDS.items())
+    keys = "\n".join(f"  {self.combos[n]:<11} or {letter}+Enter  {HELP[n]}" for n, (_, letter) in COMMANDS.items())
     return ("hotkeys active" if self.hotkeys_ok else "hotkeys off: type the letter and Enter") + "\n" + keys
 
   def close(self) -> None:

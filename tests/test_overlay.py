@@ -154,3 +154,83 @@ def test_overlay_window_shows_the_guide_on_screen(tmp_path):
       p.stdin.close()
       try: p.wait(10)
       except Exception: p.kill(); p.wait()
+
+
+# ---- the two window modes
+
+MODES_WINDOW = r"""
+import json, select, sys, time, cv2
+from stream.overlay import Overlay, OverlayWindow
+notes, changes = [], []
+win = OverlayWindow("poemap modes", mode={mode!r}, rects={rects!r}, on_change=changes.append, log=notes.append, settle_s=0.2)
+ov = Overlay("demoarea", win, {root!r}, k=1)
+while True:
+  ov.render(); ov.pump(20)
+  if not select.select([sys.stdin], [], [], 0)[0]: continue
+  cmd = sys.stdin.readline().split()
+  if not cmd: break
+  if cmd[0] == "show": ov.update("ok", int(cmd[1]), [0.9 if j == int(cmd[1]) else 0.0125 for j in range(9)])
+  elif cmd[0] == "resize": cv2.resizeWindow("poemap modes", int(cmd[1]), int(cmd[2]))  # as the player's drag does
+  elif cmd[0] == "key": win.key(ord(cmd[1]))  # as if pressed in the window
+  elif cmd[0] == "hide": ov.toggle()
+  end = time.monotonic() + 0.6  # let the window settle: paint, report its new size, remember it
+  while time.monotonic() < end: ov.render(); ov.pump(20)
+  print(json.dumps({{"rect": win.rect(), "open": win.open, "mode": win.mode, "opacity": win.opacity, "changes": changes, "notes": notes,
+                    "picture": list(win.picture.shape) if win.picture is not None else None}}), flush=True)
+ov.close()
+print(json.dumps({{"changes": changes}}), flush=True)
+"""
+
+
+def guide_box(display, tries=120):
+  """Bounding box (x0, y0, x1, y1) of the guide's magenta half on the screen, once it is painted; None if never."""
+  import mss
+  for _ in range(tries):
+    with mss.MSS(display=display) as sct: shot = np.asarray(sct.grab(sct.monitors[1]))[..., 2::-1]
+    ys, xs = np.nonzero((shot == MAGENTA).all(-1))
+    if len(xs) > 2000: return (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+    time.sleep(0.25)
+  return None
+
+
+@needs_xvfb
+@pytest.mark.parametrize("mode", ["overlay", "windowed"])
+def test_both_modes_draw_the_guide_at_the_window_size_follow_a_resize_and_hide(tmp_path, mode):
+  import json
+  save_png(tmp_path / "user" / "demoarea" / "6.png", distinctive_guide(600, 800))
+  rects = {"overlay": [100, 80, 400, 500], "windowed": [700, 60, 640, 760]}
+  with xvfb(1600, 1200) as display:
+    p = helper(display, MODES_WINDOW.format(mode=mode, rects=rects, root=str(tmp_path)))
+    try:
+      st = json.loads(ask(p, "show 6"))
+      x, y, w, h = rects[mode]
+      assert st["mode"] == mode and st["rect"] == [x, y, w, h] and st["picture"] == [h, w, 3]  # composed at the window's size
+      b = guide_box(display)
+      assert b is not None, "the guide is not on the screen"
+      # inside the window, the left half of a 4:3 guide as wide as the window (aspect kept)
+      assert x <= b[0] and b[2] <= x + w // 2 + 2 and y <= b[1] and b[3] <= y + h
+      assert abs((b[2] - b[0]) - w / 2) <= 4 and abs((b[3] - b[1]) / (b[2] - b[0]) - 1.5) < 0.05
+      if mode == "overlay": assert any("borderless" in n for n in st["notes"])  # Linux: one notice, no crash
+      else: assert st["notes"] == []
+      st = json.loads(ask(p, "resize 900 700"))
+      assert st["rect"] == [x, y, 900, 700] and st["picture"] == [700, 900, 3]
+      assert {mode: [x, y, 900, 700]} in st["changes"]  # remembered once settled
+      b2 = None
+      for _ in range(40):  # the bigger picture is painted
+        b2 = guide_box(display)
+        if b2 is not None and (b2[2] - b2[0]) > (b[2] - b[0]) * 1.3: break
+        time.sleep(0.25)
+      gh = 700 - round(PANEL_H * min(1.0, 900 / 640))  # the guide's room under the panel: height-bound now
+      assert abs((b2[3] - b2[1]) - gh) <= 4 and abs((b2[2] - b2[0]) - gh * 4 / 3 / 2) <= 6
+      st = json.loads(ask(p, "hide"))
+      assert not st["open"] and guide_box(display, tries=8) is None
+      st = json.loads(ask(p, "hide"))  # the hotkey again: back where it was, drawn anew
+      assert st["open"] and st["rect"] == [x, y, 900, 700] and guide_box(display) is not None
+      other = "windowed" if mode == "overlay" else "overlay"
+      st = json.loads(ask(p, "key m"))  # m in the window switches the mode, to the other mode's place
+      assert st["mode"] == other and st["rect"] == rects[other] and {"mode": other} in st["changes"]
+      assert st["picture"] == [rects[other][3], rects[other][2], 3]
+    finally:
+      p.stdin.close()
+      try: p.wait(10)
+      except Exception: p.kill(); p.wait()
