@@ -269,3 +269,19 @@ def test_epoch_steps_use_whole_paths_uncleaned(tmp_path, capsys):
   t = [x for x, l in zip(toks + toks2, list(labels) + list(labels2)) if l == 3][0]
   # the path runs 48 -> 88 along x at y 48 with light radius 65: the whole line (x 10..89) is revealed, uncleaned
   assert int(t[..., 0].sum()) == 4 * 80
+
+
+def test_published_recipes_run_and_save_as_the_original(tmp_path, capsys):
+  from models.checkpoint import load_vit
+  from tests.test_train import UNET_MICRO, VIT_MICRO, make_tiny_data
+  data = make_tiny_data(tmp_path / "data")
+  tu, tv = _script("train_unet"), _script("train_vit")
+  out = tmp_path / "u.safetensors"
+  hist = tu.train(tu.get_args(["--recipe", "published", "--data", str(data), "--config", UNET_MICRO, "--batch", "8", "--steps", "4", "--save-every", "2", "--out", str(out)]))
+  assert [p.name for p in hist["saved"]] == ["u_2.safetensors", "u_4.safetensors"] and not hist["val"] and not out.exists()
+  assert unet_input_path(tmp_path / "u_4.safetensors") == PUBLISHED
+  vout = tmp_path / "v.safetensors"
+  hist = tv.train(tv.get_args(["--recipe", "published", "--data", str(data), *VIT_MICRO, "--batch", "4", "--steps", "6", "--eval-every", "3", "--out", str(vout)]))
+  assert len(hist["losses"]) == 6 and load_vit(vout).config["layers"] == 1
+  text = capsys.readouterr().out
+  assert "fixed samples (whole paths, uncleaned)" in text and "(best, saved)" not in text  # kept on the training loss, not the test accuracy
