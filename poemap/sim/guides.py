@@ -1,7 +1,10 @@
 """Guide images: what the player sees once the layout is known (data/user/coast/<id>.png).
 
 A legible map of one instance of the class: walkable ground, the map lines, the way from the entrance
-to the exit, the entrance, exits and dead ends marked, and the class name.
+to the exit, the entrance, exits and dead ends marked, and the class name. Beside each image its
+metadata (<id>.json, poemap.guidepos.GuideMeta): the entrance pixel, the guide's scale relative to
+the 1/2-scale minimap and the exits and dead ends. guide_truth() says where a point of another
+instance of the class lies on the guide: the truth of bench/eval_guide_position.py.
 """
 from __future__ import annotations
 
@@ -12,20 +15,90 @@ import cv2
 import numpy as np
 
 from poemap.fileio import save_png
+from poemap.guidepos import GuideMeta, meta_path, save_meta
 from poemap.sim.classes import N_CLASSES, SPECS
-from poemap.sim.layout import make_layout
+from poemap.sim.layout import Layout, make_layout
 
 GUIDE_SEED = 0
 GUIDE_SIDE = 900  # px: the longer side of the map part of a guide
+TITLE_H = 48      # px: the title band above the map
+LINE_RGB = (120, 150, 255)  # the guide's map lines
+
+
+def _frame(lay: Layout) -> tuple[int, int, int, int, float]:
+  """(y0, x0, y1, x1) coarse cells of the guide's crop and k, guide px per 4K px."""
+  ys, xs = np.nonzero(lay.coarse)
+  m = 40  # cells of margin
+  y0, y1, x0, x1 = max(0, ys.min() - m), ys.max() + m, max(0, xs.min() - m), xs.max() + m
+  return int(y0), int(x0), int(y1), int(x1), GUIDE_SIDE / max((y1 - y0), (x1 - x0)) / 8
+
+
+def to_guide(lay: Layout, p) -> np.ndarray:
+  """[y, x] 4K minimap px of the guide's own instance -> [y, x] px of its guide image (float)."""
+  y0, x0, _, _, k = _frame(lay)
+  p = np.asarray(p, np.float64)
+  return np.stack([(p[..., 0] - y0 * 8) * k + TITLE_H, (p[..., 1] - x0 * 8) * k], -1)
+
+
+def guide_meta(layout_id: int, seed: int = GUIDE_SEED) -> GuideMeta:
+  """The metadata of guide_image(layout_id, seed): entrance, scale (guide px per 1/2-scale px), marks."""
+  lay = make_layout(layout_id, seed)
+  img_h, img_w = guide_image_size(lay)
+  pts = [("exit", to_guide(lay, p)) for p in lay.exits] + [("dead end", to_guide(lay, p)) for p in lay.ends]
+  return GuideMeta(tuple(to_guide(lay, lay.entrance).round(2).tolist()), round(2 * _frame(lay)[4], 6),
+                   [(lab, tuple(p.round(2).tolist())) for lab, p in pts], (img_h, img_w), LINE_RGB)
+
+
+def guide_image_size(lay: Layout) -> tuple[int, int]:
+  y0, x0, y1, x1, k = _frame(lay)
+  walk = lay.walkable[y0 * 8:y1 * 8, x0 * 8:x1 * 8]
+  return int(walk.shape[0] * k) + TITLE_H, int(walk.shape[1] * k)
+
+
+def _locate(lay: Layout, p: np.ndarray) -> tuple[tuple[str, str], float, float]:
+  """The corridor centre line nearest p: (edge, arc-length fraction along it, signed offset / unit)."""
+  best = None
+  for e, pl in lay.polylines.items():
+    a, b = pl[:-1], pl[1:]
+    v = b - a
+    L = np.maximum((v ** 2).sum(1), 1e-9)
+    t = np.clip(((p - a) * v).sum(1) / L, 0, 1)
+    q = a + t[:, None] * v
+    d = np.sqrt(((p - q) ** 2).sum(1))
+    i = int(np.argmin(d))
+    if best is None or d[i] < best[0]:
+      seg = np.sqrt(L)
+      s = (seg[:i].sum() + t[i] * seg[i]) / seg.sum()
+      side = np.sign(v[i, 0] * (p[1] - a[i, 1]) - v[i, 1] * (p[0] - a[i, 0]))  # which side of the line
+      best = (d[i], e, float(s), float(side * d[i] / lay.unit))
+  return best[1], best[2], best[3]
+
+
+def _at(lay: Layout, e: tuple[str, str], s: float, off: float) -> np.ndarray:
+  pl = lay.polylines[e]
+  seg = np.sqrt((np.diff(pl, axis=0) ** 2).sum(1))
+  c = np.concatenate([[0], np.cumsum(seg)]) * (1 / seg.sum())
+  i = int(np.clip(np.searchsorted(c, s, "right") - 1, 0, len(seg) - 1))
+  v = pl[i + 1] - pl[i]
+  q = pl[i] + v * np.clip((s - c[i]) / max(c[i + 1] - c[i], 1e-12), 0, 1)
+  n = np.array([-v[1], v[0]]) / max(np.hypot(*v), 1e-9)  # the normal on the side _locate calls +1
+  return q + n * off * lay.unit
+
+
+def guide_truth(instance: Layout, guide: Layout, points) -> np.ndarray:
+  """Where points [y, x] (4K px) of `instance` lie on the guide drawn from `guide` (same class): the
+  nearest corridor centre line, the fraction along it and the offset from it (in layout units)
+  carried to the same corridor of the guide's instance, then to guide px. This undoes the instance's
+  node jitter, corridor bends and unit scale, which is what a player means by "the same place"."""
+  if instance.layout_id != guide.layout_id: raise ValueError(f"classes differ: {instance.layout_id} vs {guide.layout_id}")
+  pts = np.asarray(points, np.float64).reshape(-1, 2)
+  return to_guide(guide, np.asarray([_at(guide, *_locate(instance, p)) for p in pts]))
 
 
 def guide_image(layout_id: int, seed: int = GUIDE_SEED) -> np.ndarray:
   """RGB uint8 guide for class layout_id, drawn from instance `seed`."""
   lay = make_layout(layout_id, seed)
-  ys, xs = np.nonzero(lay.coarse)
-  m = 40  # cells of margin
-  y0, y1, x0, x1 = max(0, ys.min() - m), ys.max() + m, max(0, xs.min() - m), xs.max() + m
-  k = GUIDE_SIDE / max((y1 - y0), (x1 - x0)) / 8  # output px per 4K px
+  y0, x0, y1, x1, k = _frame(lay)
   walk = lay.walkable[y0 * 8:y1 * 8, x0 * 8:x1 * 8]
   h, w = int(walk.shape[0] * k), int(walk.shape[1] * k)
   fill = cv2.resize(walk.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
@@ -33,7 +106,7 @@ def guide_image(layout_id: int, seed: int = GUIDE_SEED) -> np.ndarray:
   img[:] = (22, 34, 52)
   img = img * (1 - fill[..., None]) + np.array([92, 84, 66], np.float32) * fill[..., None]
   edge = cv2.morphologyEx((fill > 0.5).astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) > 0
-  img[edge] = (120, 150, 255)
+  img[edge] = LINE_RGB
   img = np.ascontiguousarray(img.astype(np.uint8))
   P = lambda p: (int((p[1] - x0 * 8) * k), int((p[0] - y0 * 8) * k))
   # the way to the exit, dashed
@@ -52,20 +125,19 @@ def guide_image(layout_id: int, seed: int = GUIDE_SEED) -> np.ndarray:
   for p in lay.ends: mark(p, (255, 170, 60), "dead end")
   for p in lay.exits: mark(p, (255, 70, 70), "EXIT")
   mark(lay.entrance, (90, 230, 90), "START")
-  title = np.zeros((48, w, 3), np.uint8)
+  title = np.zeros((TITLE_H, w, 3), np.uint8)
   title[:] = (12, 16, 24)
   cv2.putText(title, f"Coast layout {layout_id}: {SPECS[layout_id].name}", (12, 33), font, 0.9, (235, 235, 235), 2, cv2.LINE_AA)
   return np.concatenate([title, img], 0)
 
 
 def write_guides(directory: str | os.PathLike, overwrite: bool = False) -> list[Path]:
-  """user/coast/<id>.png for every class; existing guides are kept unless overwrite."""
+  """user/coast/<id>.png and <id>.json for every class; existing files are kept unless overwrite."""
   d = Path(directory)
   out = []
   for l in range(N_CLASSES):
     p = d / f"{l}.png"
-    if p.exists() and not overwrite:
-      out.append(p)
-      continue
-    out.append(save_png(p, guide_image(l), overwrite=overwrite))
+    if not p.exists() or overwrite: save_png(p, guide_image(l), overwrite=overwrite)
+    if not meta_path(p).exists() or overwrite: save_meta(p, guide_meta(l), overwrite=overwrite)
+    out.append(p)
   return out

@@ -36,6 +36,7 @@ class Layout:
   coarse: np.ndarray            # (H/CELL, W/CELL) bool walkable
   nodes: dict[str, np.ndarray] = field(default_factory=dict)  # jittered macro nodes, [y, x] px
   unit: float = UNIT            # px per layout unit of this instance
+  polylines: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # corridor centre lines per edge, (K, 2) [y, x] px
   _grid: np.ndarray | None = None
   _dist: dict = field(default_factory=dict)
 
@@ -258,7 +259,7 @@ def make_layout(layout_id: int, seed: int) -> Layout:
 
   P = lambda k: np.round(nodes[k] + off).astype(np.int64)
   return Layout(int(layout_id), int(seed), walkable, lines, P("e"), [P(k) for k in spec.exits], [P(k) for k in spec.ends], coarse,
-                {k: nodes[k] + off for k in nodes}, unit)
+                {k: nodes[k] + off for k in nodes}, unit, {e: pl + off for e, pl in polylines.items()})
 
 
 def half_scale(mask: np.ndarray) -> np.ndarray:

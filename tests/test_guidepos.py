@@ -1,0 +1,117 @@
+"""'You are here' registration (poemap.guidepos), guide metadata and the sim's truth (poemap.sim.guides)."""
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from poemap import REPO_ROOT
+from poemap.fileio import load_png, save_png
+from poemap.guidepos import MIN_QUALITY, GuideMeta, GuideRef, load_meta, meta_path, register, save_meta
+from poemap.sim.guides import GUIDE_SEED, guide_image, guide_meta, guide_truth, to_guide
+from poemap.sim.layout import half_scale, make_layout
+from poemap.sim.player import walk_full
+from poemap.sim.render import Reveal
+
+
+def revealed(layout_id: int, seed: int, frames: int):
+  """(1/2-scale line mask revealed by a walk's first `frames` frames, origin, player position), all 1/2-scale px."""
+  lay = make_layout(layout_id, seed)
+  w = walk_full(lay, seed, frames)
+  rev = Reveal(lay.shape)
+  for tr in w.trails: rev.visit(tr)
+  return half_scale(lay.lines & (rev.mask > 0)), lay.entrance / 2, w.positions[-1] / 2
+
+
+def test_known_transform_recovered():
+  # the guide is the instance's own lines at a known scale and shift; the metadata is off by both
+  mask, origin, pos = revealed(3, 11, 25)
+  s_true, shift = 0.43, np.array([7.0, -5.0])
+  ys, xs = np.nonzero(mask)
+  E_true = np.array([200.0, 90.0])
+  g = E_true + s_true * (np.stack([ys, xs], 1) - origin) + shift
+  img = np.zeros((520, 920, 3), np.uint8)
+  ok = (g[:, 0] >= 0) & (g[:, 0] < 519) & (g[:, 1] >= 0) & (g[:, 1] < 919)
+  img[np.round(g[ok, 0]).astype(int), np.round(g[ok, 1]).astype(int)] = (120, 150, 255)
+  meta = GuideMeta(tuple(E_true), s_true / 1.05, [], (520, 920), (120, 150, 255))  # scale 5 % off, shift unknown
+  p = register(mask, origin, pos, GuideRef(img, meta))
+  want = E_true + s_true * (pos - origin) + shift
+  assert p.status == "registered" and p.quality > 0.8, p
+  assert np.hypot(*(np.asarray(p.yx) - want)) < 2.5, (p.yx, want)
+  naive = np.asarray(meta.entrance) + meta.scale * (pos - origin)
+  assert np.hypot(*(naive - want)) > 10  # the metadata alone is well off: the lines did the work
+
+
+def test_wrong_layout_scores_low():
+  mask, origin, pos = revealed(0, 21, 40)
+  right = register(mask, origin, pos, GuideRef(guide_image(0), guide_meta(0)))
+  for wrong_id in (3, 5):  # another family: it leaves the entrance another way
+    wrong = register(mask, origin, pos, GuideRef(guide_image(wrong_id), guide_meta(wrong_id)))
+    assert wrong.quality < MIN_QUALITY <= right.quality, (wrong, right)
+    assert wrong.status == "entrance" and "do not match" in wrong.reason
+
+
+def test_few_lines_and_no_metadata_say_why():
+  mask, origin, pos = revealed(1, 5, 1)
+  ref = GuideRef(guide_image(1), guide_meta(1))
+  p = register(np.zeros_like(mask), origin, pos, ref)
+  assert p.status == "entrance" and "revealed" in p.reason and p.yx == pytest.approx(ref.meta.entrance, abs=0.5)
+  p = register(mask, origin, pos, GuideRef(guide_image(1), None))
+  assert p.yx is None and p.status == "none" and "metadata" in p.reason
+
+
+def test_lines_alone_without_entrance():
+  mask, origin, pos = revealed(6, 3, 40)
+  m = guide_meta(6, 3)  # the guide drawn from this very instance: its lines are the mask's
+  ref = GuideRef(guide_image(6, 3), GuideMeta(None, m.scale, [], m.size, m.line_rgb))
+  p = register(mask, origin, pos, ref)
+  want = np.asarray(m.entrance) + m.scale * (pos - origin)
+  assert p.status == "lines" and np.hypot(*(np.asarray(p.yx) - want)) < 4, (p, want)
+
+
+def test_meta_roundtrip_resize_and_errors(tmp_path):
+  png = save_png(tmp_path / "4.png", np.zeros((100, 200, 3), np.uint8))
+  assert load_meta(png) is None
+  m = GuideMeta((10.0, 20.0), 0.5, [("exit", (50.0, 150.0))], (100, 200), (1, 2, 3))
+  save_meta(png, m)
+  assert load_meta(png) == m and m.exits() == [(50.0, 150.0)]
+  r = m.resized(200, 400)
+  assert r.entrance == (20.0, 40.0) and r.scale == 1.0 and r.points[0][1] == (100.0, 300.0)
+  meta_path(png).write_text(json.dumps({"entrance": [1], "scale": 1}))
+  with pytest.raises(ValueError, match="entrance"): load_meta(png)
+  meta_path(png).write_text("{")
+  with pytest.raises(ValueError, match="JSON"): load_meta(png)
+
+
+def test_sim_guides_carry_metadata():
+  for l in (0, 4, 8):
+    png = REPO_ROOT / "data" / "user" / "synthetic_coast" / f"{l}.png"
+    m = load_meta(png)
+    assert m == guide_meta(l) and m.size == load_png(png).shape[:2] and m.exits()
+    img = load_png(png)
+    ey, ex = np.round(m.entrance).astype(int)
+    assert (np.abs(img[ey - 3:ey + 4, ex - 3:ex + 4].astype(int) - (90, 230, 90)).sum(-1) < 40).any()  # the green START dot
+
+
+def test_truth_maps_corridors_to_corridors():
+  g = make_layout(2, GUIDE_SEED)
+  # the guide's own instance maps onto itself, the entrance of any instance onto the guide's entrance
+  pts = np.concatenate([pl[::3] for pl in g.polylines.values()])
+  assert np.abs(guide_truth(g, g, pts) - to_guide(g, pts)).max() < 1e-6
+  lay = make_layout(2, 77)
+  assert np.hypot(*(guide_truth(lay, g, lay.entrance)[0] - to_guide(g, g.entrance))) < 1.0
+  # every exit lands near the guide's exit
+  for a, b in zip(lay.exits, g.exits): assert np.hypot(*(guide_truth(lay, g, a)[0] - to_guide(g, b))) < 0.25 * g.unit * guide_meta(2).scale
+
+
+def test_set_command(tmp_path):
+  d = tmp_path / "user" / "mine"
+  save_png(d / "2.png", np.zeros((300, 400, 3), np.uint8))
+  run = lambda *a: subprocess.run([sys.executable, "-m", "poemap.guidepos", *a], capture_output=True, text=True, cwd=REPO_ROOT)
+  r = run("set", "--area", "mine", "--id", "2", "--data", str(tmp_path), "--entrance", "250,40", "--scale", "0.4", "--point", "exit=20,380")
+  assert r.returncode == 0, r.stderr
+  assert load_meta(d / "2.png") == GuideMeta((250.0, 40.0), 0.4, [("exit", (20.0, 380.0))], (300, 400), None)
+  r = run("set", "--area", "mine", "--id", "2", "--data", str(tmp_path), "--entrance", "1,1", "--scale", "0.4")
+  assert r.returncode != 0 and "exists" in (r.stderr + r.stdout).lower()
