@@ -115,3 +115,71 @@ def test_set_command(tmp_path):
   assert load_meta(d / "2.png") == GuideMeta((250.0, 40.0), 0.4, [("exit", (20.0, 380.0))], (300, 400), None)
   r = run("set", "--area", "mine", "--id", "2", "--data", str(tmp_path), "--entrance", "1,1", "--scale", "0.4")
   assert r.returncode != 0 and "exists" in (r.stderr + r.stdout).lower()
+
+
+# ---- the drawing: the marker on screen where the client's record says
+
+MARKER_WINDOW = r"""
+import json, sys, time, numpy as np
+from stream.client import Streamer
+from stream.overlay import Overlay, OverlayWindow
+win = OverlayWindow("poemap here", mode="windowed", rects={{"windowed": [60, 50, 700, 600]}}, settle_s=0.2)
+ov = Overlay("here", win, {root!r}, k=1)
+st = Streamer(None, ov)
+st.feed(np.zeros((1200, 1200, 3), np.uint8))  # a first frame: the canvas, the player at the entrance
+ov.update("ok", 2, [0.9 if j == 2 else 0.0125 for j in range(9)])
+rec = st.record()
+end = time.monotonic() + 1.5
+while time.monotonic() < end: ov.render(); ov.pump(20)
+print(json.dumps({{"rec": rec, "rect": win.rect(), "picture": list(win.picture.shape)}}), flush=True)
+sys.stdin.readline()
+ov.close()
+"""
+
+
+def test_window_shows_the_marker_where_the_record_says(tmp_path):
+  from tests.test_capture import HAS_XVFB, helper, xvfb
+  if not HAS_XVFB: pytest.skip("Xvfb is not installed")
+  import mss
+  from stream.guidemarker import Tracker
+  from stream.overlay import MAX_GUIDE, fit
+  png = save_png(tmp_path / "user" / "here" / "2.png", np.full((400, 600, 3), 20, np.uint8))
+  save_meta(png, GuideMeta((130.0, 410.0), 0.5, [], (400, 600), None))
+  with xvfb(1000, 800) as display:
+    p = helper(display, MARKER_WINDOW.format(root=str(tmp_path)))
+    try:
+      out = json.loads(p.stdout.readline())
+      rec = out["rec"]["guide_position"]
+      assert rec["status"] == "entrance" and rec["yx"] == [130.0, 410.0] and "revealed" in rec["reason"]  # a black frame shows no lines
+      x, y, w, h = out["rect"]
+      # where compose puts the guide: fitted to MAX_GUIDE, then into the window under the panel, centred
+      g = fit(np.zeros((400, 600, 3), np.uint8), MAX_GUIDE)
+      bh = h - int(round(96 * min(1.0, max(0.5, w / 640))))
+      g2 = fit(g, (bh, w))
+      f = g2.shape[0] / 400
+      want = (y + (h - bh) + (bh - g2.shape[0]) // 2 + 130 * f, x + (w - g2.shape[1]) // 2 + 410 * f)
+      seen = None
+      for _ in range(80):
+        with mss.MSS(display=display) as sct: shot = np.asarray(sct.grab(sct.monitors[1]))[..., 2::-1]
+        ys, xs = np.nonzero((np.abs(shot.astype(int) - (230, 210, 120)).sum(-1) < 30))  # the unsure marker's ring
+        if len(ys) > 30: seen = (ys.mean(), xs.mean()); break
+        time.sleep(0.25)
+      assert seen is not None, "no marker on the screen"
+      assert np.hypot(seen[0] - want[0], seen[1] - want[1]) < 4, (seen, want)
+    finally:
+      p.stdin.write("\n"); p.stdin.close()
+      try: p.wait(10)
+      except Exception: p.kill(); p.wait()
+
+
+def test_marker_drawing_follows_the_placement():
+  from poemap.guidepos import Placement
+  from stream.guidemarker import draw, exit_direction
+  meta = GuideMeta((100.0, 100.0), 0.5, [("exit", (100.0, 300.0))], (200, 400), None)
+  img = np.zeros((400, 800, 3), np.uint8)  # shown at twice the guide's size
+  pl = Placement((150.0, 120.0), "registered", 0.8)
+  out = draw(img, pl, [(150.0, 60.0), (150.0, 90.0), (150.0, 120.0)], meta, (2.0, 2.0))
+  ys, xs = np.nonzero((out == (255, 60, 200)).all(-1))
+  assert abs(ys.mean() - 300) < 3 and 225 < xs.mean() < 260  # the disc at (300, 240), the heading arrow to its right
+  b, d, _ = exit_direction(pl.yx, meta)
+  assert d == pytest.approx(np.hypot(50, 180) / 0.5) and 70 < b < 80  # bearing clockwise from up: the exit is up and to the right
