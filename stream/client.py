@@ -28,6 +28,7 @@ from poemap.stitch import MinimapCanvas
 from poemap.usererror import UserError, run_main
 from stream.comms import DEFAULT_ADDR, Client, ProtocolError, ServerUnreachable, encode
 from stream.gamelog import LogFollower, candidate_logs, find_client_log
+from stream.guidemarker import Tracker, draw_tracked
 from stream.settings import MODES, load_settings, override, save_settings, settings_path
 
 STATUSES = ("ok", "no_features", "error", "unreachable", "pending")
@@ -71,6 +72,8 @@ class Streamer:
     self._dirty_frame: int | None = None          # frame index of a stitched minimap not sent yet
     self._inflight: tuple[str, int | None, float, str | None] | None = None  # (kind, frame, t_send, session)
     self.last_skipped = False
+    self.here, self._here_frame = Tracker(), None  # 'you are here' on the guide shown (stream.guidemarker)
+    if overlay is not None: overlay.marker = lambda g: draw_tracked(self.here, g)
 
   # ---- streams
 
@@ -85,6 +88,7 @@ class Streamer:
     self.session, self.instance = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}", instance
     self.saved.pop(instance, None)  # a manual restart in a known instance replaces its old canvas
     self.canvas, self.frames, self._dirty_frame, self.result = None, 0, None, Result()
+    self.here.reset()
     self._queue = [q for q in self._queue if q[0] != "reset"] + [("reset", self.session)]
     if self.overlay is not None: self.overlay.reset()
     return self.session
@@ -116,6 +120,7 @@ class Streamer:
     del self.saved[instance]
     self.session, self.canvas, self.frames, self.result, self.area, self.instance = s["session"], s["canvas"], s["frames"], s["result"], s["area"], instance
     self._dirty_frame = None
+    self.here.reset()
     if self.overlay is not None:
       if s["guides"] is not None: self.overlay.set_guides(s["guides"])
       if s["sel"] is not None: self.overlay.sel, self.overlay.dirty = s["sel"], True
@@ -213,8 +218,20 @@ class Streamer:
       self.overlay.detail = f"frame {r.frame} | {r.latency_ms:.0f} ms" if r.latency_ms is not None else r.reason[:90]
     if self.on_result is not None: self.on_result(r)
 
+  def locate(self) -> dict | None:
+    """Place the player on the guide shown (once per stitched frame): guide px, registration status and quality."""
+    ov, c = self.overlay, self.canvas
+    if ov is None or c is None or ov.sel.shown is None: return None
+    if self._here_frame != (self.frames, ov.sel.shown) and not self.last_skipped:
+      self._here_frame = (self.frames, ov.sel.shown)
+      minimap, origin = self.shrink(c.image, c.origin)
+      self.here.update(ov.guides.path(ov.sel.shown), minimap, origin, np.asarray(origin) + (c.position - c.origin) / 2)
+      ov.dirty = True
+    return self.here.record()
+
   def record(self) -> dict:
     """The per-frame JSON record (after feed and pump)."""
+    guide_position = self.locate()
     r, c = self.result, self.canvas
     return {"frame": self.frames - 1, "area": self.area, "session": self.session, "layout_id": r.layout_id, "probs": [round(p, 5) for p in r.probs], "status": r.status,
             "latency_ms": None if r.latency_ms is None else round(r.latency_ms, 2),
@@ -222,7 +239,7 @@ class Streamer:
             "canvas": list(c.image.shape[:2]) if c is not None else None, "skipped": self.last_skipped,
             "skipped_total": c.skipped if c is not None else 0,
             "position": [round(float(v), 1) for v in c.position - c.origin] if c is not None else None,
-            "shown": self.overlay.sel.shown if self.overlay is not None else None, "reason": r.reason}
+            "shown": self.overlay.sel.shown if self.overlay is not None else None, "reason": r.reason, "guide_position": guide_position}
 
 
 class LogDriver:

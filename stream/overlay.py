@@ -373,6 +373,7 @@ class Overlay:
   def __init__(self, area: str, sink=None, root: str | os.PathLike | None = None, k: int = 3, threshold: float = 0.8):
     self.guides, self.sink, self.sel, self.root = Guides(area, root), sink, GuideSelector(k, threshold), root
     self.detail = ""
+    self.marker = None  # guide image -> the same with 'you are here' drawn on it (stream.guidemarker), or None
     self.dirty = True
 
   def update(self, status: str, layout_id: int | None = None, probs: list[float] | None = None) -> int | None:
@@ -397,7 +398,9 @@ class Overlay:
   def image(self, size: tuple[int, int] | None = None) -> np.ndarray:
     """The picture; with size (h, w) exactly that big (a window's)."""
     s = self.sel
-    return compose(self.guides.get(s.shown) if s.shown is not None else None, s.shown, s.status, s.probs, self.detail, size=size)
+    g = self.guides.get(s.shown) if s.shown is not None else None
+    if g is not None and self.marker is not None: g = self.marker(g)
+    return compose(g, s.shown, s.status, s.probs, self.detail, size=size)
 
   def render(self, tag: str | None = None) -> np.ndarray | None:
     """Push the picture to the sink if anything changed; returns it (None when unchanged or the window is hidden)."""
