@@ -98,14 +98,24 @@ class TiledUNet:
     th, tw = -(-H // TILE), -(-W // TILE)
     bad = (coords[:, 0] < 0) | (coords[:, 0] >= th) | (coords[:, 1] < 0) | (coords[:, 1] >= tw)
     if bad.any(): raise ValueError(f"tile coords {coords[bad].tolist()} outside the {th}x{tw} tile grid of a {H}x{W} image")
-    tiles = np.empty((len(coords), TILE, TILE, 3), np.float32)
-    tiles[:] = normalise(np.zeros(3, np.uint8), mean, std) if self.pad_raw else 0
-    for i, (r, c) in enumerate(coords):
-      crop = image[r * TILE:(r + 1) * TILE, c * TILE:(c + 1) * TILE]
-      tiles[i, :crop.shape[0], :crop.shape[1]] = normalise(crop, mean, std)
     if not len(coords): return np.zeros((0, TILE, TILE), np.uint8)
+    r, c = coords[:, 0], coords[:, 1]
+    # whole tiles come in one gather from a strided (rows, cols, 32, 32, 3) view; the few ragged edge tiles one by one
+    raw = np.zeros((len(coords), TILE, TILE, 3), np.uint8)
+    whole = ((r + 1) * TILE <= H) & ((c + 1) * TILE <= W)
+    if whole.any():
+      s0, s1, s2 = image.strides
+      view = np.lib.stride_tricks.as_strided(image, (H // TILE, W // TILE, TILE, TILE, 3), (TILE * s0, TILE * s1, s0, s1, s2), writeable=False)
+      raw[whole] = view[r[whole], c[whole]]
+    edge = np.flatnonzero(~whole)
+    for i in edge:
+      crop = image[r[i] * TILE:(r[i] + 1) * TILE, c[i] * TILE:(c[i] + 1) * TILE]
+      raw[i, :crop.shape[0], :crop.shape[1]] = crop
+    tiles = normalise(raw, mean, std)  # elementwise, so the same float32 values as normalising the image, then cutting
+    if not self.pad_raw:  # bundled: padding past the image is 0 after normalising (published: normalised raw black, as it is)
+      for i in edge: tiles[i, H - r[i] * TILE:], tiles[i, :, W - c[i] * TILE:] = 0, 0
     out = self._infer(tiles.transpose(0, 3, 1, 2))
-    for i, (r, c) in enumerate(coords): out[i, H - r * TILE:], out[i, :, W - c * TILE:] = 0, 0
+    for i in edge: out[i, H - r[i] * TILE:], out[i, :, W - c[i] * TILE:] = 0, 0
     return out
 
 

@@ -24,11 +24,11 @@ from poemap.areas import load_areas
 from poemap.datadir import COLLECT_SUFFIXES, data_root, model_path, write_collect_sample
 from poemap.fidelity import BUNDLED, DESCRIBE, INPUT_PATHS, PUBLISHED
 from poemap.fileio import save_png, unique_stamp
-from poemap.tokens import clean_sparse_pixels, tokenize_mask
+from poemap.tokens import tokenize_mask
 from poemap.usererror import UserError, run_main
 from stream.comms import (DEFAULT_ADDR, MAX_HEADER_BYTES, MAX_SIDE, PROTOCOL_VERSION, Message, ProtocolError, decode, encode,
                           is_loopback)
-from stream.session import Sessions, alignment, grid, update_mask
+from stream.session import Sessions, alignment, grid, update_clean, update_mask, update_tokens
 
 # the published models (get_data.py --models-only) for the real Coast when present, else the bundled synthetic-Coast ones
 DEFAULT_UNET, DEFAULT_VIT = "UNet_synth", "ViT_synth"
@@ -172,13 +172,14 @@ class InferenceServer:
     state, computed = update_mask(self.unet, prev, minimap, origin, self.incremental, per_request=self.input_path == PUBLISHED)
     self.sessions.put(sid, state)
     lap("unet")
-    mask = clean_sparse_pixels(state.mask)
+    # cleaning and tokens are redone only around the tiles whose mask changed (bit for bit the full computation)
+    mask = update_clean(prev, state)
     lap("clean")
-    tokens = tokenize_mask(mask, origin)
+    tokens, n_tokens = update_tokens(prev, state, None if self.collect else vit.model.max_tokens)  # the ViT reads only its first max_tokens
     lap("tokenize")
-    fields = dict(session=sid, **({"area": m["area"]} if "area" in m else {}), session_restarted=restarted, n_tokens=int(len(tokens)), tiles_computed=int(computed),
+    fields = dict(session=sid, **({"area": m["area"]} if "area" in m else {}), session_restarted=restarted, n_tokens=n_tokens, tiles_computed=int(computed),
                   tiles_total=int(np.prod(grid(*minimap.shape[:2]))), reason="")
-    if len(tokens) == 0:
+    if n_tokens == 0:
       fields.update(status="no_features", layout_id=None, probs=[], reason="the line mask is empty: no map lines found yet")
     else:
       probs = vit.probs([tokens])[0]

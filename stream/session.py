@@ -28,10 +28,28 @@ class SessionState:
   mask: np.ndarray                    # raw UNet mask (before cleaning) of that minimap, uint8 (H, W) 0/1
   stats: tuple[np.ndarray, np.ndarray]  # per-channel (mean, std), fixed from the session's first minimap
   blank: np.ndarray | None = None     # UNet mask of an all-black (unrevealed) tile under stats, once known
+  changed: np.ndarray | None = None   # bool tile grid: where mask differs from the previous state's (placed by shift); None: no usable previous state
+  shift: tuple[int, int] | None = None  # where the previous minimap sits in this one
+  clean: np.ndarray | None = None     # clean_sparse_pixels(mask), once update_clean ran
+  occupancy: np.ndarray | None = None  # poemap.tokens.patch_occupancy of clean, once update_tokens ran
 
 
 def grid(h: int, w: int) -> tuple[int, int]:
   return -(-h // TILE), -(-w // TILE)
+
+
+def tile_any(a: np.ndarray) -> np.ndarray:
+  """bool (rows, cols) over the 32 px tile grid of a contiguous (H, W[, C]) array: any nonzero value in the tile.
+  Reducing the 32 rows of a tile band first keeps numpy on long contiguous runs (a reduction over the last
+  axis of length 3 is ~100x slower)."""
+  h, w = a.shape[:2]
+  R, C = grid(h, w)
+  a = np.ascontiguousarray(a).reshape(h, -1)
+  ch, fr = a.shape[1] // w, h // TILE
+  rows = a[:fr * TILE].reshape(fr, TILE, a.shape[1]).any(1)
+  if h % TILE: rows = np.concatenate([rows, a[fr * TILE:].any(0, keepdims=True)])
+  if w % TILE: rows = np.pad(rows, ((0, 0), (0, (C * TILE - w) * ch)))
+  return rows.reshape(R, C, TILE * ch).any(2)
 
 
 def alignment(prev: SessionState, minimap: np.ndarray, origin: np.ndarray) -> tuple[int, int] | None:
@@ -53,8 +71,7 @@ def reusable_tiles(prev: SessionState, minimap: np.ndarray, shift: tuple[int, in
   ph, pw = (s // TILE * TILE for s in prev.minimap.shape[:2])
   if ph == 0 or pw == 0: return keep
   dy, dx = shift
-  same = (minimap[dy:dy + ph, dx:dx + pw] == prev.minimap[:ph, :pw]).all(-1)
-  keep[dy // TILE:(dy + ph) // TILE, dx // TILE:(dx + pw) // TILE] = same.reshape(ph // TILE, TILE, pw // TILE, TILE).all((1, 3))
+  keep[dy // TILE:(dy + ph) // TILE, dx // TILE:(dx + pw) // TILE] = ~tile_any(minimap[dy:dy + ph, dx:dx + pw] != prev.minimap[:ph, :pw])
   return keep
 
 
@@ -63,40 +80,83 @@ def update_mask(unet, prev: SessionState | None, minimap: np.ndarray, origin: np
   """Run the UNet (a models.tiled.TiledUNet) on what changed since `prev`; returns the new state and
   the number of tiles computed. Without prev the statistics come from `stats` or this minimap. With
   per_request the statistics are this minimap's, zero-padded to whole tiles (the published input), and
-  tiles are reused only while they stay bit-identical."""
+  tiles are reused only while they stay bit-identical. The state also records which tiles' mask changed
+  (for update_clean), whatever the UNet reused."""
   from models.tiled import channel_stats
   minimap = np.ascontiguousarray(minimap)
   origin = np.asarray(origin, np.int64).reshape(2).copy()
+  same_stats = prev is not None
   if per_request:
     stats = channel_stats(minimap, pad_to=TILE)  # = unet.stats(minimap) on the published path
-    if prev is not None and not all(np.array_equal(a, b) for a, b in zip(stats, prev.stats)): prev = None  # nothing of it holds now
+    same_stats = same_stats and all(np.array_equal(a, b) for a, b in zip(stats, prev.stats))  # else no tile's input holds now
   elif prev is not None: stats = prev.stats
   elif stats is None: stats = channel_stats(minimap)
   h, w = minimap.shape[:2]
   R, C = grid(h, w)
   full = np.zeros((R * TILE, C * TILE), np.uint8)
+  view = full.reshape(R, TILE, C, TILE).transpose(0, 2, 1, 3)  # (R, C, 32, 32) tiles of full
   todo = np.ones((R, C), bool)
-  shift = alignment(prev, minimap, origin) if prev is not None and incremental else None
+  shift = alignment(prev, minimap, origin) if prev is not None else None
   if shift is not None:
-    todo = ~reusable_tiles(prev, minimap, shift)
+    if incremental and same_stats: todo = ~reusable_tiles(prev, minimap, shift)
     ph, pw = prev.mask.shape
     full[shift[0]:shift[0] + ph, shift[1]:shift[1] + pw] = prev.mask
+    before = view[todo]  # the previous mask where tiles are recomputed: what tells update_clean where the mask changed
   # the canvas grows by whole strips that are mostly unrevealed black: one UNet pass serves every black tile
-  blank = prev.blank if prev is not None else None
-  fr, fc = h // TILE, w // TILE
-  black = np.zeros((R, C), bool)
-  black[:fr, :fc] = ~minimap[:fr * TILE, :fc * TILE].reshape(fr, TILE, fc, TILE, 3).any((1, 3, 4))
-  if getattr(unet, "pad_raw", False):  # raw padding is black too: a ragged edge tile with nothing revealed is a black tile
-    black = ~np.pad(minimap, ((0, R * TILE - h), (0, C * TILE - w), (0, 0))).reshape(R, TILE, C, TILE, 3).any((1, 3, 4))
-  black &= todo
+  blank = prev.blank if same_stats else None
+  black = ~tile_any(minimap) & todo
+  if not getattr(unet, "pad_raw", False): black[h // TILE:], black[:, w // TILE:] = False, False  # padded after normalising: a ragged edge tile is no black tile
+  # (raw padding is black too: on the published path a ragged edge tile with nothing revealed is a black tile)
   if black.any():
     if blank is None: blank = np.asarray(unet.tiles(np.zeros((TILE, TILE, 3), np.uint8), np.zeros((1, 2), np.int64), stats), np.uint8)[0]
-    full.reshape(R, TILE, C, TILE).transpose(0, 2, 1, 3)[black] = blank
+    view[black] = blank
   coords = np.argwhere(todo & ~black).astype(np.int64)
-  if len(coords):
-    tiles = np.asarray(unet.tiles(minimap, coords, stats), np.uint8)
-    full.reshape(R, TILE, C, TILE).transpose(0, 2, 1, 3)[coords[:, 0], coords[:, 1]] = tiles
-  return SessionState(minimap.copy(), origin, full[:h, :w].copy(), stats, blank), len(coords)
+  if len(coords): view[coords[:, 0], coords[:, 1]] = np.asarray(unet.tiles(minimap, coords, stats), np.uint8)
+  full[h:], full[:, w:] = 0, 0  # a blank tile written on a ragged edge would otherwise count as a change past the image
+  changed = None
+  if shift is not None:
+    changed = np.zeros((R, C), bool)
+    changed[todo] = (before != view[todo]).any((1, 2))
+  return SessionState(minimap.copy(), origin, full[:h, :w].copy(), stats, blank, changed, shift), len(coords)
+
+
+def changed_box(state: SessionState) -> tuple[tuple[int, int], tuple[int, int]] | None:
+  """((y0, y1), (x0, x1)) in pixels: the bounding box of the changed tiles grown by one tile, outside which
+  neither the cleaned mask (its 15x15 window reaches 7 px < 32) nor the token occupancy can have changed;
+  None when nothing changed."""
+  t = np.argwhere(state.changed)
+  if not len(t): return None
+  return ((t[:, 0].min() - 1) * TILE, (t[:, 0].max() + 2) * TILE), ((t[:, 1].min() - 1) * TILE, (t[:, 1].max() + 2) * TILE)
+
+
+def update_clean(prev: SessionState | None, state: SessionState) -> np.ndarray:
+  """poemap.tokens.clean_sparse_pixels(state.mask), bit for bit, kept in state.clean: recomputed only in
+  changed_box, the rest moved over from prev (the mask there is the same, zeros outside the old image included)."""
+  from poemap.tokens import clean_sparse_box, clean_sparse_pixels
+  if state.changed is None or prev is None or prev.clean is None: state.clean = clean_sparse_pixels(state.mask)
+  else:
+    clean = np.zeros_like(state.mask)
+    (dy, dx), (ph, pw) = state.shift, prev.clean.shape
+    clean[dy:dy + ph, dx:dx + pw] = prev.clean
+    if (box := changed_box(state)) is not None: clean_sparse_box(state.mask, clean, *box)
+    state.clean = clean
+  return state.clean
+
+
+def update_tokens(prev: SessionState | None, state: SessionState, limit: int | None = None) -> tuple[np.ndarray, int]:
+  """(the first `limit` tokens of poemap.tokens.tokenize_mask(state.clean, state.origin), how many there are
+  in all), bit for bit; the patch occupancy is kept in state.occupancy and recomputed only over changed_box.
+  Run update_clean first."""
+  from poemap.tokens import patch_occupancy, token_grid, tokens_from_occupancy
+  if state.changed is None or prev is None or prev.occupancy is None: occ = patch_occupancy(state.clean, state.origin)
+  else:
+    # the patch grid is the tile grid offset by origin % 32, which a session keeps: the old grid moves by whole patches
+    occ = np.zeros(token_grid(state.clean.shape, state.origin)[2:], bool)
+    (dy, dx), (pr, pc) = state.shift, prev.occupancy.shape
+    occ[dy // TILE:dy // TILE + pr, dx // TILE:dx // TILE + pc] = prev.occupancy
+    if (box := changed_box(state)) is not None: patch_occupancy(state.clean, state.origin, box, occ)
+  state.occupancy = occ
+  return tokens_from_occupancy(state.clean, state.origin, occ, limit), int(occ.sum())
 
 
 class Sessions:
