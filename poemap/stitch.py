@@ -8,11 +8,13 @@ lines count for a lot, with the player icon at the centre blanked out because it
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import cv2
 import numpy as np
 
 GROW = 64          # the canvas grows in whole multiples of this at capture scale (= 32 px tiles at ½)
-MIN_CONFIDENCE = 0.3  # fraction of prev's line pixels that the chosen shift must find in cur
+MIN_CONFIDENCE = 0.2  # chance-corrected share of prev's line pixels that the chosen shift must find in cur
 DISTINCT = 1.5        # ...and it must explain them this many times better than any other shift
 MAX_SHIFT = 0.75   # of the frame size: larger moves leave too little overlap to trust
 
@@ -25,22 +27,44 @@ def _check_frame(frame: np.ndarray, name: str = "frame") -> np.ndarray:
   return frame
 
 
-def _lines(frame: np.ndarray, sigma: float, blank: tuple[int, int] | None, blank_radius: int = 0) -> np.ndarray:
-  """uint8 (H, W): how much each pixel is thin map-line blue (R 110-150, G 0-150, B 150-255:
-  blue well above red and green), with a square of `blank_radius` around `blank` (the player
-  icon and its glow, which never move on screen) zeroed. Not windowed."""
+OPEN = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))  # at ½ scale: wider than any map line, narrower than a patch
+FULL_EXTENT = 40  # ½-scale px: a line component this long (or longer) has full weight
+MIN_AREA, MIN_EXTENT = 10, 7  # ½-scale px: a line-pixel component smaller than this is a speck, not a line
+
+
+def _blueness(frame: np.ndarray) -> np.ndarray:
+  """uint8 (H, W): how much bluer than its red and green a pixel is. Every overlay colour of the
+  game's blue-purple family blends into the ground as a rise of this, whatever the ground's colour."""
   h, w = frame.shape[:2]
   # one transposing copy: several times faster than cv2.split on a 1200x1200x3 frame
   r, g, b = np.ascontiguousarray(frame.reshape(-1, 3).T).reshape(3, h, w)
-  # saturating uint8 arithmetic throughout: several times faster than float on a 1200x1200 frame
-  blue = cv2.subtract(cv2.subtract(b, cv2.max(r, cv2.addWeighted(g, 0.8, g, 0, 0))), 20)
-  # a high-pass keeps line-width detail: water and glows are broad, map lines are a few px wide
-  # (the full-scale map only feeds the refinement's line pixels: a box blur is close enough, and cheaper)
-  hp = cv2.subtract(blue, cv2.GaussianBlur(blue, (0, 0), sigma) if sigma < 2 * SIGMA else cv2.blur(blue, (7, 7)))
+  return cv2.subtract(b, cv2.addWeighted(r, 0.5, g, 0.5, 0))
+
+
+def _lines(frame: np.ndarray, blank: tuple[int, int] | None, blank_radius: int = 0) -> tuple[np.ndarray, np.ndarray]:
+  """uint8 (H, W) at the frame's scale (the ½-scale frame): thin blue-purple structure. A white
+  top-hat (blueness minus its opening by a disc wider than a line) keeps what is thinner than the
+  disc and drops broad blue (water, patches, glows) including its edges; components too small to
+  be a stretch of line (sparkles, ripples, grain) are dropped. A square of `blank_radius` around
+  `blank` (the player icon and its glow, which never move on screen) is zeroed. Also returns each
+  line pixel's weight (uint8, 255 = full): short fragments, which is what textures leave, count
+  for less than the long runs map lines make."""
+  m = _blueness(frame)
+  th = cv2.subtract(m, cv2.morphologyEx(m, cv2.MORPH_OPEN, OPEN))
   if blank is not None:
     rad = blank_radius
-    hp[max(0, blank[0] - rad):max(0, blank[0] + rad), max(0, blank[1] - rad):max(0, blank[1] + rad)] = 0
-  return hp
+    th[max(0, blank[0] - rad):max(0, blank[0] + rad), max(0, blank[1] - rad):max(0, blank[1] + rad)] = 0
+  # the level adapts to the frame: faint lines over a calm ground stand out at a few units, a busy
+  # ground needs more (a few times its 99th percentile, which lines are too sparse to set)
+  cum = np.cumsum(cv2.calcHist([th], [0], None, [256], [0, 256]).ravel())
+  level = int(np.clip(LEVEL_GAIN * int(np.searchsorted(cum, 0.99 * cum[-1])), LINE_LEVEL_MIN, LINE_LEVEL))
+  on = (th > level).view(np.uint8)
+  n, lab, st, _ = cv2.connectedComponentsWithStats(on, connectivity=8)
+  keep = (st[:, cv2.CC_STAT_AREA] >= MIN_AREA) & (np.maximum(st[:, cv2.CC_STAT_WIDTH], st[:, cv2.CC_STAT_HEIGHT]) >= MIN_EXTENT)
+  keep[0] = False
+  ext = np.maximum(st[:, cv2.CC_STAT_WIDTH], st[:, cv2.CC_STAT_HEIGHT])
+  wt = np.where(keep, np.minimum(255, ext * 255 // FULL_EXTENT), 0).astype(np.uint8)
+  return np.where(keep[lab], th, 0).astype(np.uint8), wt[lab]
 
 
 _WINDOWS: dict[tuple[int, int], np.ndarray] = {}
@@ -56,11 +80,19 @@ def _window(h: int, w: int) -> np.ndarray:
   return _WINDOWS[(h, w)]
 
 
-SIGMA = 2.0  # of the high-pass at ½ scale (twice that at full scale)
-LINE_LEVEL = 12  # high-passed blue above this counts as a line pixel when verifying a shift
-MIN_LINE_PIXELS = 80  # at ½ scale: fewer shared line pixels than this can't pin a translation
-CANDIDATES = 6     # correlation peaks verified per frame pair
+LINE_LEVEL = 12  # top-hat blueness above this is a line pixel on any frame; calm frames use less:
+LINE_LEVEL_MIN, LEVEL_GAIN = 5, 3  # ... LEVEL_GAIN times the frame's 99th percentile, at least LINE_LEVEL_MIN
+MIN_LINE_PIXELS = 80  # at ½ scale: fewer shared line pixels than this pin a translation only if
+MIN_SPARSE, SPARSE_CONFIDENCE, SPARSE_SHARE = 40, 0.8, 0.8  # ... there are MIN_SPARSE of them and nearly all agree
+APERTURE_DISTINCT = 1.2  # how much better than 12 px off the chosen shift must explain the lines
+APERTURE = [(dy, dx) for dy, dx in ((12, 0), (0, 12), (8, 8), (8, -8)) for dy, dx in ((dy, dx), (-dy, -dx))]  # ½-scale px
+CANDIDATES = 12    # correlation peaks verified per frame pair
 RELOCATE = 3       # crop side, in frame sides, that a lost frame is searched for in the canvas
+MAX_CONFIDENCE = 0.5  # the most agreement (chance-corrected) asked for after a gap
+GAP_CONFIDENCE = 0.05  # more agreement asked for per skipped frame
+COUNT_MOVE = 16    # capture px a frame must lie from the last counted one to count into hits/miss
+CANVAS_MIN_PIXELS = 60  # persistent ½-scale line pixels under a frame needed to judge it against the canvas
+CANVAS_AGREE = 0.5   # chance-corrected share of them a frame must show
 BLANK = 0.04       # of the frame height: half-side of the square around the player icon ignored
 
 
@@ -71,23 +103,31 @@ class _Features:
     h, w = frame.shape[:2]
     self.frame = frame
     small = cv2.resize(frame, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
-    self.lines = _lines(small, SIGMA, (h // 4, w // 4), int(BLANK * h / 2))
-    self.on = self.lines > LINE_LEVEL
+    self.lines, self.weight = _lines(small, (h // 4, w // 4), int(BLANK * h / 2))
+    self.on = self.lines > 0
     self.near = cv2.dilate(self.on.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
-    self.points = _points(self.on)
-    self.spectrum = _spectrum(self.lines * _window(h // 2, w // 2)) if self.on.any() else None
+    self.chance = float(np.count_nonzero(self.near)) / self.near.size
+    self.points = _points(self.on, self.weight)
+    weighted = self.lines.astype(np.float32) * self.weight * (1 / 255)
+    self.spectrum = _spectrum(weighted * _window(h // 2, w // 2)) if self.on.any() else None
     self._full_on: np.ndarray | None = None
 
   @property
   def full_on(self) -> np.ndarray:
     """Full-scale line pixels, for the refinement; computed once, when first needed."""
-    if self._full_on is None: self._full_on = _full_on(self.frame)
+    if self._full_on is None: self._full_on = _full_on(self.frame, self.on)
     return self._full_on
 
 
-def _full_on(frame: np.ndarray) -> np.ndarray:
+def _full_on(frame: np.ndarray, half_on: np.ndarray | None = None) -> np.ndarray:
+  """Full-scale line pixels for the refinement: blueness above its local mean, where the ½-scale
+  line image (of this frame, or recomputed) found lines; the ½-scale filtering does the judging."""
   h, w = frame.shape[:2]
-  return _lines(frame, 2 * SIGMA, (h // 2, w // 2), int(BLANK * h)) > LINE_LEVEL
+  if half_on is None: half_on = _Features(frame).on
+  m = _blueness(frame)
+  hp = cv2.subtract(m, cv2.blur(m, (9, 9))) > LINE_LEVEL_MIN
+  near = cv2.dilate(half_on.view(np.uint8), np.ones((3, 3), np.uint8))
+  return hp & (cv2.resize(near, (w, h), interpolation=cv2.INTER_NEAREST) > 0)
 
 
 def line_image(frame: np.ndarray) -> np.ndarray:
@@ -99,24 +139,38 @@ def line_image(frame: np.ndarray) -> np.ndarray:
 VERIFY_POINTS = 4000  # line pixels of the reference sampled to verify a candidate shift
 
 
-def _points(on: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-  """An even subsample of a line map's pixels (ys, xs) and the stride it was taken with."""
+def _points(on: np.ndarray, weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+  """An even subsample of a line map's pixels (ys, xs), the stride it was taken with, and their
+  weights (float32, 1 = full; all 1 without `weight`)."""
   ys, xs = np.nonzero(on)
   step = max(1, -(-len(ys) // VERIFY_POINTS))
-  return ys[::step], xs[::step], step
+  ys, xs = ys[::step], xs[::step]
+  return ys, xs, step, (np.ones(len(ys), np.float32) if weight is None else weight[ys, xs].astype(np.float32) / 255)
 
 
-def _verify(pts: tuple[np.ndarray, np.ndarray, int], b_near: np.ndarray, sy: int, sx: int) -> tuple[float, int]:
+class Evidence(NamedTuple):
+  score: float        # chance-corrected agreement: 0 = what random lines would give, 1 = every line confirmed
+  n: int              # about how many of the reference's line pixels lie under b
+  share: float        # ... as a fraction of all the reference's line pixels
+  hits: np.ndarray    # bool over the sampled points: confirmed
+
+
+def _verify(pts: tuple[np.ndarray, np.ndarray, int, np.ndarray], b_near: np.ndarray, chance: float, sy: int, sx: int) -> Evidence:
   """If b's pixel [y, x] shows the reference's [y + sy, x + sx] (b's content is the reference
-  shifted by the player's movement, in ½-scale pixels), the fraction of the reference's line
-  pixels under b that b has too (within 1 px), and about how many there were. Revealed map lines
-  never disappear, so the true shift confirms nearly all of them."""
-  ys, xs, step = pts
+  shifted by the player's movement, in ½-scale pixels): how many of the reference's line pixels
+  under b that b has too (within 1 px). Revealed map lines never disappear, so the true shift
+  confirms nearly all of them; a shift that merely lands them on a busy frame confirms about
+  `chance` (the share of b near a line pixel) of them, so the score counts agreement beyond that.
+  Pixels count by their weight (long lines more than short fragments)."""
+  ys, xs, step, wt = pts
   by, bx = ys - sy, xs - sx
   inside = (by >= 0) & (by < b_near.shape[0]) & (bx >= 0) & (bx < b_near.shape[1])
   n = int(np.count_nonzero(inside))
-  if n == 0: return 0.0, 0
-  return float(np.count_nonzero(b_near[by[inside], bx[inside]])) / n, n * step
+  hits = np.zeros(len(ys), bool)
+  if n == 0: return Evidence(0.0, 0, 0.0, hits)
+  hits[inside] = b_near[by[inside], bx[inside]]
+  frac = float(wt[hits].sum()) / max(1e-6, float(wt[inside].sum()))
+  return Evidence((frac - chance) / max(1e-6, 1 - chance), n * step, n / max(1, len(ys)), hits)
 
 
 def _peaks(r: np.ndarray, k: int) -> list[tuple[int, int]]:
@@ -154,10 +208,71 @@ def _correlate(sa: np.ndarray, sb: np.ndarray) -> np.ndarray:
   return np.ascontiguousarray(cv2.idft(cross, flags=cv2.DFT_SCALE)[..., 0])
 
 
-def _pick(r: np.ndarray, verify, need: int, limit: tuple[float, float], min_confidence: float) -> tuple[float, float, float] | None:
+MIN_SHARE = 0.2    # of the reference's line pixels that must lie in the overlap: fewer can't outvote the rest
+RAY = (0.06, 0.94)  # fractions of a shift searched for a shorter one in the same direction (parallax 1.06-16)
+SAME_EVIDENCE = 0.5  # two shifts whose confirmed pixels overlap this much explain the same lines
+WORLD_RIVAL = 0.12   # a shorter shift on the ray with this score may be the map under a faster world
+WORLD_SWITCH = 0.7   # ... and it is taken for the map when it explains its pixels this well relative to the best
+
+
+REFUSALS: list[str] = []  # why the latest refusals happened, newest last (for debugging and the bench)
+
+
+def _refuse(why: str) -> None:
+  REFUSALS.append(why)
+  del REFUSALS[:-64]
+  return None
+
+
+class Candidate(NamedTuple):
+  sy: int         # the player's movement, ½-scale px
+  sx: int
+  e: Evidence
+
+
+def _on_ray(r: np.ndarray, verify, c: Candidate, need: int, min_share: float) -> Candidate | None:
+  """The best-verified shift on the segment from 0 to c's, excluding its ends: where the map
+  moved if c is the world's movement, which is parallax times longer. Only the few strongest
+  correlation maxima along the segment are verified."""
+  h, w = r.shape
+  L = int(max(abs(c.sy), abs(c.sx)))
+  if L < 12: return None
+  t = np.linspace(RAY[0], RAY[1], max(2, int(L * (RAY[1] - RAY[0]))))
+  qy, qx = np.round(t * c.sy).astype(int), np.round(t * c.sx).astype(int)
+  rr = cv2.dilate(r, np.ones((3, 3), np.uint8))[(-qy) % h, (-qx) % w]
+  loc = np.nonzero((rr >= np.roll(rr, 1)) & (rr >= np.roll(rr, -1)))[0]
+  best = None
+  for i in loc[np.argsort(-rr[loc])][:3]:
+    for dy in (-1, 0, 1):
+      for dx in (-1, 0, 1):
+        sy, sx = int(qy[i]) + dy, int(qx[i]) + dx
+        e = verify(sy, sx)
+        if e.n >= need and e.share >= min_share and (best is None or e.score > best.e.score): best = Candidate(sy, sx, e)
+  return best
+
+
+def _same_evidence(a: Candidate, b: Candidate) -> bool:
+  """Whether two shifts explain mostly the same line pixels (a straight wall fits along itself)
+  rather than different ones (the map's lines and the world's texture)."""
+  both = np.count_nonzero(a.e.hits & b.e.hits)
+  return both >= SAME_EVIDENCE * max(1, min(np.count_nonzero(a.e.hits), np.count_nonzero(b.e.hits)))
+
+
+def _world_of(a: Candidate, b: Candidate) -> bool:
+  """Whether b is a longer copy of a in the same direction (k a, parallax k in RAY's range)
+  explained by other pixels: the world's movement when a is the map's."""
+  v, u = np.array([b.sy, b.sx], np.float64), np.array([a.sy, a.sx], np.float64)
+  if not u.any(): return False
+  k = float(v @ u) / float(u @ u)
+  return 1 / RAY[1] <= k <= 1 / RAY[0] and float(np.abs(v - k * u).max()) <= 3 and not _same_evidence(a, b)
+
+
+def _pick(r: np.ndarray, verify, need: int, limit: tuple[float, float], min_confidence: float,
+          min_share: float = MIN_SHARE) -> tuple[float, float, float] | None:
   """The player's movement (dy, dx) in ½-scale pixels, sub-pixel, and its confidence: the
   strongest correlation peaks, each verified against the line pixels (a peak from the world,
-  from monsters or from noise fails that), the best kept only if it clearly beats the others."""
+  from monsters or from noise fails that), the best kept only if it clearly beats the others and
+  is not the world's movement (see below)."""
   h, w = r.shape
   cands = []
   for py, px in _peaks(r, CANDIDATES):
@@ -166,17 +281,35 @@ def _pick(r: np.ndarray, verify, need: int, limit: tuple[float, float], min_conf
     for sy in (-py, h - py):
       for sx in (-px, w - px):
         if abs(sy) > limit[0] or abs(sx) > limit[1]: continue
-        score, n = verify(sy, sx)
-        if n >= need: cands.append((score, py, px, sy, sx))
-  if not cands: return None
-  best = max(cands)
+        e = verify(sy, sx)
+        # few line pixels pin a shift only if nearly all of them lie in the overlap and agree
+        if e.n >= need and e.share >= min_share and (e.n >= MIN_LINE_PIXELS or (e.score >= SPARSE_CONFIDENCE and e.share >= SPARSE_SHARE)):
+          cands.append(Candidate(sy, sx, e))
+  if not cands: return _refuse('no candidate')
+  best = max(cands, key=lambda c: c.e.score)
+  # the world scrolls parallax (> 1) times faster than the map, so a world-locked texture explains
+  # a longer copy of the player's movement. The best shift's shorter copy on its ray, explained by
+  # other pixels and about as well, is the map (the best is the world); explained by the same
+  # pixels, it is a straight wall along the move (the best stands); explained by other pixels but
+  # much worse, the map may be too faint to tell: refuse.
+  ray = _on_ray(r, verify, best, need, min_share)
+  if ray is not None and ray.e.score >= WORLD_RIVAL and not _same_evidence(ray, best):
+    if ray.e.score < max(min_confidence, WORLD_SWITCH * best.e.score):
+      return _refuse(f'world rival: ray {ray.e.score:.2f} best {best.e.score:.2f}')
+    best = ray
+  if best.e.score < min_confidence: return _refuse(f'best {best.e.score:.2f} < {min_confidence:.2f}')
   # a shift that only explains the lines as well as a clearly different one does is a guess (a
-  # straight wall fits anywhere along itself); a broad peak split into neighbouring maxima is one
-  rival = max((c[0] for c in cands if abs(c[3] - best[3]) > 8 or abs(c[4] - best[4]) > 8), default=0.0)
-  if best[0] < min_confidence or best[0] < DISTINCT * rival: return None
-  conf, py, px, sy, sx = best
+  # straight wall fits anywhere along itself); a broad peak split into neighbouring maxima is one;
+  # the world's longer copy of the best is no rival
+  rival = max((c.e.score for c in cands if (abs(c.sy - best.sy) > 8 or abs(c.sx - best.sx) > 8) and not _world_of(best, c)), default=0.0)
+  if best.e.score < DISTINCT * rival: return _refuse(f'best {best.e.score:.2f} rival {rival:.2f}')
+  # the aperture problem beyond the peaks: lines that fit as well some px off in some direction
+  # (straight edges, text, a panel's frame) don't pin the shift
+  ap = max(verify(best.sy + oy, best.sx + ox).score for oy, ox in APERTURE)
+  if ap * APERTURE_DISTINCT > best.e.score: return _refuse(f'aperture {ap:.2f} best {best.e.score:.2f}')
+  py, px = (-best.sy) % h, (-best.sx) % w
   fy, fx = _subpixel(r, py, px)
-  return sy - (fy - py), sx - (fx - px), conf
+  return best.sy - (fy - py), best.sx - (fx - px), best.e.score
 
 
 def _translation(a: _Features, b: _Features, min_confidence: float) -> tuple[float, float, float] | None:
@@ -187,8 +320,8 @@ def _translation(a: _Features, b: _Features, min_confidence: float) -> tuple[flo
   h, w = r.shape
   # an entrance frame may hold few lines; demand most of them rather than a fixed count, or the
   # canvas could never leave the entrance
-  need = min(MIN_LINE_PIXELS, max(MIN_LINE_PIXELS // 3, int(0.7 * np.count_nonzero(a.on))))
-  t = _pick(r, lambda sy, sx: _verify(a.points, b.near, sy, sx), need, (MAX_SHIFT * h, MAX_SHIFT * w), min_confidence)
+  need = min(MIN_LINE_PIXELS, max(MIN_SPARSE, int(0.7 * np.count_nonzero(a.on))))
+  t = _pick(r, lambda sy, sx: _verify(a.points, b.near, b.chance, sy, sx), need, (MAX_SHIFT * h, MAX_SHIFT * w), min_confidence)
   if t is None: return None
   return (*_refine(a.full_on, b.full_on, 2 * t[0], 2 * t[1]), t[2])
 
@@ -211,8 +344,8 @@ def _refine(a_on: np.ndarray, b_on: np.ndarray, dy: float, dx: float) -> tuple[f
   # a rows [py, py+oh) hold the content of b rows [py-iy, py-iy+oh); b is cut R wider
   py, px = R + max(0, iy), R + max(0, ix)
   cy, cx = py - iy - R, px - ix - R
-  ys, xs = np.nonzero(a_on[py:py + oh:2, px:px + ow])  # every other row: the search needs far fewer points
-  ys *= 2
+  # all rows: a subsample of every other row biases the sub-pixel peak across thick (blurred) lines
+  ys, xs = np.nonzero(a_on[py:py + oh, px:px + ow])
   cw = b_on[cy:cy + oh + 2 * R, cx:cx + ow + 2 * R]
   if len(ys) < MIN_LINE_PIXELS: return dy, dx
   step = -(-len(ys) // REFINE_POINTS)  # an even subsample bounds the cost on line-dense frames
@@ -289,7 +422,12 @@ class MinimapCanvas:
     self.image = np.zeros((H, W, 3), np.uint8)
     self.covered = np.zeros((H, W), bool)
     self.lines = np.zeros((H // 2, W // 2), np.uint8)  # each accepted frame's ½-scale line image
+    # per ½-scale canvas pixel: in how many counted frames it was a line pixel, and in how many
+    # (after the first) it was not; map lines persist, the world (moving at another speed) doesn't
+    self.hits = np.zeros((H // 2, W // 2), np.uint8)
+    self.miss = np.zeros((H // 2, W // 2), np.uint8)
     self.topleft = np.array([(H - h) // 2, (W - w) // 2], np.float64)  # of the latest frame, sub-pixel
+    self._counted = self.topleft - 2 * COUNT_MOVE  # where the last frame counted into hits/miss lay
     self._prev = _Features(f)
     self._paste(f, self._rounded(), None)
     self.origin = (self.topleft.astype(np.int64) + np.array([h // 2, w // 2]))
@@ -311,8 +449,11 @@ class MinimapCanvas:
     feats = _Features(f)
     # every skipped frame widens the gap to the reference frame and shrinks the overlap, which
     # makes a wrong shift likelier to look right: demand more agreement the longer the gap
-    t = _translation(self._prev, feats, min(0.7, self.min_confidence + 0.1 * self._gap))
-    if t is None: t = self._relocate(feats)
+    t = _translation(self._prev, feats, self._min_confidence())
+    if t is not None and not self._agrees(feats, self.topleft + t[:2]): t = None
+    if t is None:
+      t = self._relocate(feats)
+      if t is not None and not self._agrees(feats, self.topleft + t[:2]): t = None
     if t is None:
       self.skipped += 1
       self._gap += 1
@@ -326,6 +467,32 @@ class MinimapCanvas:
     self._paste(f, self._rounded(), prev_pos)
     return True
 
+  def _min_confidence(self) -> float:
+    # every skipped frame widens the gap to the reference frame and shrinks the overlap, which
+    # makes a wrong shift likelier to look right: demand more agreement the longer the gap
+    return min(MAX_CONFIDENCE, self.min_confidence + GAP_CONFIDENCE * self._gap)
+
+  def _agrees(self, feats: _Features, topleft: np.ndarray) -> bool:
+    """Whether a frame placed at `topleft` shows the lines the canvas has seen persistently under
+    it. Revealed lines never disappear, so a frame that hides most of them (a panel, a desktop, the
+    overlay toggled off, a death screen, another area) is not the minimap, whatever a translation
+    says. True when the canvas knows too few persistent lines there to judge."""
+    h, w = self.frame_shape[:2]
+    ly, lx = (np.floor(topleft + 0.5).astype(np.int64) // 2).tolist()
+    H, W = self.hits.shape
+    y0, x0, y1, x1 = max(0, ly), max(0, lx), min(H, ly + h // 2), min(W, lx + w // 2)
+    if y1 <= y0 or x1 <= x0: return True
+    hits, miss = self.hits[y0:y1, x0:x1], self.miss[y0:y1, x0:x1]
+    pers = (hits >= 2) & (miss.astype(np.int16) * 2 <= hits)
+    rad = int(BLANK * h / 2) + 1
+    sub = feats.near[y0 - ly:y1 - ly, x0 - lx:x1 - lx]
+    cy, cx = h // 4 - (y0 - ly), w // 4 - (x0 - lx)
+    pers[max(0, cy - rad):max(0, cy + rad), max(0, cx - rad):max(0, cx + rad)] = False
+    n = int(np.count_nonzero(pers))
+    if n < CANVAS_MIN_PIXELS: return True
+    frac = float(np.count_nonzero(sub[pers])) / n
+    return (frac - feats.chance) / max(1e-6, 1 - feats.chance) >= CANVAS_AGREE
+
   def _relocate(self, feats: _Features) -> tuple[float, float, float] | None:
     """Align a frame against the canvas around the last accepted position instead of against the
     last frame: the canvas holds every line revealed so far, and a crop RELOCATE times the frame
@@ -338,15 +505,17 @@ class MinimapCanvas:
     # the line canvas, not lines recomputed from the RGB canvas: seams between pasted frames
     # would pass the line filter as long straight "walls"
     ref = crop(self.lines, tl[0] // 2 - oy, tl[1] // 2 - ox, ch, cw)
-    ref_on = ref > LINE_LEVEL
+    ref_on = ref > 0
     if not ref_on.any() or feats.spectrum is None: return None
     moved = np.zeros((ch, cw), np.float32)
     moved[oy:oy + h // 2, ox:ox + w // 2] = feats.lines
     win = _window(ch, cw)
     r = _correlate(_spectrum(ref * win), _spectrum(moved * win))
     pts = _points(ref_on)
-    t = _pick(r, lambda sy, sx: _verify(pts, feats.near, sy + oy, sx + ox), MIN_LINE_PIXELS, (oy, ox),
-              min(0.7, self.min_confidence + 0.1 * self._gap))
+    # the crop holds far more lines than the frame can show, so no share of them is asked for;
+    # the canvas check (add) then asks the frame to show what the canvas knows is under it
+    t = _pick(r, lambda sy, sx: _verify(pts, feats.near, feats.chance, sy + oy, sx + ox), 2 * MIN_LINE_PIXELS, (oy, ox),
+              self._min_confidence(), min_share=0.0)
     if t is None: return None
     last = _full_on(crop(self.image, tl[0], tl[1], h, w))  # the canvas where the last frame lies
     return (*_refine(last, feats.full_on, 2 * t[0], 2 * t[1]), t[2])
@@ -363,9 +532,12 @@ class MinimapCanvas:
     image = np.zeros((H + top + bottom, W + left + right, 3), np.uint8)
     covered = np.zeros(image.shape[:2], bool)
     image[top:top + H, left:left + W], covered[top:top + H, left:left + W] = self.image, self.covered
-    lines = np.zeros((image.shape[0] // 2, image.shape[1] // 2), np.uint8)
-    lines[top // 2:(top + H) // 2, left // 2:(left + W) // 2] = self.lines
-    self.image, self.covered, self.lines = image, covered, lines
+    def grown(a: np.ndarray) -> np.ndarray:
+      out = np.zeros((image.shape[0] // 2, image.shape[1] // 2), a.dtype)
+      out[top // 2:(top + H) // 2, left // 2:(left + W) // 2] = a
+      return out
+    self.image, self.covered, self.lines, self.hits, self.miss = image, covered, grown(self.lines), grown(self.hits), grown(self.miss)
+    self._counted = self._counted + np.array([top, left])
     self.topleft += self._shift_since_grow
     self.origin = self.origin + np.array([top, left])
 
@@ -390,3 +562,10 @@ class MinimapCanvas:
       region[lo[0]:hi[0], lo[1]:hi[1]] = f[lo[0]:hi[0], lo[1]:hi[1]]
       lregion[lo[0] // 2:hi[0] // 2, lo[1] // 2:hi[1] // 2] = self._prev.lines[lo[0] // 2:hi[0] // 2, lo[1] // 2:hi[1] // 2]
     cov[:] = True
+    if np.abs(tl - self._counted).max() >= COUNT_MOVE:
+      # a player standing still would make the world under the map look persistent
+      self._counted = tl.astype(np.float64)
+      hits, miss = self.hits[ly:ly + h // 2, lx:lx + w // 2], self.miss[ly:ly + h // 2, lx:lx + w // 2]
+      on = self._prev.on[:hits.shape[0], :hits.shape[1]]
+      cv2.add(hits, on.view(np.uint8), dst=hits)
+      cv2.add(miss, ((~on) & (hits > 0)).view(np.uint8), dst=miss)

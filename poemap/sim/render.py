@@ -165,7 +165,7 @@ def _palette(family: str, rng: np.random.Generator, walk, water, light, grain, w
     n = periodic_noise(rng, TEX, 40, len(hues))
     pick = n.argmax(2)
     patch = hues[pick] * np.clip(n.max(2, keepdims=True) - 1.0, 0, 1) * 0.8
-    veins = np.clip(1 - np.abs(periodic_noise(rng, TEX, 60, 1)) / 0.06, 0, 1) * np.array([120, 40, 200], np.float32) * 0.4
+    veins = np.clip(1 - np.abs(periodic_noise(rng, TEX, 60, 1)) / 0.035, 0, 1) * np.array([120, 40, 200], np.float32) * 0.4
     grain = grain * 0.7 + patch + veins
     wtex = wtex + patch * 0.5
   elif family == "sea":
