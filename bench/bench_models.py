@@ -1,7 +1,9 @@
 """Per-tile UNet cost (published AttentionUNet with random weights, and the small configs) and ViT
-latency per sample, through the same TinyJit paths the server uses. Prints medians.
+latency per sample (the published ViT6_219_15 and the bundled ViT_synth architectures), through the same
+TinyJit paths the server uses. Prints medians. tinygrad settings come from the environment: BEAM=2 times
+searched kernels (the first run searches, minutes; later ones read tinygrad's cache), DEV=CUDA another device.
 
-  python bench/bench_models.py [--configs published,small,tiny] [--batch 64] [--reps 5] [--vit-batch 1]
+  python bench/bench_models.py [--configs published,small,tiny] [--batch 64] [--reps 5] [--vit-batch 1] [--vits published,bundled]
 """
 from __future__ import annotations
 
@@ -37,9 +39,11 @@ def main() -> None:
   ap.add_argument("--batch", type=int, default=64, help="tiles per UNet batch")
   ap.add_argument("--reps", type=int, default=5)
   ap.add_argument("--vit-batch", type=int, default=1)
+  ap.add_argument("--vits", default="published,bundled", help="ViT architectures to time ('' for none)")
   args = ap.parse_args()
+  from tinygrad.helpers import BEAM
   rng = np.random.default_rng(0)
-  print(f"device {Device.DEFAULT}; UNet batch {args.batch} tiles; medians of {args.reps}")
+  print(f"device {Device.DEFAULT}, BEAM={BEAM.value}; UNet batch {args.batch} tiles; medians of {args.reps}")
   # one full batch of tiles: an image of exactly `batch` tiles in one row
   img = rng.integers(0, 256, (32, 32 * args.batch, 3), dtype=np.uint8)
   per_tile = {}
@@ -53,14 +57,16 @@ def main() -> None:
   if "published" in per_tile:
     for name, t in per_tile.items():
       if name != "published": print(f"  {name}: {per_tile['published'] / t:.1f}x cheaper per tile than published")
-  vit = ViT()
-  runner = ViTRunner(vit, batch=args.vit_batch)
-  for n_tok in (20, 128, 300):  # few, exactly max, truncated
-    mask = (rng.random((32 * 24, 32 * 24)) < 0.02).astype(np.uint8)
-    toks = tokenize_mask(mask, (32 * 12, 32 * 12))[:n_tok]
-    samples = [toks] * args.vit_batch
-    t = median_time(lambda: runner.probs(samples), args.reps)
-    print(f"vit {len(toks):4d} tokens, batch {args.vit_batch}: {t / args.vit_batch * 1e3:8.2f} ms/sample")
+  # the bundled ViT_synth's architecture (docs/MODELS.md); ViT() is the published one's
+  archs = {"published": {}, "bundled": dict(layers=3, embed_dim=64, num_heads=2, ff_dim=128)}
+  for name in [v for v in args.vits.split(",") if v]:
+    runner = ViTRunner(ViT(**archs[name]), batch=args.vit_batch)
+    for n_tok in (20, 128, 300):  # few, exactly max, truncated: one kernel set serves all
+      mask = (rng.random((32 * 24, 32 * 24)) < 0.02).astype(np.uint8)
+      toks = tokenize_mask(mask, (32 * 12, 32 * 12))[:n_tok]
+      samples = [toks] * args.vit_batch
+      t = median_time(lambda: runner.probs(samples), args.reps)
+      print(f"vit {name:9s} {len(toks):4d} tokens, batch {args.vit_batch}: {t / args.vit_batch * 1e3:8.2f} ms/sample")
 
 
 if __name__ == "__main__":

@@ -74,14 +74,14 @@ class InferenceServer:
 
   def __init__(self, unet_model, vit_model, *, incremental: bool = True, collect: bool = False, data: str | os.PathLike | None = None,
                max_sessions: int = 16, unet_batch: int = 32, names: tuple[str, str] = ("unet", "vit"), input_path: str = BUNDLED,
-               models: str = "custom", areas=None, vit_path: str | os.PathLike | None = None):
+               models: str = "custom", areas=None, vit_path: str | os.PathLike | None = None, beam: int = 0):
     from models.tiled import TiledUNet, ViTRunner
     if input_path not in INPUT_PATHS: raise ValueError(f"input_path must be one of {INPUT_PATHS}, got {input_path!r}")
     self.input_path, self.models = input_path, models
     # the published UNet's input: raw black padding and the statistics of every padded minimap (poemap.fidelity)
     self.unet, self.vit = TiledUNet(unet_model, batch=unet_batch, input_path=input_path), ViTRunner(vit_model, batch=1)
     self.num_classes = int(vit_model.config["num_classes"]) if hasattr(vit_model, "config") else None
-    self.incremental, self.collect, self.names = incremental, collect, names
+    self.incremental, self.collect, self.names, self.beam = incremental, collect, names, beam
     self.root = data_root(data)
     self.sessions = Sessions(max_sessions)
     self.ready = False
@@ -106,20 +106,30 @@ class InferenceServer:
       n = int(model.config["num_classes"]) if hasattr(model, "config") else a.layouts
       if n != a.layouts: raise AreaError(f"area {key!r}: {p.name} has {n} classes, the registry says {a.layouts} layouts")
       runner = ViTRunner(model, batch=1)
+      self._warm_vit(runner)  # its kernels (and any BEAM search) now, on the area's first request, not on every one
       print(f"area {key}: loaded {p}", flush=True)
     self.area_vits[key] = runner
     return runner
 
   def warmup(self) -> None:
-    """Compile every kernel before the first real request: TinyJit captures on the second call."""
+    """Compile every kernel before the first real request: TinyJit captures on the second call, and the
+    captured kernels are all the hot path runs (fixed shapes), so a BEAM search happens here or never.
+    tinygrad keeps searched kernels in its cache (~/.cache/tinygrad/cache.db): only the first start searches."""
+    from tinygrad.helpers import Context
     rng = np.random.default_rng(0)
     img = rng.integers(0, 256, (96, 96, 3), dtype=np.uint8)
     img[40:44, :] = (130, 60, 220)  # a line-coloured stripe so cleaning and tokens have work too
     coords = np.argwhere(np.ones(grid(96, 96), bool))
-    for _ in range(3): self.unet.tiles(img, coords)
-    tok = tokenize_mask(np.pad(np.ones((40, 40), np.uint8), 28), [48, 48])
-    for _ in range(3): self.vit.probs([tok])
+    with Context(BEAM=self.beam):
+      for _ in range(3): self.unet.tiles(img, coords)
+    self._warm_vit(self.vit)
     self.ready = True
+
+  def _warm_vit(self, runner) -> None:
+    from tinygrad.helpers import Context
+    tok = tokenize_mask(np.pad(np.ones((40, 40), np.uint8), 28), [48, 48])
+    with Context(BEAM=self.beam):
+      for _ in range(3): runner.probs([tok])
 
   # ---- requests
 
@@ -252,7 +262,14 @@ def main(argv: list[str] | None = None) -> None:
   ap.add_argument("--no-incremental", dest="incremental", action="store_false", help="run the UNet on every tile of every minimap")
   ap.add_argument("--max-sessions", type=int, default=16, help="sessions kept in memory (least recently used dropped)")
   ap.add_argument("--unet-batch", type=int, default=32, help="tiles per UNet call (fixed shape for the JIT; 32 suits the ~100 tiles a frame changes, bench/bench_server.py)")
+  ap.add_argument("--device", metavar="DEV", default=os.environ.get("DEV"), help="tinygrad device: CPU (default without a GPU), CUDA, NV, AMD, "
+                  "METAL, CL... (also DEV=CUDA; `python -c 'from tinygrad import Device; print(Device.DEFAULT)'` shows the default)")
+  ap.add_argument("--beam", type=int, default=int(os.environ.get("BEAM", "0") or 0), metavar="N", help="tinygrad kernel search width at warm-up "
+                  "(0 off; 2 pays on CPU, docs/MODELS.md); searched once, then read from tinygrad's cache")
   args = ap.parse_args(argv)
+  if args.device:  # before any tensor exists
+    from tinygrad.helpers import DEV
+    DEV.value = args.device
 
   def run() -> None:
     unet_p, vit_p, which = pick_models(args.unet, args.vit, args.data)
@@ -265,12 +282,13 @@ def main(argv: list[str] | None = None) -> None:
       input_path = auto if args.input_path == "auto" else args.input_path
       srv = InferenceServer(unet, vit, incremental=args.incremental, collect=args.collect, data=args.data, max_sessions=args.max_sessions,
                             unet_batch=args.unet_batch, names=(unet_p.stem, vit_p.stem), input_path=input_path, models=which,
-                            areas=load_areas(args.areas, args.data), vit_path=vit_p)
+                            areas=load_areas(args.areas, args.data), vit_path=vit_p, beam=args.beam)
       about = {"coast": "the published models, for the real Coast", "synthetic_coast": "the bundled SYNTHETIC-Coast models: they know nothing "
                "of the real game (get the published ones with `python get_data.py --models-only`)"}.get(which, f"for area {which!r}" if which != "custom" else "as given")
       print(f"models: {unet_p.stem} + {vit_p.stem}, {about}", flush=True)
       print(f"input path: {input_path} ({DESCRIBE[input_path]})" + ("" if input_path == auto else f"; the UNet was made for {auto}"), flush=True)
-      print(f"loaded {unet_p} and {vit_p}; warming up", flush=True)
+      from tinygrad import Device
+      print(f"loaded {unet_p} and {vit_p} on {Device.DEFAULT}; warming up" + (f" (BEAM={args.beam}: the first start searches kernels, minutes)" if args.beam else ""), flush=True)
       srv.warmup()
       stop = threading.Event()
       signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -94,3 +94,21 @@ def test_tile_any_equals_a_plain_loop(h, w, ch, seed):
   a = (np.random.default_rng(seed).random((h, w, ch) if ch else (h, w)) < 0.001).astype(np.uint8)
   want = np.array([[a[r:r + TILE, c:c + TILE].any() for c in range(0, w, TILE)] for r in range(0, h, TILE)])
   np.testing.assert_array_equal(tile_any(a), want)
+
+
+def test_server_replies_equal_the_full_pipeline(tmp_path):
+  """Every reply over a session is what the full computation gives: UNet over all tiles under the session's
+  statistics, clean_sparse_pixels, tokenize_mask, the ViT on all tokens (it reads the first max_tokens)."""
+  from models.vit import ViT
+  from stream.comms import decode, encode
+  from stream.server import InferenceServer
+  vit = ViT(layers=1, embed_dim=16, num_heads=2, ff_dim=16, max_tokens=8)
+  srv = InferenceServer(build_unet("tiny", seed=2), vit, data=tmp_path, unet_batch=16)
+  ref = TiledUNet(build_unet("tiny", seed=2), batch=16)
+  stats = None
+  for k, (img, origin) in enumerate(session(seed=3, n=12)):
+    r = decode(srv.handle(encode("process_minimap", {"minimap": img, "origin": origin}, session="s")))
+    stats = stats if stats is not None else ref.stats(img)
+    tokens = tokenize_mask(clean_sparse_pixels(ref.mask(img, stats)), origin)
+    assert r["n_tokens"] == len(tokens) > 8 and r["status"] == "ok", f"frame {k}"
+    assert r["probs"] == [float(p) for p in srv.vit.probs([tokens])[0]], f"frame {k}"
