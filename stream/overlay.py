@@ -225,9 +225,9 @@ class OverlayWindow:
 
   def _style(self) -> None:
     # after the first picture: Qt re-creates the window to change its flags, which can lose an empty one
-    try: cv2.setWindowProperty(self.title, cv2.WND_PROP_TOPMOST, 1 if self.mode == "overlay" else 0)
+    if self.mode != "overlay": return  # a new window is not topmost: nothing to change
+    try: cv2.setWindowProperty(self.title, cv2.WND_PROP_TOPMOST, 1)
     except cv2.error: pass  # some backends lack the property: the window still works
-    if self.mode != "overlay": return
     why = win32_style(self.title, True, self.opacity)
     if why is not None and not self.noticed: self.log(f"note: {why}")
     self.noticed = True
