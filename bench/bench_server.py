@@ -73,12 +73,12 @@ def load_model(kind: str, name: str | None, default: str, published: str):
   return (build_unet(DEFAULT_UNET), f"random-{DEFAULT_UNET}") if kind == "UNet" else (ViT(), "random-vit")
 
 
-def run(maps, unet, vit, names, input_path: str, incremental: bool = True, unet_batch: int = 32, keep_masks: bool = False):
+def run(maps, unet, vit, names, input_path: str, incremental: bool = True, unet_batch: int = 32, keep_masks: bool = False, beam: int = 0):
   """(stage -> per-frame ms, replies, per-frame [tiles whose mask changed or None, raw mask if keep_masks])."""
   from stream.comms import Client
   from stream.server import InferenceServer, bind
   with tempfile.TemporaryDirectory() as data:
-    srv = InferenceServer(unet, vit, incremental=incremental, data=data, unet_batch=unet_batch, names=names, input_path=input_path)
+    srv = InferenceServer(unet, vit, incremental=incremental, data=data, unet_batch=unet_batch, names=names, input_path=input_path, beam=beam)
     srv.warmup()
     ctx = zmq.Context()
     sock, _ = bind(ctx, "tcp://127.0.0.1:*")
@@ -156,6 +156,7 @@ def main() -> None:
   ap.add_argument("--unet", help="first column's UNet: name or path, or 'published' (default the bundled one)")
   ap.add_argument("--vit", help="first column's ViT: name or path, or 'published' (default the bundled one)")
   ap.add_argument("--unet-batch", type=int, default=32)
+  ap.add_argument("--beam", type=int, default=0, help="tinygrad BEAM search at the server's warm-up (stream.server --beam)")
   ap.add_argument("--columns", default="bundled,published,published-fixed")
   ap.add_argument("--published-every", type=int, default=40, help="published column: time frame 0 and every k-th steady-state frame")
   ap.add_argument("--fixed-frames", type=int, default=20, help="published-fixed column: consecutive frames timed after --skip")
@@ -186,13 +187,14 @@ def main() -> None:
       elif col == "published-fixed": path, idx = BUNDLED, list(range(args.skip + args.fixed_frames))  # frames before skip give it its steady state
       else: raise SystemExit(f"unknown column {col!r}")
       sel = cubic
-    stages, replies, extra = run([sel[i] for i in idx], u, v, (un, vn), path, unet_batch=args.unet_batch, keep_masks=col == "bundled")
+    stages, replies, extra = run([sel[i] for i in idx], u, v, (un, vn), path, unet_batch=args.unet_batch, keep_masks=col == "bundled", beam=args.beam)
     keep = [k for k, i in enumerate(idx) if i >= args.skip]
     results[col] = {k: [s[j] for j in keep] for k, s in stages.items()}, [replies[j] for j in keep], [extra[j] for j in keep], (un, vn, path)
     frames[col] = (idx, replies, extra)
     print(f"{col}: {un} + {vn}, {path} input path, {len(idx)} frames ({len(keep)} in the steady state) in {time.perf_counter() - t:.1f}s")
 
-  print(f"\nper-frame ms over the steady-state frames (after {args.skip}); UNet batch {args.unet_batch}")
+  from tinygrad import Device
+  print(f"\nper-frame ms over the steady-state frames (after {args.skip}); UNet batch {args.unet_batch}; device {Device.DEFAULT}, BEAM={args.beam}")
   print(f"{'':<12}" + "".join(f"{c:>24}" for c in results))
   print(f"{'stage':<12}" + "".join(f"{'median':>12}{'p95':>12}" for _ in results))
   for k in ("decode", "unet", "clean", "tokenize", "vit", "total", "roundtrip"):
@@ -214,7 +216,7 @@ def main() -> None:
       t, radius = time.perf_counter(), float(rule[0])
       rmaps = canvas_rule(maps, pos, radius, rule[1] == "paste")
       (u, un), (v, vn) = load_model("UNet", args.unet, DEFAULT_UNET, PUBLISHED_UNET), load_model("ViT", args.vit, DEFAULT_VIT, PUBLISHED_VIT)
-      st2, rep2, ex2 = run(rmaps, u, v, (un, vn), BUNDLED, unet_batch=args.unet_batch, keep_masks=True)
+      st2, rep2, ex2 = run(rmaps, u, v, (un, vn), BUNDLED, unet_batch=args.unet_batch, keep_masks=True, beam=args.beam)
       same = sum(a["layout_id"] == b["layout_id"] for a, b in zip(replies[s], rep2[s]))
       f1s = [f1(a[1] > 0, b[1] > 0) for a, b in zip(extra, ex2)][s]
       tiles = [r["tiles_computed"] for r in rep2[s]]
