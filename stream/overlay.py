@@ -195,6 +195,7 @@ class OverlayWindow:
     self._changes: dict = {}
     self._changed_at = 0.0
     self._drag: tuple | None = None
+    self._retries = 0  # windows opened anew in a row because Qt never drew them (show())
     self._create()
 
   # ---- the OpenCV window
@@ -206,7 +207,7 @@ class OverlayWindow:
     cv2.resizeWindow(self.title, w, h)
     cv2.moveWindow(self.title, x, y)
     cv2.setMouseCallback(self.title, self._mouse)
-    self.open, self.picture, self._first = True, None, True
+    self.open, self.picture, self._first, self._unseen = True, None, True, None
     self._measure()
 
   def _measure(self) -> None:
@@ -258,6 +259,21 @@ class OverlayWindow:
       self._measure()  # a borderless window's image fills what was its frame
       cv2.imshow(self.title, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
       cv2.waitKey(1)
+      # Qt's xcb backend can lose a new window's MapNotify (its event queue drops it: ~1 first window in 8 on a loaded
+      # 2-core machine): X shows the window, Qt thinks it unexposed and discards every paint, so it stays unpainted for
+      # good however often it is pumped or redrawn; only a new window gets a new MapNotify. pump() watches for that.
+      if sys.platform == "linux" and os.environ.get("DISPLAY"): self._unseen = time.monotonic()
+
+  def _drawn(self) -> bool | None:
+    """Whether the window's place on the X screen shows anything but pure black (what an unpainted window shows on a
+    bare X server, and our picture, its panel at least, never is); None when that cannot be read."""
+    try:
+      import mss
+      x, y, w, h = (int(v) for v in cv2.getWindowImageRect(self.title))
+      if w <= 0 or h <= 0: return None
+      with (getattr(mss, "MSS", None) or mss.mss)() as sct:
+        return bool(np.asarray(sct.grab({"left": x, "top": y, "width": w, "height": h}))[..., :3].any())
+    except Exception: return None  # no X screen to read (Wayland, off-screen): nothing to check
 
   def pump(self, ms: int = 1) -> bool:
     """Handle the window's events; True when it needs a new picture (resized, shown again, mode changed)."""
@@ -271,6 +287,15 @@ class OverlayWindow:
       self.open, self.visible = False, False
       self.log("guide window closed: the hide hotkey (Ctrl+Alt+H, or h + Enter) shows it again")
       return False
+    if self._unseen is not None:  # a new window's first picture: on the screen yet?
+      drawn = self._drawn()
+      if drawn is not False: self._unseen, self._retries = None, 0
+      elif time.monotonic() - self._unseen > 4.0:  # lost by Qt (show()): open it anew, drawn at once; 3 tries in a row
+        self._unseen = None
+        if self._retries < 3:
+          self._retries += 1
+          self._destroy(); self._create()
+          return True
     redraw = self.picture is None  # a fresh window (shown again, another mode)
     if key != -1: redraw |= self.key(key & 0xFF)
     r = self.rect()
