@@ -27,6 +27,8 @@ def main(argv=None) -> int:
   p.add_argument("--vit", default="ViT_synth", help="ViT checkpoint path or name under data/model/ (default %(default)s); 'none' to skip")
   p.add_argument("--out", default="out/report", help="report directory (default %(default)s); its report files are replaced")
   p.add_argument("--all-test", action="store_true", help="use every test sample, not only the curated ones")
+  p.add_argument("--compare-unet", default=None, metavar="CHECKPOINT", help="also score this UNet (e.g. the previous bundled one) "
+                 "on the same crops, overall and per look family")
   p.add_argument("--max-crops", type=int, default=None, help="UNet: at most this many crops per group (default all)")
   p.add_argument("--max-failures", type=int, default=12, help="failing samples drawn (default %(default)s)")
   a = p.parse_args(argv)
@@ -39,7 +41,11 @@ def main(argv=None) -> int:
     if a.unet != "none":
       summary["unet_checkpoint"] = str(model_path(a.unet))
       tiled = load_tiled_unet(a.unet, batch=64)
-      summary["unet"] = unet_vs_filter(tiled.mask, a.data, a.max_crops)
+      others = {}
+      if a.compare_unet:
+        summary["compare_unet_checkpoint"] = str(model_path(a.compare_unet))
+        others[f"compare: {Path(a.compare_unet).stem}"] = load_tiled_unet(a.compare_unet, batch=64).mask
+      summary["unet"] = unet_vs_filter(tiled.mask, a.data, a.max_crops, others)
       if not summary["unet"]["crops"]: raise UserError(f"no auto_crop_50/mask_50 groups under {', '.join(names)} (pass --unet none to skip the UNet)")
     if a.vit != "none":
       summary["vit_checkpoint"] = str(model_path(a.vit))
@@ -53,7 +59,11 @@ def main(argv=None) -> int:
       summary["vit"] = vit_summary(recs, vit.config["num_classes"])
   except (FileNotFoundError, ValueError) as e: raise UserError(str(e)) from None
   files = write_report(a.out, summary, recs, a.max_failures)
-  if u := summary.get("unet"): print(f"UNet line F1 {u['unet']['f1']:.4f} (cleaned {u['unet_cleaned']['f1']:.4f}) vs colour filter {u['color_filter']['f1']:.4f} on {u['crops']} crops")
+  if u := summary.get("unet"):
+    print(f"UNet line F1 {u['unet']['f1']:.4f} (cleaned {u['unet_cleaned']['f1']:.4f}) vs colour filter {u['color_filter']['f1']:.4f} on {u['crops']} crops")
+    cols = [k for k in u if isinstance(u[k], dict) and "f1" in u[k]]
+    for fam, v in u.get("by_family", {}).items():
+      print(f"  {fam:12s} {v['crops']:4d} crops: " + ", ".join(f"{k} {v[k]['f1']:.4f}" for k in cols))
   if v := summary.get("vit"):
     if len(v["by_data"]) > 1:
       for d in v["by_data"]: print(f"  {d['data']}: ViT accuracy {d['acc']:.4f} on {d['n']} samples ({d['walks']} walks)")

@@ -204,6 +204,18 @@ def read_unet_groups(root: str | os.PathLike | None = None, skipped: Skipped | N
   return out
 
 
+LOOKS_FILE = "sim_looks.json"  # written by the synthetic Coast: UNet group name -> the look it was rendered in
+
+
+def read_group_families(root: str | os.PathLike | None = None) -> dict[str, str]:
+  """UNet group name -> look family, from a synthetic data root's LOOKS_FILE ({} when absent)."""
+  path = data_root(root) / LOOKS_FILE
+  if not path.is_file(): return {}
+  try: looks = json.loads(path.read_text())
+  except (OSError, ValueError) as e: raise ValueError(f"{path}: unreadable ({e})") from None
+  return {str(g): str(v.get("family", "?")) for g, v in looks.items()}
+
+
 def write_layout_mask(instance_dir: str | os.PathLike, n: int | str, mask: np.ndarray, overwrite: bool = False) -> Path:
   """<n>_mask.png (0/255) of a full layout, atomically; an existing mask is kept unless overwrite."""
   return save_png(Path(instance_dir) / f"{n}_mask.png", (np.asarray(mask) > 0).astype(np.uint8) * 255, overwrite=overwrite)

@@ -125,24 +125,36 @@ def tokens_image(tokens: np.ndarray, caption: str = "") -> np.ndarray:
   return img
 
 
-def unet_vs_filter(unet_mask, roots: list | str | os.PathLike | None = None, max_crops: int | None = None) -> dict:
+def unet_vs_filter(unet_mask, roots: list | str | os.PathLike | None = None, max_crops: int | None = None,
+                   others: dict | None = None) -> dict:
   """Pooled pixel precision/recall/F1 of the UNet (raw argmax and after sparse-pixel cleaning) and of the
   colour-filter baseline over every crop of the auto_crop_50/mask_50 groups of one or more data roots
-  (at most max_crops per group)."""
+  (at most max_crops per group); `others` ({name: mask function}, e.g. a previous UNet) are scored
+  alongside. Where a root says which look each group was rendered in (synthetic data), the same
+  scores per look family under "by_family"."""
   from poemap.colorfilter import line_f1
-  from poemap.datadir import read_unet_groups
+  from poemap.datadir import read_group_families, read_unet_groups
   from poemap.fileio import load_npz_data
   from poemap.tokens import clean_sparse_pixels
-  pairs, groups = [], []
+  pairs, groups, fams = [], [], []
   for r in (roots if isinstance(roots, list) else [roots]):
     skipped: list = []
     groups += (got := read_unet_groups(r, skipped))
     report_read(f"UNet groups under {r or 'data'}", len(got), skipped)
-  for _, crops, mp in groups:
+    family = read_group_families(r)
+    fams += [family.get(name, "") for name, _, _ in got]
+  fam_of = []
+  for (_, crops, mp), fam in zip(groups, fams):
     m = load_npz_data(mp)
     pairs += [(load_npz_data(p), m) for p in crops[:max_crops]]
-  return {"groups": len(groups), "crops": len(pairs), "unet": line_f1(pairs, unet_mask),
-          "unet_cleaned": line_f1(pairs, lambda im: clean_sparse_pixels(unet_mask(im))), "color_filter": line_f1(pairs)}
+    fam_of += [fam] * len(crops[:max_crops])
+  predictors = {"unet": unet_mask, "unet_cleaned": lambda im: clean_sparse_pixels(unet_mask(im)), "color_filter": None, **(others or {})}
+  def scores(ps: list) -> dict: return {k: line_f1(ps, f) if f is not None else line_f1(ps) for k, f in predictors.items()}
+  out = {"groups": len(groups), "crops": len(pairs), **scores(pairs)}
+  if any(fam_of):
+    out["by_family"] = {fam: {"crops": sum(f == fam for f in fam_of), **scores([p for p, f in zip(pairs, fam_of) if f == fam])}
+                        for fam in sorted(set(fam_of)) if fam}
+  return out
 
 
 def write_report(out: str | os.PathLike, summary: dict, recs: list[dict] | None, max_failures: int = 12) -> list[Path]:
@@ -169,8 +181,14 @@ def _write_markdown(path: Path, s: dict) -> Path:
     if s.get(k): L.append(f"- {k.replace('_', ' ')}: " + ", ".join(f"`{d}`" for d in (s[k] if isinstance(s[k], list) else [s[k]])))
   if u := s.get("unet"):
     L += ["", f"## UNet line F1 ({u['groups']} groups, {u['crops']} crops, pooled pixels)", "", "| predictor | F1 | precision | recall |", "| --- | --- | --- | --- |"]
-    for k, name in (("unet", "UNet (argmax)"), ("unet_cleaned", "UNet + sparse-pixel cleaning"), ("color_filter", "colour filter (baseline)")):
+    extra = [k for k in u if isinstance(u[k], dict) and "f1" in u[k] and k not in ("unet", "unet_cleaned", "color_filter")]
+    for k, name in (("unet", "UNet (argmax)"), ("unet_cleaned", "UNet + sparse-pixel cleaning"), ("color_filter", "colour filter (baseline)")) + tuple((k, k) for k in extra):
       L.append(f"| {name} | {u[k]['f1']:.4f} | {u[k]['precision']:.4f} | {u[k]['recall']:.4f} |")
+    if fam := u.get("by_family"):
+      cols = ["unet", "unet_cleaned", "color_filter"] + extra
+      L += ["", "Line F1 per look family (synthetic looks, poemap.sim.look):", "", "| family | crops | " + " | ".join(cols) + " |",
+            "| --- | --- | " + " | ".join("---" for _ in cols) + " |"]
+      L += [f"| {k} | {v['crops']} | " + " | ".join(f"{v[c]['f1']:.4f}" for c in cols) + " |" for k, v in fam.items()]
   if v := s.get("vit"):
     L += ["", f"## ViT layout accuracy: {v['acc']:.4f} on {v['n']} test samples ({s.get('test_selection', '')})", ""]
     if v.get("acc_ci95_walks"):

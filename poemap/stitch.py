@@ -29,6 +29,8 @@ def _check_frame(frame: np.ndarray, name: str = "frame") -> np.ndarray:
 
 OPEN = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))  # at ½ scale: wider than any map line, narrower than a patch
 FULL_EXTENT = 40  # ½-scale px: a line component this long (or longer) has full weight
+FULL_WEIGHT = 0.99
+MIN_LONG = 40     # ½-scale px of full-weight line confirmed beyond chance that a shift needs
 MIN_AREA, MIN_EXTENT = 10, 7  # ½-scale px: a line-pixel component smaller than this is a speck, not a line
 
 
@@ -83,16 +85,24 @@ def _window(h: int, w: int) -> np.ndarray:
 LINE_LEVEL = 12  # top-hat blueness above this is a line pixel on any frame; calm frames use less:
 LINE_LEVEL_MIN, LEVEL_GAIN = 5, 3  # ... LEVEL_GAIN times the frame's 99th percentile, at least LINE_LEVEL_MIN
 MIN_LINE_PIXELS = 80  # at ½ scale: fewer shared line pixels than this pin a translation only if
+MIN_CONFIRMED = 120  # ½-scale line pixels confirmed beyond chance (score x n) that any shift needs
 MIN_SPARSE, SPARSE_CONFIDENCE, SPARSE_SHARE = 40, 0.8, 0.8  # ... there are MIN_SPARSE of them and nearly all agree
 APERTURE_DISTINCT = 1.2  # how much better than 12 px off the chosen shift must explain the lines
 APERTURE = [(dy, dx) for dy, dx in ((12, 0), (0, 12), (8, 8), (8, -8)) for dy, dx in ((dy, dx), (-dy, -dx))]  # ½-scale px
 CANDIDATES = 12    # correlation peaks verified per frame pair
-RELOCATE = 3       # crop side, in frame sides, that a lost frame is searched for in the canvas
-MAX_CONFIDENCE = 0.5  # the most agreement (chance-corrected) asked for after a gap
-GAP_CONFIDENCE = 0.05  # more agreement asked for per skipped frame
+RELOCATE, RELOCATE_MAX = 3, 5  # crop side, in frame sides, that a lost frame is searched for in the canvas
+MAX_CONFIDENCE = 0.3  # the most agreement (chance-corrected) asked for after a gap
+GAP_CONFIDENCE = 0.02  # more agreement asked for per skipped frame
 COUNT_MOVE = 16    # capture px a frame must lie from the last counted one to count into hits/miss
+CAPTURE_AREA = 1200 * 1200  # the 4K capture square, which the canvas checks' pixel counts are for
 CANVAS_MIN_PIXELS = 60  # persistent ½-scale line pixels under a frame needed to judge it against the canvas
-CANVAS_AGREE = 0.5   # chance-corrected share of them a frame must show
+CANVAS_AGREE = 0.5   # chance-corrected share of them a frame must show,
+STRICT_MIN_PIXELS, STRICT_AGREE = 200, 0.6  # ... and for a strict check
+LOST_AFTER = 3       # refused frames in a row after which the canvas no longer claims a position
+PAIR_GAP = 3         # lost frames after which only relocation against the canvas is tried
+JUMP = 0.4           # of the frame side: a step this long from the last frame is checked strictly
+STRONG = 0.5         # ... unless the frames agree on it this well
+CELL_AGREE, CELL_MIN_PIXELS, CELL_MIN_FLOOR = 0.2, 40, 25  # and in each ninth of the frame that holds this many, this share
 BLANK = 0.04       # of the frame height: half-side of the square around the player icon ignored
 
 
@@ -153,6 +163,8 @@ class Evidence(NamedTuple):
   n: int              # about how many of the reference's line pixels lie under b
   share: float        # ... as a fraction of all the reference's line pixels
   hits: np.ndarray    # bool over the sampled points: confirmed
+  inside: np.ndarray  # bool over the sampled points: under b at all
+  long: float         # line pixels of full weight (long runs) confirmed beyond chance
 
 
 def _verify(pts: tuple[np.ndarray, np.ndarray, int, np.ndarray], b_near: np.ndarray, chance: float, sy: int, sx: int) -> Evidence:
@@ -167,10 +179,12 @@ def _verify(pts: tuple[np.ndarray, np.ndarray, int, np.ndarray], b_near: np.ndar
   inside = (by >= 0) & (by < b_near.shape[0]) & (bx >= 0) & (bx < b_near.shape[1])
   n = int(np.count_nonzero(inside))
   hits = np.zeros(len(ys), bool)
-  if n == 0: return Evidence(0.0, 0, 0.0, hits)
+  if n == 0: return Evidence(0.0, 0, 0.0, hits, inside, 0.0)
   hits[inside] = b_near[by[inside], bx[inside]]
   frac = float(wt[hits].sum()) / max(1e-6, float(wt[inside].sum()))
-  return Evidence((frac - chance) / max(1e-6, 1 - chance), n * step, n / max(1, len(ys)), hits)
+  full = inside & (wt >= FULL_WEIGHT)
+  long = (np.count_nonzero(hits & full) - chance * np.count_nonzero(full)) * step / max(1e-6, 1 - chance)
+  return Evidence((frac - chance) / max(1e-6, 1 - chance), n * step, n / max(1, len(ys)), hits, inside, float(long))
 
 
 def _peaks(r: np.ndarray, k: int) -> list[tuple[int, int]]:
@@ -254,8 +268,9 @@ def _on_ray(r: np.ndarray, verify, c: Candidate, need: int, min_share: float) ->
 def _same_evidence(a: Candidate, b: Candidate) -> bool:
   """Whether two shifts explain mostly the same line pixels (a straight wall fits along itself)
   rather than different ones (the map's lines and the world's texture)."""
+  common = a.e.inside & b.e.inside  # points either shift could judge
   both = np.count_nonzero(a.e.hits & b.e.hits)
-  return both >= SAME_EVIDENCE * max(1, min(np.count_nonzero(a.e.hits), np.count_nonzero(b.e.hits)))
+  return both >= SAME_EVIDENCE * max(1, min(np.count_nonzero(a.e.hits & common), np.count_nonzero(b.e.hits & common)))
 
 
 def _world_of(a: Candidate, b: Candidate) -> bool:
@@ -268,7 +283,7 @@ def _world_of(a: Candidate, b: Candidate) -> bool:
 
 
 def _pick(r: np.ndarray, verify, need: int, limit: tuple[float, float], min_confidence: float,
-          min_share: float = MIN_SHARE) -> tuple[float, float, float] | None:
+          min_share: float = MIN_SHARE, aperture: bool = True) -> tuple[float, float, float] | None:
   """The player's movement (dy, dx) in ½-scale pixels, sub-pixel, and its confidence: the
   strongest correlation peaks, each verified against the line pixels (a peak from the world,
   from monsters or from noise fails that), the best kept only if it clearly beats the others and
@@ -282,8 +297,10 @@ def _pick(r: np.ndarray, verify, need: int, limit: tuple[float, float], min_conf
       for sx in (-px, w - px):
         if abs(sy) > limit[0] or abs(sx) > limit[1]: continue
         e = verify(sy, sx)
-        # few line pixels pin a shift only if nearly all of them lie in the overlap and agree
-        if e.n >= need and e.share >= min_share and (e.n >= MIN_LINE_PIXELS or (e.score >= SPARSE_CONFIDENCE and e.share >= SPARSE_SHARE)):
+        # few line pixels pin a shift only if nearly all of them lie in the overlap and agree; and
+        # whatever the share, it takes some absolute number of confirmed line pixels
+        if e.n >= need and e.share >= min_share and e.score * e.n >= MIN_CONFIRMED and \
+           (e.n >= MIN_LINE_PIXELS or (e.score >= SPARSE_CONFIDENCE and e.share >= SPARSE_SHARE)):
           cands.append(Candidate(sy, sx, e))
   if not cands: return _refuse('no candidate')
   best = max(cands, key=lambda c: c.e.score)
@@ -298,6 +315,9 @@ def _pick(r: np.ndarray, verify, need: int, limit: tuple[float, float], min_conf
       return _refuse(f'world rival: ray {ray.e.score:.2f} best {best.e.score:.2f}')
     best = ray
   if best.e.score < min_confidence: return _refuse(f'best {best.e.score:.2f} < {min_confidence:.2f}')
+  # a world texture of short strokes (ripples, sparkles, grain) can explain a shift on its own;
+  # map lines are long runs, and some of them must agree
+  if best.e.long < MIN_LONG: return _refuse(f'long runs {best.e.long:.0f} < {MIN_LONG}')
   # a shift that only explains the lines as well as a clearly different one does is a guess (a
   # straight wall fits anywhere along itself); a broad peak split into neighbouring maxima is one;
   # the world's longer copy of the best is no rival
@@ -305,7 +325,7 @@ def _pick(r: np.ndarray, verify, need: int, limit: tuple[float, float], min_conf
   if best.e.score < DISTINCT * rival: return _refuse(f'best {best.e.score:.2f} rival {rival:.2f}')
   # the aperture problem beyond the peaks: lines that fit as well some px off in some direction
   # (straight edges, text, a panel's frame) don't pin the shift
-  ap = max(verify(best.sy + oy, best.sx + ox).score for oy, ox in APERTURE)
+  ap = max(verify(best.sy + oy, best.sx + ox).score for oy, ox in APERTURE) if aperture else 0.0
   if ap * APERTURE_DISTINCT > best.e.score: return _refuse(f'aperture {ap:.2f} best {best.e.score:.2f}')
   py, px = (-best.sy) % h, (-best.sx) % w
   fy, fx = _subpixel(r, py, px)
@@ -436,7 +456,15 @@ class MinimapCanvas:
 
   @property
   def position(self) -> np.ndarray:
+    """The player at the last accepted frame; see `lost`."""
     return self.topleft + np.array(self.frame_shape[:2]) // 2
+
+  @property
+  def lost(self) -> bool:
+    """True after LOST_AFTER frames in a row were refused: the player has moved on from
+    `position` to a place the canvas can't tell (it says so rather than guess; relocation may
+    find them again)."""
+    return self._gap >= LOST_AFTER
 
   def _rounded(self) -> np.ndarray:
     return np.floor(self.topleft + 0.5).astype(np.int64)
@@ -449,11 +477,15 @@ class MinimapCanvas:
     feats = _Features(f)
     # every skipped frame widens the gap to the reference frame and shrinks the overlap, which
     # makes a wrong shift likelier to look right: demand more agreement the longer the gap
-    t = _translation(self._prev, feats, self._min_confidence())
-    if t is not None and not self._agrees(feats, self.topleft + t[:2]): t = None
+    # after several lost frames the last frame is a poor reference (the player may be anywhere a
+    # few steps away, and a corridor matches itself far along): only the canvas is asked
+    t = _translation(self._prev, feats, self._min_confidence()) if self._gap < PAIR_GAP else None
+    # after lost frames or for a long step, a weakly confirmed shift needs the canvas to vouch for it
+    strict = (self._gap > 0 or np.abs(t[:2]).max() > JUMP * f.shape[0]) and t[2] < STRONG if t is not None else False
+    if t is not None and not self._agrees(feats, self.topleft + t[:2], strict): t = None
     if t is None:
       t = self._relocate(feats)
-      if t is not None and not self._agrees(feats, self.topleft + t[:2]): t = None
+      if t is not None and not self._agrees(feats, self.topleft + t[:2], True): t = None
     if t is None:
       self.skipped += 1
       self._gap += 1
@@ -467,31 +499,53 @@ class MinimapCanvas:
     self._paste(f, self._rounded(), prev_pos)
     return True
 
+  def _persistent(self, y0: int = 0, y1: int | None = None, x0: int = 0, x1: int | None = None) -> np.ndarray:
+    """bool, ½-scale canvas (or a window of it): map lines seen in at least two counted frames
+    and missing from at most half as many again (a fire or an effect may hide a line for a while)."""
+    hits, miss = self.hits[y0:y1, x0:x1], self.miss[y0:y1, x0:x1]
+    return (hits >= 2) & (miss.astype(np.int16) * 2 <= hits)
+
   def _min_confidence(self) -> float:
     # every skipped frame widens the gap to the reference frame and shrinks the overlap, which
     # makes a wrong shift likelier to look right: demand more agreement the longer the gap
     return min(MAX_CONFIDENCE, self.min_confidence + GAP_CONFIDENCE * self._gap)
 
-  def _agrees(self, feats: _Features, topleft: np.ndarray) -> bool:
+  def _agrees(self, feats: _Features, topleft: np.ndarray, strict: bool = False) -> bool:
     """Whether a frame placed at `topleft` shows the lines the canvas has seen persistently under
     it. Revealed lines never disappear, so a frame that hides most of them (a panel, a desktop, the
     overlay toggled off, a death screen, another area) is not the minimap, whatever a translation
-    says. True when the canvas knows too few persistent lines there to judge."""
+    says. Where the canvas knows too few persistent lines to judge, a short step from the last
+    frame passes; a strict check (after lost frames, a long jump, a relocation) needs the canvas
+    to vouch for the placement with more lines, more of them confirmed."""
     h, w = self.frame_shape[:2]
     ly, lx = (np.floor(topleft + 0.5).astype(np.int64) // 2).tolist()
     H, W = self.hits.shape
     y0, x0, y1, x1 = max(0, ly), max(0, lx), min(H, ly + h // 2), min(W, lx + w // 2)
-    if y1 <= y0 or x1 <= x0: return True
-    hits, miss = self.hits[y0:y1, x0:x1], self.miss[y0:y1, x0:x1]
-    pers = (hits >= 2) & (miss.astype(np.int16) * 2 <= hits)
+    if y1 <= y0 or x1 <= x0: return not strict
+    pers = self._persistent(y0, y1, x0, x1)
+    # the last frame's long lines: not persistent yet where they were just revealed, around the
+    # player, which is where a panel or a dialog covers the screen
+    py, px = (self._rounded() // 2).tolist()
+    last = crop(self._prev.on & (self._prev.weight == 255), y0 - py, x0 - px, y1 - y0, x1 - x0)
     rad = int(BLANK * h / 2) + 1
     sub = feats.near[y0 - ly:y1 - ly, x0 - lx:x1 - lx]
     cy, cx = h // 4 - (y0 - ly), w // 4 - (x0 - lx)
-    pers[max(0, cy - rad):max(0, cy + rad), max(0, cx - rad):max(0, cx + rad)] = False
+    for m in (pers, last):
+      m[max(0, cy - rad):max(0, cy + rad), max(0, cx - rad):max(0, cx + rad)] = False
+      # a line the frame's edge cuts short is dropped as a speck there (MIN_EXTENT): not missing
+      e = MIN_EXTENT + 1
+      m[:max(0, e - (y0 - ly))], m[:, :max(0, e - (x0 - lx))] = False, False
+      m[max(0, h // 2 - e - (y0 - ly)):], m[:, max(0, w // 2 - e - (x0 - lx)):] = False, False
     n = int(np.count_nonzero(pers))
-    if n < CANVAS_MIN_PIXELS: return True
-    frac = float(np.count_nonzero(sub[pers])) / n
-    return (frac - feats.chance) / max(1e-6, 1 - feats.chance) >= CANVAS_AGREE
+    a = h * w / CAPTURE_AREA  # the pixel counts below are for the 4K capture square
+    kappa = lambda hit, tot: (hit / tot - feats.chance) / max(1e-6, 1 - feats.chance)
+    if n >= CANVAS_MIN_PIXELS * a and kappa(float(np.count_nonzero(sub[pers])), n) < (STRICT_AGREE if strict else CANVAS_AGREE): return False
+    if strict and n < STRICT_MIN_PIXELS * a: return False
+    # ... and everywhere: a panel or a dialog hides the lines of a whole region, a fire only a spot
+    ys, xs = np.nonzero(pers | last)
+    cell = (ys * 3 // pers.shape[0]) * 3 + xs * 3 // pers.shape[1]
+    tot, hit = np.bincount(cell, minlength=9), np.bincount(cell, weights=sub[ys, xs], minlength=9)
+    return all(kappa(hit[i], tot[i]) >= CELL_AGREE for i in range(9) if tot[i] >= max(CELL_MIN_FLOOR, CELL_MIN_PIXELS * a))
 
   def _relocate(self, feats: _Features) -> tuple[float, float, float] | None:
     """Align a frame against the canvas around the last accepted position instead of against the
@@ -499,23 +553,27 @@ class MinimapCanvas:
     size still overlaps after long moves or several skipped frames. Costlier, so only when the
     last frame fails as a reference."""
     h, w = self.frame_shape[:2]
-    tl, k = self._rounded(), RELOCATE
+    # the longer the player has been lost, the farther they may be: search a larger crop
+    tl, k = self._rounded(), min(RELOCATE_MAX, RELOCATE + self._gap // 3)
     ch, cw = k * h // 2, k * w // 2                    # crop size at ½ scale
     oy, ox = (ch - h // 2) // 2, (cw - w // 2) // 2    # where the frame sits if the player stood still
-    # the line canvas, not lines recomputed from the RGB canvas: seams between pasted frames
-    # would pass the line filter as long straight "walls"
-    ref = crop(self.lines, tl[0] // 2 - oy, tl[1] // 2 - ox, ch, cw)
+    # the persistent lines where the canvas knows enough of them (map lines only: the world under
+    # the map never persists), else the line canvas (not lines recomputed from the RGB canvas:
+    # seams between pasted frames would pass the line filter as long straight "walls")
+    y0, x0 = tl[0] // 2 - oy, tl[1] // 2 - ox
+    pers = crop(self._persistent(), y0, x0, ch, cw)
+    ref = pers.astype(np.uint8) * 255 if np.count_nonzero(pers) >= STRICT_MIN_PIXELS else crop(self.lines, y0, x0, ch, cw)
     ref_on = ref > 0
     if not ref_on.any() or feats.spectrum is None: return None
     moved = np.zeros((ch, cw), np.float32)
-    moved[oy:oy + h // 2, ox:ox + w // 2] = feats.lines
+    moved[oy:oy + h // 2, ox:ox + w // 2] = feats.lines.astype(np.float32) * feats.weight * (1 / 255)
     win = _window(ch, cw)
     r = _correlate(_spectrum(ref * win), _spectrum(moved * win))
     pts = _points(ref_on)
     # the crop holds far more lines than the frame can show, so no share of them is asked for;
     # the canvas check (add) then asks the frame to show what the canvas knows is under it
     t = _pick(r, lambda sy, sx: _verify(pts, feats.near, feats.chance, sy + oy, sx + ox), 2 * MIN_LINE_PIXELS, (oy, ox),
-              self._min_confidence(), min_share=0.0)
+              self._min_confidence(), min_share=0.0, aperture=False)
     if t is None: return None
     last = _full_on(crop(self.image, tl[0], tl[1], h, w))  # the canvas where the last frame lies
     return (*_refine(last, feats.full_on, 2 * t[0], 2 * t[1]), t[2])

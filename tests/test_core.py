@@ -141,15 +141,16 @@ def test_canvas_skips_untrustworthy_frame_without_change():
 
 
 def test_canvas_relocates_after_a_gap_beyond_the_last_frame():
-  canvas, _ = walk_canvas([np.array([60, 40])])
+  canvas, disp = walk_canvas([np.array([60, 40])] + [np.array([150, 0])] * 3)
   blank = np.zeros((600, 600, 3), np.uint8)
   assert canvas.add(blank) is False and canvas.add(blank) is False
-  # 500 px from the last accepted frame: past what frame-to-frame alignment may trust (0.75 of
-  # 600), found against the stitched canvas around the last position
-  assert canvas.add(crop(WORLD, 900 + 60 + 500, 900 + 40 - 90)) is True
-  assert np.all(np.abs(canvas.position - canvas.origin - [560, -50]) < 1.0)
-  assert canvas.add(crop(WORLD, 900 + 60 + 520, 900 + 40 - 60)) is True  # and goes on from there
-  assert np.all(np.abs(canvas.position - canvas.origin - [580, -20]) < 1.0)
+  # 500 px back from the last accepted frame: past what frame-to-frame alignment may trust (0.75 of
+  # 600), found against the stitched canvas around the last position, where it knows the lines
+  back = disp + [-500, -30]
+  assert canvas.add(crop(WORLD, 900 + back[0], 900 + back[1])) is True
+  assert np.all(np.abs(canvas.position - canvas.origin - back) < 1.0)
+  assert canvas.add(crop(WORLD, 900 + back[0] + 20, 900 + back[1] + 30)) is True  # and goes on from there
+  assert np.all(np.abs(canvas.position - canvas.origin - back - [20, 30]) < 1.0)
 
 
 def test_canvas_bad_input():

@@ -200,9 +200,6 @@ def write_unet_groups_for(root, layout: Layout, groups: list[int], seed: int, cr
 def unet_group_name(g: int) -> str: return f"sim_{g:04d}"
 
 
-LOOKS_FILE = "sim_looks.json"  # UNet group name -> the Look it was rendered in
-
-
 def write_dataset(root: str | os.PathLike, seed: int = 0, instances_per_class: int = 2, test_per_class: int = 1, unet_groups: int = 18,
                   crops_per_group: int = 6, test_frames: int = 40, progress: bool = True, layout_ids: list[int] | None = None,
                   look: str = "default") -> dict:
@@ -241,6 +238,6 @@ def write_dataset(root: str | os.PathLike, seed: int = 0, instances_per_class: i
       counts["curated"] += len(cur)
       curation.setdefault(str(l), {})[str(i)] = cur
   if test_per_class: datadir.write_curation_mask(curation, root)
-  if looks: save_json(datadir.data_root(root) / LOOKS_FILE, looks, overwrite=True)
+  if looks: save_json(datadir.data_root(root) / datadir.LOOKS_FILE, looks, overwrite=True)
   write_guides(datadir.data_root(root) / "user" / "coast")
   return counts

@@ -1,0 +1,81 @@
+"""Stitching on screens unlike the coast's: looks drawn from seeds and frames that are not the minimap.
+
+The canvas may refuse a frame (and then say it is lost), but a frame it accepts is placed within
+2 px of the truth, and no interruption is ever pasted in.
+"""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from poemap.sim import interrupt
+from poemap.sim.look import FAMILIES, Look, named_look, parse_look, random_look
+from poemap.sim.session import make_session
+from poemap.stitch import MinimapCanvas
+from stream.capture import CAPTURE_SIDE, to_pipeline_scale
+
+
+def stitched(s: dict) -> tuple[list[bool], list[float], MinimapCanvas, list[np.ndarray]]:
+  """Feed a session through the canvas as the client does; per frame: accepted, error (px)."""
+  k = CAPTURE_SIDE / s["frames"].shape[1]
+  frames = [to_pipeline_scale(f) for f in s["frames"]]
+  c, oks, errs = MinimapCanvas(frames[0]), [], []
+  for t in range(1, len(frames)):
+    oks.append(c.add(frames[t]))
+    errs.append(float(np.abs((c.position - c.origin) - s["positions"][t] * k).max()))
+  return oks, errs, c, frames
+
+
+def test_looks_are_seeded_and_named():
+  assert random_look(7) == random_look(7) and random_look(7) != random_look(8)
+  assert parse_look("default", 3) == Look() and Look().is_default
+  assert {random_look(s).family for s in range(200)} == set(FAMILIES)
+  for fam in FAMILIES: assert named_look(fam).family == fam
+  with pytest.raises(ValueError): named_look("moon")
+  with pytest.raises(ValueError): Look(parallax=0.5)
+
+
+def test_every_family_renders_differently():
+  means = []
+  for fam in FAMILIES:
+    s = make_session(fam_id := FAMILIES.index(fam), 5, 3, (1920, 1080), look=named_look(fam, 5))
+    assert s["frames"].shape == (3, 600, 600, 3) and s["overlap"][1:].max() > 0, fam
+    means.append(s["frames"].reshape(-1, 3).mean(0))
+    assert fam_id >= 0
+  d = np.linalg.norm(np.array(means)[:, None] - np.array(means)[None], axis=-1)
+  assert (d + np.eye(len(FAMILIES)) * 1e9).min() > 1.0  # no two families look alike on average
+
+
+@settings(max_examples=3, deadline=None)
+@given(st.integers(0, 10 ** 6))
+def test_random_looks_never_place_a_frame_wrong(seed):
+  look = random_look(seed)
+  s = make_session(seed % 9, seed, 10, (1920, 1080), look=look)
+  oks, errs, c, _ = stitched(s)
+  bad = [(t + 1, e) for t, (ok, e) in enumerate(zip(oks, errs)) if ok and e > 2.0]
+  assert not bad, f"{look.describe()}: frames placed > 2 px off: {bad}"
+
+
+@pytest.mark.parametrize("kind", interrupt.KINDS)
+def test_interruptions_are_skipped_and_the_map_picked_up_again(kind):
+  s = make_session(3, 21, 14, look=Look(), interruptions=2, interrupt_kinds=(kind,))
+  kinds = [str(k) for k in s["kinds"]]
+  assert kind in kinds
+  k = CAPTURE_SIDE / s["frames"].shape[1]
+  frames = [to_pipeline_scale(f) for f in s["frames"]]
+  c = MinimapCanvas(frames[0])
+  for t in range(1, len(frames)):
+    before = (c.image.copy(), c.lines.copy(), c.position.copy())
+    ok = c.add(frames[t])
+    if kinds[t]:
+      assert not ok, f"{kind} frame {t} was pasted"
+      assert np.array_equal(before[0], c.image) and np.array_equal(before[1], c.lines) and np.array_equal(before[2], c.position)
+  assert not c.lost and float(np.abs((c.position - c.origin) - s["positions"][-1] * k).max()) <= 2.0
+
+
+def test_a_frame_from_another_area_is_refused():
+  here, there = make_session(0, 31, 4), make_session(6, 77, 8)
+  c = MinimapCanvas(here["frames"][0])
+  for f in here["frames"][1:]: assert c.add(f)
+  image = c.image.copy()
+  for f in there["frames"][3:]: assert not c.add(f)
+  assert np.array_equal(image, c.image) and c.lost
