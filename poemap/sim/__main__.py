@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.frames < 1: ap.error("--frames must be >= 1")
     from poemap.sim.look import parse_look
     if a.interruptions < 0: ap.error("--interruptions must be >= 0")
+    if a.look == "mixed": ap.error("--look mixed is for datasets; a session has one look")
     look = parse_look(a.look, a.seed)
     s = make_session(a.layout, a.seed, a.frames, a.resolution, progress=True, look=look, interruptions=a.interruptions)
     save_session(a.out, s, compress=a.compress)

@@ -40,10 +40,47 @@ def layout_collage(seed: int = 0, cell: int = 420) -> np.ndarray:
   return np.concatenate([np.concatenate(tiles[r * 3:r * 3 + 3], 1) for r in range(3)], 0)
 
 
+def looks_collage(seed: int = 3, cell: int = 200) -> np.ndarray:
+  """One captured frame per look family (its preset, poemap.sim.look.named_look), labelled."""
+  from poemap.sim.look import FAMILIES, named_look
+  from poemap.sim.session import make_session
+  tiles = []
+  for i, fam in enumerate(FAMILIES):
+    s = make_session(i % N_CLASSES, seed, 12, look=named_look(fam, seed))
+    tiles.append(_label(cv2.resize(s["frames"][-1], (cell, cell), interpolation=cv2.INTER_AREA), fam))
+  return _grid(tiles, 4, cell)
+
+
+def interruptions_collage(seed: int = 5, cell: int = 200) -> np.ndarray:
+  """One frame of each kind of interruption (poemap.sim.interrupt), labelled."""
+  from poemap.sim.interrupt import KINDS
+  from poemap.sim.session import make_session
+  tiles = []
+  for k in KINDS:
+    s = make_session(2, seed, 12, interruptions=1, interrupt_kinds=(k,))
+    t = [i for i, kind in enumerate(s["kinds"]) if kind == k][0]
+    tiles.append(_label(cv2.resize(s["frames"][t], (cell, cell), interpolation=cv2.INTER_AREA), k))
+  return _grid(tiles, 4, cell)
+
+
+def _label(img: np.ndarray, text: str) -> np.ndarray:
+  img = np.ascontiguousarray(img)
+  cv2.rectangle(img, (0, 0), (img.shape[1], 26), (0, 0, 0), -1)
+  cv2.putText(img, text, (6, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (240, 240, 240), 1, cv2.LINE_AA)
+  return img
+
+
+def _grid(tiles: list[np.ndarray], cols: int, cell: int) -> np.ndarray:
+  tiles = tiles + [np.zeros((cell, cell, 3), np.uint8)] * (-len(tiles) % cols)
+  return np.concatenate([np.concatenate(tiles[r:r + cols], 1) for r in range(0, len(tiles), cols)], 0)
+
+
 def write_pictures(out: str | os.PathLike, layout_id: int = 6, seed: int = 1, n_frames: int = 60, overwrite: bool = True) -> list[Path]:
   from poemap.stitch import MinimapCanvas, shrink_with_origin
   out = Path(out)
-  paths = [save_png(out / "sim_layouts.png", layout_collage(), overwrite=overwrite)]
+  paths = [save_png(out / "sim_layouts.png", layout_collage(), overwrite=overwrite),
+           save_png(out / "sim_looks.png", looks_collage(), overwrite=overwrite),
+           save_png(out / "sim_interruptions.png", interruptions_collage(), overwrite=overwrite)]
   lay = make_layout(layout_id, seed)
   walk = walk_full(lay, seed, n_frames)
   world = make_world(lay, seed)
