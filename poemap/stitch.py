@@ -35,10 +35,11 @@ MIN_AREA, MIN_EXTENT = 10, 7  # ½-scale px: a line-pixel component smaller than
 
 
 def _blueness(frame: np.ndarray) -> np.ndarray:
-  """uint8 (H, W): how much bluer than its red and green a pixel is. Every overlay colour of the
-  game's blue-purple family blends into the ground as a rise of this, whatever the ground's colour."""
+  """uint8 (H, W): how much bluer than its red and green a pixel is, B - (R + G) / 2, saturated at
+  0. Every overlay colour of the game's blue-purple family blends into the ground as a rise of
+  this, whatever the ground's colour."""
   h, w = frame.shape[:2]
-  # one transposing copy: several times faster than cv2.split on a 1200x1200x3 frame
+  # one transposing copy: several times faster than cv2.split (and ten than cv2.transform) at 1200x1200
   r, g, b = np.ascontiguousarray(frame.reshape(-1, 3).T).reshape(3, h, w)
   return cv2.subtract(b, cv2.addWeighted(r, 0.5, g, 0.5, 0))
 
@@ -256,12 +257,14 @@ def _on_ray(r: np.ndarray, verify, c: Candidate, need: int, min_share: float) ->
   rr = cv2.dilate(r, np.ones((3, 3), np.uint8))[(-qy) % h, (-qx) % w]
   loc = np.nonzero((rr >= np.roll(rr, 1)) & (rr >= np.roll(rr, -1)))[0]
   best = None
-  for i in loc[np.argsort(-rr[loc])][:3]:
-    for dy in (-1, 0, 1):
-      for dx in (-1, 0, 1):
-        sy, sx = int(qy[i]) + dy, int(qx[i]) + dx
-        e = verify(sy, sx)
-        if e.n >= need and e.share >= min_share and (best is None or e.score > best.e.score): best = Candidate(sy, sx, e)
+  def consider(sy: int, sx: int) -> None:
+    nonlocal best
+    e = verify(sy, sx)
+    if e.n >= need and e.share >= min_share and (best is None or e.score > best.e.score): best = Candidate(sy, sx, e)
+  for i in loc[np.argsort(-rr[loc])][:3]: consider(int(qy[i]), int(qx[i]))
+  if best is not None:  # the ray is sampled to the nearest px: look around the best once
+    by, bx = best.sy, best.sx
+    for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1)): consider(by + dy, bx + dx)
   return best
 
 
