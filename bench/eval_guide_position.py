@@ -33,16 +33,9 @@ from poemap.sim.guides import GUIDE_SEED, guide_image, guide_meta, guide_truth  
 from poemap.sim.layout import half_scale, make_layout  # noqa: E402
 from poemap.sim.player import walk_full  # noqa: E402
 from poemap.sim.render import Reveal  # noqa: E402
+from poemap.sim.session import parse_seeds  # noqa: E402
 
 STAGES = ("early", "middle", "late")  # thirds of the walk
-
-
-def seeds_arg(s: str) -> list[int]:
-  out = []
-  for part in s.split(","):
-    a, _, b = part.partition("-")
-    out.extend(range(int(a), int(b) + 1) if b else [int(a)])
-  return out
 
 
 _refs: dict[int, tuple] = {}
@@ -89,7 +82,7 @@ def stats(e: np.ndarray) -> str:
 
 def main() -> None:
   ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  ap.add_argument("--seeds", type=seeds_arg, default=seeds_arg("300-304"), help="instance seeds, e.g. 300-304,310 (the guides are instance 0)")
+  ap.add_argument("--seeds", type=parse_seeds, default=parse_seeds("300-304"), help="instance seeds, e.g. 300-304,310 (the guides are instance 0)")
   ap.add_argument("--frames", type=int, default=60)
   ap.add_argument("--every", type=int, default=3, help="register every n-th frame")
   ap.add_argument("--jobs", type=int, default=2)

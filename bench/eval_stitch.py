@@ -22,20 +22,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from poemap.sim.look import FAMILIES, random_look  # noqa: E402
-from poemap.sim.session import load_session, make_session, save_session  # noqa: E402
+from poemap.sim.session import load_session, make_session, parse_seeds, save_session  # noqa: E402
 from poemap.stitch import MinimapCanvas, find_translation  # noqa: E402
 from stream.capture import CAPTURE_SIDE, to_pipeline_scale  # noqa: E402
 
 RIGHT, WRONG = 1.0, 2.0   # px: a pair within RIGHT is right, beyond WRONG is wrong
 MIN_OVERLAP = 200         # px of map-line length (4K) both frames show: pairs that must be found
-
-
-def seeds_arg(s: str) -> list[int]:
-  out = []
-  for part in s.split(","):
-    a, _, b = part.partition("-")
-    out.extend(range(int(a), int(b) + 1) if b else [int(a)])
-  return out
 
 
 def stress_session(seed: int, frames: int, interruptions: int, cache: str | None = None) -> dict:
@@ -78,7 +70,7 @@ def _run_stress(args) -> dict: return stress_session(*args)
 
 
 def stress(a) -> int:
-  seeds = seeds_arg(a.seeds)
+  seeds = parse_seeds(a.seeds)
   jobs = [(s, a.frames, a.interruptions, a.cache) for s in seeds]
   try:
     from tqdm import tqdm

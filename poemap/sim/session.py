@@ -90,6 +90,16 @@ def _frame(kind: str, world, player, reveal: np.ndarray, t: int, resolution: tup
   raise ValueError(f"unknown interruption kind {kind!r}")
 
 
+def parse_seeds(s: str) -> list[int]:
+  """Seeds for a batch of sessions from the command line: '5000-5041' or '5,7,9-12'."""
+  out = []
+  for part in s.split(","):
+    a, _, b = part.partition("-")
+    try: out.extend(range(int(a), int(b) + 1) if b else [int(a)])
+    except ValueError: raise ValueError(f"seeds must look like 5000-5041 or 5,7,9-12, got {s!r}") from None
+  return out
+
+
 def save_session(path: str | os.PathLike, session: dict, compress: bool = False, overwrite: bool = False) -> Path:
   """One .npz with every session key (np.load works on it directly). Uncompressed by default: a
   60-frame 4K session is ~260 MB but writes in a second; compress=True for files to keep."""
