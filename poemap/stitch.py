@@ -30,8 +30,7 @@ def _check_frame(frame: np.ndarray, name: str = "frame") -> np.ndarray:
 OPEN = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))  # at ½ scale: wider than any map line, narrower than a patch
 FULL_EXTENT = 40  # ½-scale px: a line component this long (or longer) has full weight
 FULL_WEIGHT = 0.99
-MIN_LONG = 40     # ½-scale px of full-weight line confirmed beyond chance that a shift needs on
-BUSY = 0.01       # ... a frame where this share of pixels lies near a line pixel
+MIN_LONG = 40     # ½-scale px of full-weight line confirmed beyond chance that a shift needs
 MIN_AREA, MIN_EXTENT = 10, 7  # ½-scale px: a line-pixel component smaller than this is a speck, not a line
 
 
@@ -167,7 +166,6 @@ class Evidence(NamedTuple):
   hits: np.ndarray    # bool over the sampled points: confirmed
   inside: np.ndarray  # bool over the sampled points: under b at all
   long: float         # line pixels of full weight (long runs) confirmed beyond chance
-  chance: float       # the share of b near a line pixel
 
 
 def _verify(pts: tuple[np.ndarray, np.ndarray, int, np.ndarray], b_near: np.ndarray, chance: float, sy: int, sx: int) -> Evidence:
@@ -182,12 +180,12 @@ def _verify(pts: tuple[np.ndarray, np.ndarray, int, np.ndarray], b_near: np.ndar
   inside = (by >= 0) & (by < b_near.shape[0]) & (bx >= 0) & (bx < b_near.shape[1])
   n = int(np.count_nonzero(inside))
   hits = np.zeros(len(ys), bool)
-  if n == 0: return Evidence(0.0, 0, 0.0, hits, inside, 0.0, chance)
+  if n == 0: return Evidence(0.0, 0, 0.0, hits, inside, 0.0)
   hits[inside] = b_near[by[inside], bx[inside]]
   frac = float(wt[hits].sum()) / max(1e-6, float(wt[inside].sum()))
   full = inside & (wt >= FULL_WEIGHT)
   long = (np.count_nonzero(hits & full) - chance * np.count_nonzero(full)) * step / max(1e-6, 1 - chance)
-  return Evidence((frac - chance) / max(1e-6, 1 - chance), n * step, n / max(1, len(ys)), hits, inside, float(long), chance)
+  return Evidence((frac - chance) / max(1e-6, 1 - chance), n * step, n / max(1, len(ys)), hits, inside, float(long))
 
 
 def _peaks(r: np.ndarray, k: int) -> list[tuple[int, int]]:
@@ -320,10 +318,9 @@ def _pick(r: np.ndarray, verify, need: int, limit: tuple[float, float], min_conf
       return _refuse(f'world rival: ray {ray.e.score:.2f} best {best.e.score:.2f}')
     best = ray
   if best.e.score < min_confidence: return _refuse(f'best {best.e.score:.2f} < {min_confidence:.2f}')
-  # a world texture of short strokes (ripples, sparkles, grain) can explain a shift on its own
-  # where a frame is full of them; map lines are long runs, and some of them must agree there (on
-  # a calm frame short pieces are the map's own: rocks on an open beach)
-  if best.e.chance >= BUSY and best.e.long < MIN_LONG: return _refuse(f'long runs {best.e.long:.0f} < {MIN_LONG} on a busy frame')
+  # a world texture of short strokes (ripples, sparkles, grain) can explain a shift on its own;
+  # map lines are long runs, and some of them must agree
+  if best.e.long < MIN_LONG: return _refuse(f'long runs {best.e.long:.0f} < {MIN_LONG}')
   # a shift that only explains the lines as well as a clearly different one does is a guess (a
   # straight wall fits anywhere along itself); a broad peak split into neighbouring maxima is one;
   # the world's longer copy of the best is no rival
