@@ -2,9 +2,12 @@
 
 The capture square is centred on the player, so between two frames the minimap content moves by
 the player's movement. The game world behind the minimap moves too, at another speed (parallax),
-so correlating raw pixels can lock onto the world. We correlate a "line image" instead: how much a
-pixel looks like map-line blue, high-passed so broad blue areas (water) count for little and thin
-lines count for a lot, with the player icon at the centre blanked out because it never moves.
+so correlating raw pixels can lock onto the world. We correlate a "line image" instead: thin
+structure bluer than its surroundings (a top-hat of blueness), long runs weighted over fragments,
+with the player icon at the centre blanked out because it never moves. A candidate shift must be
+confirmed by the line pixels beyond chance, must not be the world's parallax copy of a shorter one,
+and, in the canvas, must show the lines the canvas has seen persistently under the frame; what
+cannot be trusted is refused, and the canvas says when it has lost the player (`lost`).
 """
 from __future__ import annotations
 
@@ -63,9 +66,9 @@ def _lines(frame: np.ndarray, blank: tuple[int, int] | None, blank_radius: int =
   level = int(np.clip(LEVEL_GAIN * int(np.searchsorted(cum, 0.99 * cum[-1])), LINE_LEVEL_MIN, LINE_LEVEL))
   on = (th > level).view(np.uint8)
   n, lab, st, _ = cv2.connectedComponentsWithStats(on, connectivity=8)
-  keep = (st[:, cv2.CC_STAT_AREA] >= MIN_AREA) & (np.maximum(st[:, cv2.CC_STAT_WIDTH], st[:, cv2.CC_STAT_HEIGHT]) >= MIN_EXTENT)
-  keep[0] = False
   ext = np.maximum(st[:, cv2.CC_STAT_WIDTH], st[:, cv2.CC_STAT_HEIGHT])
+  keep = (st[:, cv2.CC_STAT_AREA] >= MIN_AREA) & (ext >= MIN_EXTENT)
+  keep[0] = False
   wt = np.where(keep, np.minimum(255, ext * 255 // FULL_EXTENT), 0).astype(np.uint8)
   return np.where(keep[lab], th, 0).astype(np.uint8), wt[lab]
 
@@ -119,8 +122,8 @@ class _Features:
     self.near = cv2.dilate(self.on.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
     self.chance = float(np.count_nonzero(self.near)) / self.near.size
     self.points = _points(self.on, self.weight)
-    weighted = self.lines.astype(np.float32) * self.weight * (1 / 255)
-    self.spectrum = _spectrum(weighted * _window(h // 2, w // 2)) if self.on.any() else None
+    self.weighted = self.lines.astype(np.float32) * self.weight * (1 / 255)  # what is correlated
+    self.spectrum = _spectrum(self.weighted * _window(h // 2, w // 2)) if self.on.any() else None
     self._full_on: np.ndarray | None = None
 
   @property
@@ -134,7 +137,9 @@ def _full_on(frame: np.ndarray, half_on: np.ndarray | None = None) -> np.ndarray
   """Full-scale line pixels for the refinement: blueness above its local mean, where the ½-scale
   line image (of this frame, or recomputed) found lines; the ½-scale filtering does the judging."""
   h, w = frame.shape[:2]
-  if half_on is None: half_on = _Features(frame).on
+  if half_on is None:  # the ½-scale line pixels alone, not a whole _Features (spectrum, points)
+    small = cv2.resize(frame, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    half_on = _lines(small, (h // 4, w // 4), int(BLANK * h / 2))[0] > 0
   m = _blueness(frame)
   hp = cv2.subtract(m, cv2.blur(m, (9, 9))) > LINE_LEVEL_MIN
   near = cv2.dilate(half_on.view(np.uint8), np.ones((3, 3), np.uint8))
@@ -230,7 +235,7 @@ WORLD_RIVAL = 0.12   # a shorter shift on the ray with this score may be the map
 WORLD_SWITCH = 0.7   # ... and it is taken for the map when it explains its pixels this well relative to the best
 
 
-REFUSALS: list[str] = []  # why the latest refusals happened, newest last (for debugging and the bench)
+REFUSALS: list[str] = []  # why the latest refusals happened, newest last (for debugging)
 
 
 def _refuse(why: str) -> None:
@@ -478,14 +483,13 @@ class MinimapCanvas:
     f = _check_frame(frame)
     if f.shape != self.frame_shape: raise ValueError(f"frame size changed: {f.shape} vs {self.frame_shape}")
     feats = _Features(f)
-    # every skipped frame widens the gap to the reference frame and shrinks the overlap, which
-    # makes a wrong shift likelier to look right: demand more agreement the longer the gap
     # after several lost frames the last frame is a poor reference (the player may be anywhere a
     # few steps away, and a corridor matches itself far along): only the canvas is asked
     t = _translation(self._prev, feats, self._min_confidence()) if self._gap < PAIR_GAP else None
     # after lost frames or for a long step, a weakly confirmed shift needs the canvas to vouch for it
-    strict = (self._gap > 0 or np.abs(t[:2]).max() > JUMP * f.shape[0]) and t[2] < STRONG if t is not None else False
-    if t is not None and not self._agrees(feats, self.topleft + t[:2], strict): t = None
+    if t is not None:
+      strict = (self._gap > 0 or np.abs(t[:2]).max() > JUMP * f.shape[0]) and t[2] < STRONG
+      if not self._agrees(feats, self.topleft + t[:2], strict): t = None
     if t is None:
       t = self._relocate(feats)
       if t is not None and not self._agrees(feats, self.topleft + t[:2], True): t = None
@@ -569,7 +573,7 @@ class MinimapCanvas:
     ref_on = ref > 0
     if not ref_on.any() or feats.spectrum is None: return None
     moved = np.zeros((ch, cw), np.float32)
-    moved[oy:oy + h // 2, ox:ox + w // 2] = feats.lines.astype(np.float32) * feats.weight * (1 / 255)
+    moved[oy:oy + h // 2, ox:ox + w // 2] = feats.weighted
     win = _window(ch, cw)
     r = _correlate(_spectrum(ref * win), _spectrum(moved * win))
     pts = _points(ref_on)
