@@ -56,7 +56,7 @@ def guide_image_size(lay: Layout) -> tuple[int, int]:
 
 
 def _locate(lay: Layout, p: np.ndarray) -> tuple[tuple[str, str], float, float]:
-  """The corridor centre line nearest p: (edge, arc-length fraction along it, signed offset / unit)."""
+  """The corridor centre line nearest p: (edge, arc-length fraction along it, signed offset in px)."""
   best = None
   for e, pl in lay.polylines.items():
     a, b = pl[:-1], pl[1:]
@@ -70,29 +70,74 @@ def _locate(lay: Layout, p: np.ndarray) -> tuple[tuple[str, str], float, float]:
       seg = np.sqrt(L)
       s = (seg[:i].sum() + t[i] * seg[i]) / seg.sum()
       side = np.sign(v[i, 0] * (p[1] - a[i, 1]) - v[i, 1] * (p[0] - a[i, 0]))  # which side of the line
-      best = (d[i], e, float(s), float(side * d[i] / lay.unit))
+      best = (d[i], e, float(s), float(side * d[i]))
   return best[1], best[2], best[3]
 
 
-def _at(lay: Layout, e: tuple[str, str], s: float, off: float) -> np.ndarray:
+def _on(lay: Layout, e: tuple[str, str], s: float) -> tuple[np.ndarray, np.ndarray]:
+  """The point at arc-length fraction s of edge e's centre line and the unit normal there (the side _locate calls +1)."""
   pl = lay.polylines[e]
   seg = np.sqrt((np.diff(pl, axis=0) ** 2).sum(1))
   c = np.concatenate([[0], np.cumsum(seg)]) * (1 / seg.sum())
   i = int(np.clip(np.searchsorted(c, s, "right") - 1, 0, len(seg) - 1))
   v = pl[i + 1] - pl[i]
   q = pl[i] + v * np.clip((s - c[i]) / max(c[i + 1] - c[i], 1e-12), 0, 1)
-  n = np.array([-v[1], v[0]]) / max(np.hypot(*v), 1e-9)  # the normal on the side _locate calls +1
-  return q + n * off * lay.unit
+  return q, np.array([-v[1], v[0]]) / max(np.hypot(*v), 1e-9)
+
+
+_FILLED: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _filled(lay: Layout) -> np.ndarray:
+  """The walkable area with its holes (rocks, islands) filled: what bounds a corridor's cross-section."""
+  k = (lay.layout_id, lay.seed)
+  if k not in _FILLED:
+    outside = np.pad(~lay.walkable, 1, constant_values=True).astype(np.uint8)
+    cv2.floodFill(outside, None, (0, 0), 2)  # the border is never walkable (MARGIN)
+    _FILLED.clear()  # two layouts at a time is all the bench needs; 4K masks are large
+    _FILLED[k] = outside[1:-1, 1:-1] != 2
+  return _FILLED[k]
+
+
+def _walls(lay: Layout, q: np.ndarray, n: np.ndarray) -> tuple[float, float]:
+  """Distances from centre-line point q to the walls along -n and +n (the filled walkable area's edge)."""
+  f = _filled(lay)
+  r = np.arange(0, 6 * lay.unit, 2.0)
+  out = []
+  for sgn in (-1, 1):
+    yx = np.round(q[None] + sgn * r[:, None] * n[None]).astype(np.int64)
+    ok = (yx[:, 0] >= 0) & (yx[:, 0] < f.shape[0]) & (yx[:, 1] >= 0) & (yx[:, 1] < f.shape[1])
+    inside = np.zeros(len(r), bool)
+    inside[ok] = f[yx[ok, 0], yx[ok, 1]]
+    out.append(float(r[np.argmin(inside)]) if not inside.all() else float(r[-1]))
+  return out[0], out[1]
 
 
 def guide_truth(instance: Layout, guide: Layout, points) -> np.ndarray:
-  """Where points [y, x] (4K px) of `instance` lie on the guide drawn from `guide` (same class): the
-  nearest corridor centre line, the fraction along it and the offset from it (in layout units)
-  carried to the same corridor of the guide's instance, then to guide px. This undoes the instance's
-  node jitter, corridor bends and unit scale, which is what a player means by "the same place"."""
+  """Where points [y, x] (4K px) of `instance` lie on the guide drawn from `guide` (same class).
+
+  What a player means by "the same place": on the same corridor, as far along it, and as far across
+  it between its walls. So: the nearest corridor centre line, the arc-length fraction along it, and
+  the point's place between the two walls on the normal there (0: the wall on one side, 1: the other),
+  carried to the same corridor of the guide's instance at the same fraction and between its walls
+  there. This undoes the instance's node jitter, corridor bends, widths and unit scale. (An offset
+  from the centre line kept in layout units instead, the first definition, puts the player into or
+  beyond the guide's wall wherever the two instances' corridors differ in width.) Where the point
+  is not between the walls on that normal (around a corner), the offset in layout units is kept."""
   if instance.layout_id != guide.layout_id: raise ValueError(f"classes differ: {instance.layout_id} vs {guide.layout_id}")
   pts = np.asarray(points, np.float64).reshape(-1, 2)
-  return to_guide(guide, np.asarray([_at(guide, *_locate(instance, p)) for p in pts]))
+  out = []
+  for p in pts:
+    e, s, off = _locate(instance, p)
+    q, n = _on(instance, e, s)
+    dm, dp = _walls(instance, q, n)
+    qg, ng = _on(guide, e, s)
+    u = (off + dm) / max(dm + dp, 1e-9)
+    if 0.0 <= u <= 1.0 and dm + dp > 0:
+      gm, gp = _walls(guide, qg, ng)
+      out.append(qg + ng * (-gm + u * (gm + gp)))
+    else: out.append(qg + ng * off * guide.unit / instance.unit)
+  return to_guide(guide, np.asarray(out))
 
 
 def guide_image(layout_id: int, seed: int = GUIDE_SEED) -> np.ndarray:
