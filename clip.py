@@ -11,7 +11,7 @@ Undo the line, draw the next one, repeat. clip.ahk binds this to a hotkey in MS 
 import argparse
 
 from poemap.datadir import data_root
-from poemap.pathclip import FOG_RADIUS, add_path, grab_clipboard, read_image_file
+from poemap.datatools.pathclip import FOG_RADIUS, add_path, grab_clipboard, read_image_file
 from poemap.usererror import UserError, run_main
 
 

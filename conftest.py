@@ -1,4 +1,4 @@
-# Repo-root conftest: makes `poemap`, `models`, `stream` importable in tests without PYTHONPATH.
+# Repo-root conftest: makes `poemap`, `models`, `training`, `stream` importable in tests without PYTHONPATH.
 
 import os
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from models.checkpoint import load_tiled_unet, load_vit
 from models.tiled import ViTRunner
 from poemap.datadir import model_path, read_curation_mask
-from poemap.report import unet_vs_filter, vit_predictions, vit_summary, write_report
 from poemap.usererror import UserError, run_main
+from training.report import unet_vs_filter, vit_predictions, vit_summary, write_report
 
 
 def main(argv=None) -> int:

@@ -8,7 +8,7 @@ Offline, the cache is used: HF_HUB_OFFLINE=1 skips the network, HF_HUB_CACHE=<di
 import argparse
 
 from poemap.datadir import data_root
-from poemap.hub import MODEL_PATTERNS, REPO_ID, get_data
+from poemap.datatools.hub import MODEL_PATTERNS, REPO_ID, get_data
 from poemap.usererror import UserError, run_main
 
 

@@ -6,7 +6,7 @@ data/test/<LAYOUT_ID>/<instance>/ and add the timestamps to data/test/curation_m
   label_data.py LAYOUT_ID TS [TS..]  move (and curate) only these samples
   label_data.py c                    count test samples per layout id
 """
-from poemap.labeling import label_data, parse_label_args, parse_stamp
+from poemap.datatools.labeling import label_data, parse_label_args, parse_stamp
 from poemap.usererror import run_main
 
 

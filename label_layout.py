@@ -4,7 +4,7 @@
   label_layout.py LAYOUT_ID MINIMAP_ID   move one collected layout into the next free instance
   label_layout.py c                      count training layouts per layout id
 """
-from poemap.labeling import label_layout, parse_label_args, parse_stamp
+from poemap.datatools.labeling import label_layout, parse_label_args, parse_stamp
 from poemap.usererror import UserError, run_main
 
 

@@ -14,7 +14,7 @@ template matching; crops and mask are shrunk by half. Groups already in the data
 """
 import argparse
 
-from poemap.unetprep import prepare
+from poemap.datatools.unetprep import prepare
 from poemap.usererror import UserError, run_main
 
 

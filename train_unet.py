@@ -25,17 +25,27 @@ from pathlib import Path
 import numpy as np
 from tinygrad import Tensor
 from tinygrad.nn.state import get_parameters
-from tqdm import trange
+from tqdm import tqdm, trange
 
+from models.checkpoint import load_checkpoint
 from models.config import UNET_CONFIGS, build_unet
 from models.tiled import TiledUNet
-from poemap.training import (Stepper, add_optimizer_flags, add_run_flags, lr_from_args, StopOnSigint, checkpoint_target, save, seed_all, wandb_run,
-                             weighted_cross_entropy)
 from poemap.colorfilter import line_f1
 from poemap.fidelity import BUNDLED, PUBLISHED
-from poemap.unetdata import augment, augment_original, load_groups, sample_patches, sample_patches_original, split_groups
 from poemap.usererror import UserError, run_main
-
+from training.loop import (
+  Stepper,
+  StopOnSigint,
+  add_optimizer_flags,
+  add_run_flags,
+  checkpoint_target,
+  lr_from_args,
+  save,
+  seed_all,
+  wandb_run,
+  weighted_cross_entropy,
+)
+from training.unetdata import augment, augment_original, load_groups, sample_patches, sample_patches_original, split_groups
 
 # the original recipe (hooved/poemap train_unet.py + dataloader.py) as flag defaults; explicit flags still win
 PUBLISHED_RECIPE = dict(config="published", steps=20000, save_every=200, step_names=True, augment="original", val_frac=0.0)
@@ -101,7 +111,6 @@ def train(a: argparse.Namespace) -> dict:
 
   model = build_unet(a.config)
   if a.init:
-    from models.checkpoint import load_checkpoint
     load_checkpoint(model, a.init)
   print(f"UNet config {json.dumps(model.config)}: {sum(p.numel() for p in get_parameters(model)):,} parameters -> {out}")
   w_t = Tensor(weights)
@@ -156,7 +165,6 @@ def main(argv=None) -> int:
 
 
 def tqdm_write(msg: str) -> None:
-  from tqdm import tqdm
   tqdm.write(msg)
 
 

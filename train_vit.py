@@ -28,12 +28,24 @@ from tinygrad import Tensor
 from tinygrad.nn.state import get_parameters
 from tqdm import tqdm, trange
 
+from models.checkpoint import load_checkpoint
 from models.tiled import ViTRunner
 from models.vit import ViT, batch_arrays
 from poemap.datadir import read_tokens, report_read, test_samples
-from poemap.training import Stepper, add_optimizer_flags, add_run_flags, lr_from_args, StopOnSigint, checkpoint_target, save, seed_all, wandb_run, weighted_cross_entropy
 from poemap.usererror import run_main
-from poemap.vitdata import LIGHT_RADIUS, EpochSteps, SampleStream, find_sources
+from training.loop import (
+  Stepper,
+  StopOnSigint,
+  add_optimizer_flags,
+  add_run_flags,
+  checkpoint_target,
+  lr_from_args,
+  save,
+  seed_all,
+  wandb_run,
+  weighted_cross_entropy,
+)
+from training.vitdata import LIGHT_RADIUS, EpochSteps, SampleStream, find_sources
 
 # the original recipe as flag defaults; explicit flags still win
 PUBLISHED_RECIPE = dict(sampling="epochs", dropout=0.1, embed_dropout=0.3, lr=1e-3, lr_schedule="constant", keep="train-loss")
@@ -98,7 +110,6 @@ def train(a: argparse.Namespace) -> dict:
   model = ViT(num_classes=a.classes, max_tokens=a.max_tokens, layers=a.layers, embed_dim=a.embed_dim, num_heads=a.heads, ff_dim=a.ff_dim,
               dropout=a.dropout, embed_dropout=a.embed_dropout)
   if a.init:
-    from models.checkpoint import load_checkpoint
     load_checkpoint(model, a.init)
   n_classes = len({s.layout for s in sources})
   print(f"{len(sources)} (layout, path) sources over {n_classes} classes; {len(test_labels)} test samples; "

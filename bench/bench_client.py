@@ -19,7 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 
 from poemap import REPO_ROOT
+from poemap.sim.session import make_session
 from poemap.stitch import MinimapCanvas, shrink_with_origin
+from stream.capture import ScreenSource
 
 GAME = r"""
 import sys, cv2
@@ -50,7 +52,6 @@ def main() -> None:
   ap.add_argument("--layout", type=int, default=6)
   ap.add_argument("--seed", type=int, default=5)
   args = ap.parse_args()
-  from stream.capture import ScreenSource
   grab, stitch, shrink, total, cpu = [], [], [], [], []
   if shutil.which("Xvfb"):
     x = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", "3840x2160x24", "-nolisten", "tcp"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
@@ -82,7 +83,6 @@ def main() -> None:
       x.terminate(); x.wait()
     print(stats("capture (mss, BGRA->RGB)", grab))
   else:
-    from poemap.sim.session import make_session
     print("no Xvfb: stitch+shrink on replay frames only")
     frames = make_session(args.layout, args.seed, args.frames)["frames"]
     canvas = MinimapCanvas(frames[0])

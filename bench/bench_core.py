@@ -10,7 +10,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from poemap.stitch import MinimapCanvas, find_translation  # noqa: E402
 from poemap.tokens import clean_sparse_pixels, position_embedding, tokenize_mask  # noqa: E402
-from poemap.vitdata import PackedMask, make_sample  # noqa: E402
+from training.vitdata import PackedMask, make_sample  # noqa: E402
 
 
 def median_ms(fn, repeat: int) -> float:

@@ -17,6 +17,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tinygrad import Device  # noqa: E402
+from tinygrad.helpers import BEAM
 from tinygrad.nn.state import get_parameters  # noqa: E402
 
 from models import UNET_CONFIGS, TiledUNet, ViT, ViTRunner, build_unet  # noqa: E402
@@ -41,7 +42,6 @@ def main() -> None:
   ap.add_argument("--vit-batch", type=int, default=1)
   ap.add_argument("--vits", default="published,bundled", help="ViT architectures to time ('' for none)")
   args = ap.parse_args()
-  from tinygrad.helpers import BEAM
   rng = np.random.default_rng(0)
   print(f"device {Device.DEFAULT}, BEAM={BEAM.value}; UNet batch {args.batch} tiles; medians of {args.reps}")
   # one full batch of tiles: an image of exactly `batch` tiles in one row

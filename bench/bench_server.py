@@ -36,13 +36,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 import zmq
+from tinygrad import Device
+
+from models.checkpoint import load_unet, load_vit
+from models.config import DEFAULT_UNET as UNET_CONFIG
+from models.config import VIT_DEFAULT, build_unet
+from models.vit import ViT
+from poemap.fidelity import BUNDLED, PUBLISHED, shrink_cubic_with_origin
+from poemap.sim.session import load_session, make_session
+from poemap.stitch import MinimapCanvas, shrink_with_origin
+from poemap.usererror import UserError
+from stream.comms import Client
+from stream.server import DEFAULT_UNET, DEFAULT_VIT, PUBLISHED_UNET, PUBLISHED_VIT, InferenceServer, bind, find_model
+from stream.session import SessionState, alignment, grid, tile_any
 
 TILE = 32
 
 
 def minimaps(session: dict, shrink=None) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[np.ndarray]]:
   """The client's minimaps (½ scale, origin) per frame, and the player's ½-scale position on each."""
-  from poemap.stitch import MinimapCanvas, shrink_with_origin
   shrink = shrink or shrink_with_origin
   frames = session["frames"]
   canvas, out, pos = MinimapCanvas(frames[0]), [], []
@@ -56,11 +68,6 @@ def minimaps(session: dict, shrink=None) -> tuple[list[tuple[np.ndarray, np.ndar
 def load_model(kind: str, name: str | None, default: str, published: str):
   """A checkpoint by name/path ("published": the published architecture, the downloaded file when present,
   else random weights of it; None: the default checkpoint, else a random default-config network)."""
-  from models.checkpoint import load_unet, load_vit
-  from models.config import DEFAULT_UNET, VIT_DEFAULT, build_unet
-  from models.vit import ViT
-  from poemap.usererror import UserError
-  from stream.server import find_model
   load = load_unet if kind == "UNet" else load_vit
   if name == "published":
     try: return load(p := find_model(None, (published,), kind)), p.stem
@@ -70,13 +77,11 @@ def load_model(kind: str, name: str | None, default: str, published: str):
   except UserError:
     if name is not None: raise
   print(f"no trained {kind} found: timing a random default one (same cost)")
-  return (build_unet(DEFAULT_UNET), f"random-{DEFAULT_UNET}") if kind == "UNet" else (ViT(), "random-vit")
+  return (build_unet(UNET_CONFIG), f"random-{UNET_CONFIG}") if kind == "UNet" else (ViT(), "random-vit")
 
 
 def run(maps, unet, vit, names, input_path: str, incremental: bool = True, unet_batch: int = 32, keep_masks: bool = False, beam: int = 0):
   """(stage -> per-frame ms, replies, per-frame [tiles whose mask changed or None, raw mask if keep_masks])."""
-  from stream.comms import Client
-  from stream.server import InferenceServer, bind
   with tempfile.TemporaryDirectory() as data:
     srv = InferenceServer(unet, vit, incremental=incremental, data=data, unet_batch=unet_batch, names=names, input_path=input_path, beam=beam)
     srv.warmup()
@@ -104,7 +109,6 @@ def run(maps, unet, vit, names, input_path: str, incremental: bool = True, unet_
 
 def fog_lifted(prev, cur) -> np.ndarray:
   """bool tile grid of cur: tiles with a pixel revealed now that was black (or off the canvas) in prev."""
-  from stream.session import alignment, grid, tile_any, SessionState
   img, origin = cur
   was = np.zeros(img.shape[:2], bool)
   if prev is not None:
@@ -119,7 +123,6 @@ def canvas_rule(maps, pos, radius: float, paste_new: bool) -> list[tuple[np.ndar
   never-captured pixels (else those stay black, unrevealed, until the path comes near: one shared UNet pass);
   every other tile keeps its earlier pixels. A refreshed tile takes the whole new frame's tile, so a tile that
   does change is seen exactly as now; the first minimap (the bundled path's statistics) is today's."""
-  from stream.session import alignment, grid, SessionState
   out = [maps[0]]
   for i in range(1, len(maps)):
     img, origin = maps[i]
@@ -164,9 +167,6 @@ def main() -> None:
                   "around the path (½-scale px) and whether never-captured pixels are pasted at once or stay black ('' for none)")
   args = ap.parse_args()
 
-  from poemap.fidelity import BUNDLED, PUBLISHED, shrink_cubic_with_origin
-  from poemap.sim.session import load_session, make_session
-  from stream.server import DEFAULT_UNET, DEFAULT_VIT, PUBLISHED_UNET, PUBLISHED_VIT
   t = time.perf_counter()
   session = load_session(args.session) if args.session else make_session(args.layout, args.seed, n_frames=args.frames)
   cols = args.columns.split(",")
@@ -193,7 +193,6 @@ def main() -> None:
     frames[col] = (idx, replies, extra)
     print(f"{col}: {un} + {vn}, {path} input path, {len(idx)} frames ({len(keep)} in the steady state) in {time.perf_counter() - t:.1f}s")
 
-  from tinygrad import Device
   print(f"\nper-frame ms over the steady-state frames (after {args.skip}); UNet batch {args.unet_batch}; device {Device.DEFAULT}, BEAM={args.beam}")
   print(f"{'':<12}" + "".join(f"{c:>24}" for c in results))
   print(f"{'stage':<12}" + "".join(f"{'median':>12}{'p95':>12}" for _ in results))

@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from models.checkpoint import load_tiled_unet, load_vit  # noqa: E402
-from models.tiled import ViTRunner  # noqa: E402
+from models.tiled import TiledUNet, ViTRunner
 from poemap.fidelity import PUBLISHED, shrink_cubic_with_origin  # noqa: E402
 from poemap.sim.session import make_session  # noqa: E402
 from poemap.stitch import MinimapCanvas  # noqa: E402
@@ -54,7 +54,6 @@ def main() -> None:
   ap.add_argument("--seed", type=int, default=9300, help="first session seed (default %(default)s; the demo's replays use 9100-9108)")
   ap.add_argument("--json", metavar="FILE", help="also write the per-frame records here")
   a = ap.parse_args()
-  from models.tiled import TiledUNet
   tiled = load_tiled_unet(a.unet, batch=32)
   tiled = TiledUNet(tiled.model, batch=32, input_path=PUBLISHED)
   vit = ViTRunner(load_vit(a.vit), batch=1)

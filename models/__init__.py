@@ -1,7 +1,10 @@
 """tinygrad networks: UNet / AttentionUNet (line masks from minimap tiles), ViT (layout from mask
 tokens), named configurations, checkpoint I/O and tiled / batched inference."""
-from models.unet import UNet, AttentionUNet
+from models.checkpoint import load_checkpoint, load_unet, load_vit, save_checkpoint
+from models.config import DEFAULT_UNET, UNET_CONFIGS, build_unet, unet_config
+from models.tiled import TiledUNet, ViTRunner
+from models.unet import AttentionUNet, UNet
 from models.vit import ViT, batch_arrays, sample_arrays
-from models.config import UNET_CONFIGS, DEFAULT_UNET, build_unet, unet_config
-from models.checkpoint import save_checkpoint, load_checkpoint, load_unet, load_vit
-from models.tiled import TiledUNet, ViTRunner, channel_stats
+
+__all__ = ["UNet", "AttentionUNet", "ViT", "batch_arrays", "sample_arrays", "UNET_CONFIGS", "DEFAULT_UNET", "build_unet", "unet_config",
+           "save_checkpoint", "load_checkpoint", "load_unet", "load_vit", "TiledUNet", "ViTRunner"]

@@ -13,6 +13,7 @@ from tinygrad import Tensor
 from tinygrad.nn.state import get_state_dict, load_state_dict, safe_load, safe_save
 
 from models.config import UNET_ARCHS, UNET_CONFIGS, VIT_DEFAULT, unet_config
+from models.tiled import TiledUNet
 from models.unet import UNet
 from models.vit import ViT
 from poemap.datadir import model_path
@@ -135,5 +136,4 @@ def load_vit(path_or_name: str | os.PathLike) -> ViT:
 
 def load_tiled_unet(path_or_name: str | os.PathLike, batch: int = 64):
   """A models.tiled.TiledUNet of a checkpoint, on the input path it was made for (unet_input_path)."""
-  from models.tiled import TiledUNet
   return TiledUNet(load_unet(path_or_name), batch=batch, input_path=unet_input_path(path_or_name))

@@ -10,29 +10,9 @@ from tinygrad import Tensor, TinyJit, dtypes
 from tinygrad.helpers import Context
 
 from models.vit import ViT, batch_arrays
-from poemap.fidelity import BUNDLED, INPUT_PATHS, PUBLISHED
+from poemap.fidelity import BUNDLED, INPUT_PATHS, PUBLISHED, channel_stats, check_image, normalise
 
 TILE = 32
-
-
-def channel_stats(image: np.ndarray, pad_to: int = 1) -> tuple[np.ndarray, np.ndarray]:
-  """Per-channel mean and (population) std of raw 0-255 values, float32 (3,) each. pad_to=TILE takes them
-  over the image zero-padded (bottom/right) to whole tiles, as the original server did for the published
-  UNet: the black padding counts as pixels, so a minimap with a ragged edge has a lower mean."""
-  image = _check_image(image)
-  px = image.reshape(-1, 3).astype(np.float64)
-  if pad_to == 1: return px.mean(0).astype(np.float32), px.std(0).astype(np.float32)
-  H, W = image.shape[:2]
-  n = (-(-H // pad_to) * pad_to) * (-(-W // pad_to) * pad_to)
-  mean = px.sum(0) / n  # the padding adds n - H*W zeros: to the count, not to the sum
-  return mean.astype(np.float32), np.sqrt(((px - mean) ** 2).sum(0) / n + mean ** 2 * (n - H * W) / n).astype(np.float32)
-
-
-def _check_image(image: np.ndarray) -> np.ndarray:
-  image = np.asarray(image)
-  if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 or image.shape[0] == 0 or image.shape[1] == 0:
-    raise ValueError(f"image must be non-empty uint8 (H,W,3) RGB, got {image.dtype} {image.shape}")
-  return image
 
 
 def _check_stats(stats) -> tuple[np.ndarray, np.ndarray]:
@@ -40,10 +20,6 @@ def _check_stats(stats) -> tuple[np.ndarray, np.ndarray]:
   if mean.shape != (3,) or std.shape != (3,) or not (np.isfinite(mean).all() and np.isfinite(std).all()) or (std < 0).any():
     raise ValueError(f"stats must be (mean (3,), std (3,)) finite with std >= 0, got {mean} {std}")
   return mean, std
-
-
-def normalise(pixels: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-  return (pixels.astype(np.float32) - mean) / (std + np.float32(1e-8))
 
 
 class TiledUNet:
@@ -75,7 +51,7 @@ class TiledUNet:
 
   def mask(self, image: np.ndarray, stats: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """uint8 (H,W) 0/1 line mask (argmax class) of an RGB uint8 image; stats default to the image's own."""
-    image = _check_image(image)
+    image = check_image(image)
     mean, std = _check_stats(stats if stats is not None else self.stats(image))
     H, W = image.shape[:2]
     th, tw = -(-H // TILE), -(-W // TILE)
@@ -89,7 +65,7 @@ class TiledUNet:
   def tiles(self, image: np.ndarray, coords: np.ndarray, stats: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """uint8 (K,32,32) for the tiles at coords (K,2) [tile_row, tile_col], equal to the same tiles of
     mask(image, stats); pixels of edge tiles that lie past the image are 0."""
-    image = _check_image(image)
+    image = check_image(image)
     mean, std = _check_stats(stats if stats is not None else self.stats(image))
     coords = np.asarray(coords)
     if coords.ndim != 2 or coords.shape[1] != 2 or (coords.size and not np.issubdtype(coords.dtype, np.integer)):

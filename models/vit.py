@@ -12,6 +12,7 @@ import numpy as np
 from tinygrad import Tensor, dtypes, nn
 
 from models.init import numpy_init
+from poemap.tokens import position_embedding
 
 EPS = 1e-5
 
@@ -97,7 +98,6 @@ def batch_arrays(tokens_list: list[np.ndarray], max_tokens: int = 128, embed_dim
   """Tokens (N,32,32,4) as written by poemap.tokens.tokenize_mask (sorted nearest-first) -> padded
   (x float32 (B,max_tokens,1,32,32), pe float32 (B,max_tokens,embed_dim), n int32 (B,)) for
   ViT.forward_batch; keeps the first max_tokens tokens of each sample."""
-  from poemap.tokens import position_embedding
   B = len(tokens_list)
   x = np.zeros((B, max_tokens, 1, 32, 32), np.float32)
   pe = np.zeros((B, max_tokens, embed_dim), np.float32)
@@ -115,7 +115,6 @@ def batch_arrays(tokens_list: list[np.ndarray], max_tokens: int = 128, embed_dim
 
 def sample_arrays(tokens: np.ndarray, embed_dim: int = 256) -> tuple[np.ndarray, np.ndarray]:
   """Tokens (N,32,32,4) -> one (mask patches float32 (N,1,32,32), pe float32 (N,embed_dim)) pair for ViT.__call__."""
-  from poemap.tokens import position_embedding
   t = np.asarray(tokens)
   if t.ndim != 4 or t.shape[1:] != (32, 32, 4): raise ValueError(f"tokens must be (N,32,32,4), got {t.shape}")
   if t.shape[0] == 0: raise ValueError("no tokens (no line pixels in the mask)")

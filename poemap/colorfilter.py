@@ -10,6 +10,9 @@ import os
 import cv2
 import numpy as np
 
+from poemap.datadir import read_unet_groups
+from poemap.fileio import load_npz_data
+
 LINE_LO = (110, 0, 150)   # RGB, inclusive
 LINE_HI = (150, 150, 255)
 
@@ -46,8 +49,6 @@ def line_f1(pairs, predict=color_filter_mask) -> dict[str, float]:
 
 def unet_group_pairs(root: str | os.PathLike | None = None):
   """(crop, mask) for every crop of the data directory's auto_crop_50 / mask_50 groups."""
-  from poemap.datadir import read_unet_groups
-  from poemap.fileio import load_npz_data
   for _, crops, mpath in read_unet_groups(root):
     mask = load_npz_data(mpath)
     for c in crops: yield load_npz_data(c), mask

@@ -9,12 +9,12 @@ import io
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable
 
 import cv2
 import numpy as np
-
 
 _UMASK = os.umask(0); os.umask(_UMASK)
 
@@ -97,7 +97,6 @@ def load_npz_data(path: str | os.PathLike, key: str = "data", allow_pickle: bool
 def unique_stamp(directory: str | os.PathLike, suffixes: tuple[str, ...], now: Callable[[], float] | None = None) -> str:
   """A timestamp-like name `<ms since epoch>` for which no `<name><suffix>` exists in directory;
   bumps by 1 ms until free, so names stay unique across restarts and fast bursts."""
-  import time
   directory = Path(directory)
   ts = int((now or time.time)() * 1000)
   while any((directory / f"{ts}{s}").exists() for s in suffixes): ts += 1

@@ -12,7 +12,10 @@ import time
 from pathlib import Path
 
 import cv2
+import mss
 import numpy as np
+
+from poemap.sim.session import load_session
 
 ICON_4K = (1060, 1920)     # player icon [y, x] on a 3840x2160 screen
 RADIUS_4K = 600            # half side of the capture square at 4K
@@ -54,7 +57,6 @@ class ScreenSource(FrameSource):
   BGRA → RGB here, so the rest of the product only sees RGB."""
 
   def __init__(self, monitor: int = 1, display: str | None = None, side: int | None = CAPTURE_SIDE):
-    import mss
     make = getattr(mss, "MSS", None) or mss.mss  # mss >= 10.2 renamed the factory
     try: self.sct = make(display=display) if display is not None else make()
     except Exception as e: raise RuntimeError(f"cannot open the screen for capture ({type(e).__name__}: {e}); is there a display?") from None
@@ -84,7 +86,6 @@ class ReplaySource(FrameSource):
 
   def __init__(self, session: dict | str | os.PathLike, side: int | None = CAPTURE_SIDE):
     if not isinstance(session, dict):
-      from poemap.sim.session import load_session
       p = Path(session)
       session = load_session(p)
       self.name = p.name

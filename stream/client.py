@@ -26,9 +26,12 @@ from poemap.areas import Area, Areas, load_areas
 from poemap.fidelity import shrink_for
 from poemap.stitch import MinimapCanvas
 from poemap.usererror import UserError, run_main
+from stream.capture import ReplaySource, ScreenSource, Ticker
 from stream.comms import DEFAULT_ADDR, Client, ProtocolError, ServerUnreachable, encode
 from stream.gamelog import LogFollower, candidate_logs, find_client_log
 from stream.guidemarker import Tracker, draw_tracked
+from stream.hotkeys import Commands
+from stream.overlay import Overlay, OverlayWindow, PngSink, has_display
 from stream.settings import MODES, load_settings, override, save_settings, settings_path
 
 STATUSES = ("ok", "no_features", "error", "unreachable", "pending")
@@ -321,7 +324,6 @@ def run_replay(streamer: Streamer, source, realtime: bool = False, fps: float = 
   With a LogDriver the log decides: frames that come while it says the player is not in a registered
   area are dropped (the stream starts on the arrival line). `before_frame(k)` is called before the
   k-th frame is grabbed and once more at the end (the demo writes the game's log lines there)."""
-  from stream.capture import Ticker
   if driver is None: streamer.start()
   records, tick, k = [], Ticker(fps), 0
   ov = streamer.overlay
@@ -364,7 +366,6 @@ def run_replay(streamer: Streamer, source, realtime: bool = False, fps: float = 
 def run_live(streamer: Streamer, source_factory, commands, fps: float, emit=None, log=print, driver: LogDriver | None = None) -> None:
   """The interactive loop: idle until start (a hotkey, or the log's arrival in a registered area),
   stream at fps until stop (a hotkey, or leaving the area), quit on quit."""
-  from stream.capture import Ticker
   ov, mode, source, tick = streamer.overlay, "idle", None, Ticker(fps)
   if ov is not None: ov.set_state("idle"); ov.render()
   try:
@@ -440,8 +441,6 @@ def main(argv: list[str] | None = None) -> None:
   args = ap.parse_args(argv)
 
   def run() -> None:
-    from stream.capture import ReplaySource, ScreenSource
-    from stream.overlay import Overlay, OverlayWindow, PngSink, has_display
     if args.fps is not None and not args.fps > 0: raise UserError(f"--fps must be > 0, got {args.fps}")
     if args.opacity is not None and not 0.2 <= args.opacity <= 1: raise UserError(f"--opacity must be in 0.2..1, got {args.opacity}")
     out = sys.stderr if args.json else sys.stdout
@@ -499,7 +498,6 @@ def main(argv: list[str] | None = None) -> None:
         log(f"done: {len(recs)} frames, last status {last.get('status')}, layout {last.get('layout_id')}, shown {last.get('shown')}"
             + (f" (true layout {source.layout_id})" if source.layout_id is not None else ""))
         return
-      from stream.hotkeys import Commands
       commands = Commands(hotkeys=not args.no_hotkeys, combos=cfg.hotkeys)
       log(f"poemap client → {cfg.server} (settings: {spath})\n{commands.help()}")
       if args.start_now: commands.put("start")

@@ -25,11 +25,24 @@ import threading
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
+from tinygrad import Tensor
 
+from models.checkpoint import save_checkpoint
+from models.config import build_unet
+from models.vit import ViT
 from poemap import REPO_ROOT
+from poemap.areas import BUNDLED, load_areas
 from poemap.datadir import guide_path, model_path
+from poemap.fileio import save_json, save_png
+from poemap.sim.session import make_session, save_session
 from poemap.usererror import UserError, run_main
+from stream.capture import ReplaySource
+from stream.client import LogDriver, Streamer, run_replay
+from stream.comms import Client
+from stream.gamelog import LogFollower
+from stream.overlay import Overlay, OverlayWindow, PngSink, fit, has_display
 
 AREA = "synthetic_coast"
 SYNTH_MODELS = ("UNet_synth", "ViT_synth")
@@ -63,7 +76,6 @@ def sim_version() -> str:
 
 def replay_file(entry: dict, resolution, cache: Path = OUT / "replays") -> Path:
   """The cached session of a manifest entry, rendered now if missing (deterministic in its seed)."""
-  from poemap.sim.session import make_session, save_session
   w, h = (int(v) for v in resolution)
   p = cache / sim_version() / f"{entry['name']}_l{entry['layout_id']}_s{entry['seed']}_f{entry['frames']}_{w}x{h}.npz"
   if p.is_file(): return p
@@ -78,10 +90,6 @@ def replay_file(entry: dict, resolution, cache: Path = OUT / "replays") -> Path:
 
 def random_models(directory: str | os.PathLike, unet: str = "small", seed: int = 0) -> tuple[Path, Path]:
   """Randomly initialised UNet and ViT checkpoints (for when no trained ones exist, and for tests)."""
-  from tinygrad import Tensor
-  from models.checkpoint import save_checkpoint
-  from models.config import build_unet
-  from models.vit import ViT
   d = Path(directory)
   up, vp = d / f"UNet_random_{unet}_{seed}.safetensors", d / f"ViT_random_{seed}.safetensors"
   Tensor.manual_seed(seed)
@@ -118,7 +126,6 @@ class GameLog:
 def demo_registry(areas_file: Path | None, vit: Path, out: Path, data: str | None = None) -> Path:
   """The registry the demo's server and client use: the bundled one, or (random models) a copy whose
   synthetic Coast points at the random ViT."""
-  from poemap.areas import BUNDLED
   src = Path(areas_file) if areas_file is not None else BUNDLED
   obj = json.loads(src.read_text())
   if model_path(obj["areas"][AREA]["vit"], data).resolve() == vit.resolve(): return src
@@ -213,8 +220,6 @@ def table(rows: list[dict]) -> str:
 
 def composite(images: list[tuple[str, np.ndarray]], cols: int = 3, cell: tuple[int, int] = (420, 360)) -> np.ndarray:
   """The final overlay of every replay in a grid, each captioned."""
-  import cv2
-  from stream.overlay import fit
   rows = -(-len(images) // cols)
   ch, cw = cell[0] + 30, cell[1]
   out = np.full((rows * ch, cols * cw, 3), 8, np.uint8)
@@ -244,13 +249,6 @@ def main(argv: list[str] | None = None) -> None:
   args = ap.parse_args(argv)
 
   def run() -> None:
-    from poemap.fileio import save_json, save_png
-    from stream.capture import ReplaySource
-    from poemap.areas import load_areas
-    from stream.client import LogDriver, Streamer, run_replay
-    from stream.gamelog import LogFollower
-    from stream.comms import Client
-    from stream.overlay import Overlay, OverlayWindow, PngSink, has_display
     t_start = time.perf_counter()
     out = Path(args.out)
     man = load_manifest()

@@ -38,7 +38,7 @@ class Commands:
 
   def _register(self, out) -> None:
     try:
-      import keyboard
+      import keyboard  # deferred: its import raises on Linux unless root, and the client then takes commands from the terminal
       for name, combo in self.combos.items(): keyboard.add_hotkey(combo, self.q.put, args=(name,))
       self._kb, self.hotkeys_ok = keyboard, True
     except Exception as e:  # ImportError ("must be root"), OSError (no input devices), ...

@@ -5,13 +5,16 @@ compose() is pure numpy/OpenCV so it is testable without a display; the window o
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import sys
 import time
 from collections import deque
+from ctypes import wintypes
 from pathlib import Path
 
 import cv2
+import mss
 import numpy as np
 
 from poemap.datadir import guide_path
@@ -156,8 +159,6 @@ def win32_style(title: str, borderless: bool, opacity: float) -> str | None:
   no property for either, and ctypes is in the standard library, while a GUI toolkit (pywin32, Qt)
   would be a large dependency for four calls. Returns why it could not, None when it did."""
   if sys.platform != "win32": return "borderless and translucent overlays need Windows here (OpenCV cannot set them): the overlay is a normal window"
-  import ctypes
-  from ctypes import wintypes
   u = ctypes.WinDLL("user32", use_last_error=True)
   u.FindWindowW.restype, u.FindWindowW.argtypes = wintypes.HWND, (wintypes.LPCWSTR, wintypes.LPCWSTR)
   u.GetWindowLongW.restype, u.GetWindowLongW.argtypes = ctypes.c_long, (wintypes.HWND, ctypes.c_int)
@@ -268,7 +269,6 @@ class OverlayWindow:
     """Whether the window's place on the X screen shows anything but pure black (what an unpainted window shows on a
     bare X server, and our picture, its panel at least, never is); None when that cannot be read."""
     try:
-      import mss
       x, y, w, h = (int(v) for v in cv2.getWindowImageRect(self.title))
       if w <= 0 or h <= 0: return None
       with (getattr(mss, "MSS", None) or mss.mss)() as sct:

@@ -18,16 +18,19 @@ from pathlib import Path
 import numpy as np
 import zmq
 import zmq.auth
+from tinygrad import Device
+from tinygrad.helpers import DEV, Context
 from zmq.auth.thread import ThreadAuthenticator
 
+from models.checkpoint import load_unet, load_vit, unet_input_path
+from models.tiled import TiledUNet, ViTRunner
 from poemap.areas import load_areas
 from poemap.datadir import COLLECT_SUFFIXES, data_root, model_path, write_collect_sample
 from poemap.fidelity import BUNDLED, DESCRIBE, INPUT_PATHS, PUBLISHED
 from poemap.fileio import save_png, unique_stamp
 from poemap.tokens import tokenize_mask
 from poemap.usererror import UserError, run_main
-from stream.comms import (DEFAULT_ADDR, MAX_HEADER_BYTES, MAX_SIDE, PROTOCOL_VERSION, Message, ProtocolError, decode, encode,
-                          is_loopback)
+from stream.comms import DEFAULT_ADDR, MAX_HEADER_BYTES, MAX_SIDE, PROTOCOL_VERSION, Message, ProtocolError, decode, encode, is_loopback
 from stream.session import Sessions, alignment, grid, update_clean, update_mask, update_tokens
 
 # the published models (get_data.py --models-only) for the real Coast when present, else the bundled synthetic-Coast ones
@@ -53,7 +56,6 @@ def pick_models(unet: str | None, vit: str | None, root: str | os.PathLike | Non
   registry (poemap.areas: the real Coast before the synthetic one) whose checkpoint is in <data>/model/,
   and the published UNet when present, else the bundled one. So a player who downloaded the published
   models gets them, and never the synthetic ones by accident."""
-  from poemap.areas import load_areas
   areas = load_areas(root=root)
   area = next((a for a in areas.areas.values() if a.vit_path(root).is_file()), None) if vit is None else None
   u = find_model(unet, (PUBLISHED_UNET, DEFAULT_UNET), "UNet", root)
@@ -75,7 +77,6 @@ class InferenceServer:
   def __init__(self, unet_model, vit_model, *, incremental: bool = True, collect: bool = False, data: str | os.PathLike | None = None,
                max_sessions: int = 16, unet_batch: int = 32, names: tuple[str, str] = ("unet", "vit"), input_path: str = BUNDLED,
                models: str = "custom", areas=None, vit_path: str | os.PathLike | None = None, beam: int = 0):
-    from models.tiled import TiledUNet, ViTRunner
     if input_path not in INPUT_PATHS: raise ValueError(f"input_path must be one of {INPUT_PATHS}, got {input_path!r}")
     self.input_path, self.models = input_path, models
     # the published UNet's input: raw black padding and the statistics of every padded minimap (poemap.fidelity)
@@ -99,8 +100,6 @@ class InferenceServer:
     if self.vit_path is not None and p.resolve() == self.vit_path.resolve(): runner = self.vit
     else:
       if not p.is_file(): raise AreaError(f"area {key!r}: no ViT checkpoint at {p} (python get_data.py --models-only, or train one)")
-      from models.checkpoint import load_vit
-      from models.tiled import ViTRunner
       try: model = load_vit(p)
       except (OSError, ValueError) as e: raise AreaError(f"area {key!r}: cannot load {p}: {e}") from None
       n = int(model.config["num_classes"]) if hasattr(model, "config") else a.layouts
@@ -115,7 +114,6 @@ class InferenceServer:
     """Compile every kernel before the first real request: TinyJit captures on the second call, and the
     captured kernels are all the hot path runs (fixed shapes), so a BEAM search happens here or never.
     tinygrad keeps searched kernels in its cache (~/.cache/tinygrad/cache.db): only the first start searches."""
-    from tinygrad.helpers import Context
     rng = np.random.default_rng(0)
     img = rng.integers(0, 256, (96, 96, 3), dtype=np.uint8)
     img[40:44, :] = (130, 60, 220)  # a line-coloured stripe so cleaning and tokens have work too
@@ -126,7 +124,6 @@ class InferenceServer:
     self.ready = True
 
   def _warm_vit(self, runner) -> None:
-    from tinygrad.helpers import Context
     tok = tokenize_mask(np.pad(np.ones((40, 40), np.uint8), 28), [48, 48])
     with Context(BEAM=self.beam):
       for _ in range(3): runner.probs([tok])
@@ -268,7 +265,6 @@ def main(argv: list[str] | None = None) -> None:
                   "(0 off; 2 pays on CPU, docs/MODELS.md); searched once, then read from tinygrad's cache")
   args = ap.parse_args(argv)
   if args.device:  # before any tensor exists
-    from tinygrad.helpers import DEV
     DEV.value = args.device
 
   def run() -> None:
@@ -276,7 +272,6 @@ def main(argv: list[str] | None = None) -> None:
     ctx = zmq.Context()
     sock, auth = bind(ctx, args.bind, args.curve_keys)  # before the slow part: a bad address fails at once
     try:
-      from models.checkpoint import load_unet, load_vit, unet_input_path
       try: unet, vit, auto = load_unet(unet_p), load_vit(vit_p), unet_input_path(unet_p)
       except (OSError, ValueError) as e: raise UserError(f"cannot load models: {e}") from None
       input_path = auto if args.input_path == "auto" else args.input_path
@@ -287,7 +282,6 @@ def main(argv: list[str] | None = None) -> None:
                "of the real game (get the published ones with `python get_data.py --models-only`)"}.get(which, f"for area {which!r}" if which != "custom" else "as given")
       print(f"models: {unet_p.stem} + {vit_p.stem}, {about}", flush=True)
       print(f"input path: {input_path} ({DESCRIBE[input_path]})" + ("" if input_path == auto else f"; the UNet was made for {auto}"), flush=True)
-      from tinygrad import Device
       print(f"loaded {unet_p} and {vit_p} on {Device.DEFAULT}; warming up" + (f" (BEAM={args.beam}: the first start searches kernels, minutes)" if args.beam else ""), flush=True)
       srv.warmup()
       stop = threading.Event()

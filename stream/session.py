@@ -18,6 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from poemap.fidelity import channel_stats
+from poemap.tokens import clean_sparse_box, clean_sparse_pixels, patch_occupancy, token_grid, tokens_from_occupancy
+
 TILE = 32
 
 
@@ -82,7 +85,6 @@ def update_mask(unet, prev: SessionState | None, minimap: np.ndarray, origin: np
   per_request the statistics are this minimap's, zero-padded to whole tiles (the published input), and
   tiles are reused only while they stay bit-identical. The state also records which tiles' mask changed
   (for update_clean), whatever the UNet reused."""
-  from models.tiled import channel_stats
   minimap = np.ascontiguousarray(minimap)
   origin = np.asarray(origin, np.int64).reshape(2).copy()
   same_stats = prev is not None
@@ -132,7 +134,6 @@ def changed_box(state: SessionState) -> tuple[tuple[int, int], tuple[int, int]] 
 def update_clean(prev: SessionState | None, state: SessionState) -> np.ndarray:
   """poemap.tokens.clean_sparse_pixels(state.mask), bit for bit, kept in state.clean: recomputed only in
   changed_box, the rest moved over from prev (the mask there is the same, zeros outside the old image included)."""
-  from poemap.tokens import clean_sparse_box, clean_sparse_pixels
   if state.changed is None or prev is None or prev.clean is None: state.clean = clean_sparse_pixels(state.mask)
   else:
     clean = np.zeros_like(state.mask)
@@ -147,7 +148,6 @@ def update_tokens(prev: SessionState | None, state: SessionState, limit: int | N
   """(the first `limit` tokens of poemap.tokens.tokenize_mask(state.clean, state.origin), how many there are
   in all), bit for bit; the patch occupancy is kept in state.occupancy and recomputed only over changed_box.
   Run update_clean first."""
-  from poemap.tokens import patch_occupancy, token_grid, tokens_from_occupancy
   if state.changed is None or prev is None or prev.occupancy is None: occ = patch_occupancy(state.clean, state.origin)
   else:
     # the patch grid is the tile grid offset by origin % 32, which a session keeps: the old grid moves by whole patches

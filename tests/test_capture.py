@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from poemap import REPO_ROOT
+from poemap.sim.session import make_session, save_session
 from poemap.stitch import MinimapCanvas
 from stream.capture import CAPTURE_SIDE, ReplaySource, ScreenSource, Ticker, capture_box, to_pipeline_scale
 
@@ -82,7 +83,6 @@ def test_ticker_rejects_bad_rates():
 
 
 def test_replay_source_yields_every_frame_then_none(tmp_path):
-  from poemap.sim.session import make_session, save_session
   s = make_session(4, 5, n_frames=3, resolution=(1280, 720))
   p = save_session(tmp_path / "s.npz", s)
   src = ReplaySource(p)

@@ -13,10 +13,12 @@ import numpy as np
 import pytest
 
 from poemap import REPO_ROOT
+from poemap.sim.session import make_session, save_session
 from stream.capture import ReplaySource
 from stream.client import STATUSES, Streamer, run_replay
 from stream.comms import Client
 from stream.demo import ServerProcess, random_models
+from stream.hotkeys import parse_command
 from stream.overlay import Overlay
 from tests.test_capture import needs_xvfb, xvfb
 
@@ -35,7 +37,6 @@ def dead_addr() -> str:
 
 @pytest.fixture(scope="module")
 def replay(tmp_path_factory):
-  from poemap.sim.session import make_session, save_session
   d = tmp_path_factory.mktemp("replay")
   return save_session(d / "coast.npz", make_session(3, 17, n_frames=N_FRAMES, resolution=(1280, 720)))
 
@@ -145,7 +146,6 @@ def test_bad_input_is_a_clear_error(args, msg):
 
 
 def test_stdin_commands_are_parsed():
-  from stream.hotkeys import parse_command
   assert [parse_command(s) for s in ("q\n", " W ", "e", "z", "start", "quit", "x", "")] == ["start", "stop", "quit", "frames", "start", "quit", None, None]
 
 

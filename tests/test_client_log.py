@@ -15,6 +15,7 @@ from models.checkpoint import save_checkpoint
 from models.vit import ViT
 from poemap import REPO_ROOT
 from poemap.areas import load_areas
+from poemap.sim.session import make_session, save_session
 from stream.capture import ReplaySource
 from stream.client import LogDriver, Streamer
 from stream.comms import PROTOCOL_VERSION, Client, decode
@@ -30,7 +31,6 @@ SIM_ID, SEED = "sim_1_1_2", 4242
 
 @pytest.fixture(scope="module")
 def replay(tmp_path_factory):
-  from poemap.sim.session import make_session, save_session
   return save_session(tmp_path_factory.mktemp("replay") / "coast.npz", make_session(3, 17, n_frames=N_FRAMES, resolution=(1280, 720)))
 
 

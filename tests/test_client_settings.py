@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import mss
 import numpy as np
 import pytest
 
@@ -18,7 +19,7 @@ from stream.settings import VERSION, Settings, load_settings
 from tests.test_capture import needs_xvfb, xvfb
 from tests.test_client import dead_addr
 
-SERVER_ONLY = ("tinygrad", "models", "huggingface_hub", "tqdm")
+SERVER_ONLY = ("tinygrad", "models", "training", "huggingface_hub", "tqdm")
 # runs the client with the server's and the trainer's packages unimportable, as in a client-only install
 BLOCKED = f"""
 import runpy, sys
@@ -77,7 +78,6 @@ def test_save_settings_remembers_the_flags_and_the_next_start_uses_them(tmp_path
 
 @needs_xvfb
 def test_the_window_opens_where_the_settings_put_it_in_their_mode(tmp_path):
-  import mss
   s = Settings(mode="windowed", windowed=[300, 200, 500, 600])
   (tmp_path / "settings.json").write_text(json.dumps(s.to_json()))
   with xvfb(1280, 1024) as display:

@@ -1,11 +1,12 @@
 """clip.py: a yellow line drawn over a layout image becomes an ordered path in paths.npz."""
 import cv2
 import numpy as np
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from poemap.datadir import read_paths, write_layout
+from poemap.datatools.pathclip import order_path, yellow_pixels
 from poemap.fileio import save_png
-from poemap.pathclip import order_path, yellow_pixels
 from tests.datatools_run import run, tree, user_error
 
 YELLOW = (255, 255, 0)

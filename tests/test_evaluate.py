@@ -10,18 +10,19 @@ import sys
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tinygrad import Tensor
 
+from models.checkpoint import save_checkpoint
+from models.config import build_unet
+from models.vit import ViT
 from poemap import REPO_ROOT
+from poemap.fileio import load_png
 from tests.test_train import UNET_MICRO, make_tiny_data
+from training.report import cluster_bootstrap
 
 
 def test_evaluate_writes_report(tmp_path):
-  from tinygrad import Tensor
 
-  from models.checkpoint import save_checkpoint
-  from models.config import build_unet
-  from models.vit import ViT
-  from poemap.fileio import load_png
   root = make_tiny_data(tmp_path / "d")
   Tensor.manual_seed(0)
   u = save_checkpoint(build_unet(json.loads(UNET_MICRO)), tmp_path / "u.safetensors")
@@ -62,7 +63,6 @@ def test_evaluate_writes_report(tmp_path):
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 7), st.booleans()), min_size=1, max_size=60))
 def test_cluster_bootstrap_interval(samples):
-  from poemap.report import cluster_bootstrap
   groups, correct = np.array([g for g, _ in samples]), np.array([c for _, c in samples])
   lo, hi = cluster_bootstrap(correct, groups, n_boot=400)
   assert 0.0 <= lo <= hi <= 1.0
@@ -74,7 +74,6 @@ def test_cluster_bootstrap_interval(samples):
 
 
 def test_cluster_bootstrap_is_wider_for_correlated_samples():
-  from poemap.report import cluster_bootstrap
   correct = np.r_[np.ones(90), np.zeros(10)].astype(bool)
   one_walk_of_errors = np.repeat(np.arange(10), 10)          # the 10 errors are one whole walk
   independent = np.arange(100)                               # each sample its own walk

@@ -11,25 +11,28 @@ import sys
 import cv2
 import numpy as np
 import pytest
+import zmq
 from tinygrad import Tensor
 from tinygrad.helpers import Context
 from tinygrad.nn.state import get_state_dict, safe_save
 
-from models.checkpoint import load_tiled_unet, save_checkpoint, unet_input_path
+from models.checkpoint import load_tiled_unet, load_vit, save_checkpoint, unet_input_path
 from models.config import build_unet
-from models.tiled import TiledUNet, channel_stats
-from models.vit import ViT
+from models.tiled import TiledUNet
+from models.vit import ViT, sample_arrays
 from poemap import REPO_ROOT
 from poemap.datadir import read_layout, scan_layouts
-from poemap.fidelity import BUNDLED, PUBLISHED, shrink_cubic_with_origin, shrink_for
+from poemap.fidelity import BUNDLED, PUBLISHED, channel_stats, shrink_cubic_with_origin, shrink_for
 from poemap.fileio import save_npz, save_png
 from poemap.stitch import shrink_with_origin
-from poemap.unetdata import Crop, augment_original, sample_patches_original
-from poemap.vitdata import EpochSteps, find_sources, round_robin_steps
 from stream.comms import decode, encode
+from stream.server import pick_models
 from stream.session import TILE, update_mask
 from tests.test_server import _start_server
 from tests.test_server_session import growing_session
+from tests.test_train import UNET_MICRO, VIT_MICRO, make_tiny_data
+from training.unetdata import Crop, augment_original, sample_patches_original
+from training.vitdata import EpochSteps, find_sources, round_robin_steps
 
 
 def _script(name: str):
@@ -115,7 +118,6 @@ def test_input_path_from_the_checkpoint(tmp_path, unet):
 
 
 def test_server_picks_the_published_models_when_present_and_says_so(tmp_path, unet):
-  from stream.server import pick_models
   (tmp_path / "model").mkdir()
   for n in ("UNet_synth", "ViT_synth"): (tmp_path / "model" / f"{n}.safetensors").write_bytes((REPO_ROOT / "data" / "model" / f"{n}.safetensors").read_bytes())
   u, v, which = pick_models(None, None, tmp_path)
@@ -128,7 +130,6 @@ def test_server_picks_the_published_models_when_present_and_says_so(tmp_path, un
   try:
     text = "".join(log)
     assert "models: AttentionUNet8_8600 + ViT6_219_15, the published models, for the real Coast" in text and "input path: published" in text
-    import zmq
     s = zmq.Context.instance().socket(zmq.REQ)
     s.connect(addr)
     s.send_multipart(encode("ping"))
@@ -242,7 +243,6 @@ def test_vit_recipe_published_knobs_and_dropout():
   tok = np.zeros((3, 32, 32, 4), np.int64)
   tok[:, 5:9, :, 0] = 1
   tok[:, :, :, 1] = np.arange(3)[:, None, None]
-  from models.vit import sample_arrays
   s = [sample_arrays(tok, 64)]
   with Context(TRAINING=0): np.testing.assert_array_equal(plain(s).numpy(), drop(s).numpy())  # inactive outside training
   Tensor.manual_seed(0)
@@ -272,8 +272,6 @@ def test_epoch_steps_use_whole_paths_uncleaned(tmp_path, capsys):
 
 
 def test_published_recipes_run_and_save_as_the_original(tmp_path, capsys):
-  from models.checkpoint import load_vit
-  from tests.test_train import UNET_MICRO, VIT_MICRO, make_tiny_data
   data = make_tiny_data(tmp_path / "data")
   tu, tv = _script("train_unet"), _script("train_vit")
   out = tmp_path / "u.safetensors"

@@ -2,11 +2,15 @@
 growing sessions on both input paths; the box and occupancy helpers equal the full functions anywhere."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from models.config import build_unet
 from models.tiled import TiledUNet
+from models.vit import ViT
 from poemap.tokens import clean_sparse_box, clean_sparse_pixels, patch_occupancy, tokenize_mask, tokens_from_occupancy
+from stream.comms import decode, encode
+from stream.server import InferenceServer
 from stream.session import TILE, tile_any, update_clean, update_mask, update_tokens
 
 
@@ -99,9 +103,6 @@ def test_tile_any_equals_a_plain_loop(h, w, ch, seed):
 def test_server_replies_equal_the_full_pipeline(tmp_path):
   """Every reply over a session is what the full computation gives: UNet over all tiles under the session's
   statistics, clean_sparse_pixels, tokenize_mask, the ViT on all tokens (it reads the first max_tokens)."""
-  from models.vit import ViT
-  from stream.comms import decode, encode
-  from stream.server import InferenceServer
   vit = ViT(layers=1, embed_dim=16, num_heads=2, ff_dim=16, max_tokens=8)
   srv = InferenceServer(build_unet("tiny", seed=2), vit, data=tmp_path, unet_batch=16)
   ref = TiledUNet(build_unet("tiny", seed=2), batch=16)

@@ -4,16 +4,31 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, HealthCheck, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from tinygrad import Tensor
 from tinygrad.helpers import Context
 from tinygrad.nn.state import get_state_dict, safe_save
 
-from models import (UNet, AttentionUNet, ViT, UNET_CONFIGS, build_unet, save_checkpoint, load_checkpoint, load_unet, load_vit,
-                    TiledUNet, ViTRunner, channel_stats, batch_arrays, sample_arrays)
+from models import (
+  UNET_CONFIGS,
+  AttentionUNet,
+  TiledUNet,
+  UNet,
+  ViT,
+  ViTRunner,
+  batch_arrays,
+  build_unet,
+  load_checkpoint,
+  load_unet,
+  load_vit,
+  sample_arrays,
+  save_checkpoint,
+)
 from models.checkpoint import infer_unet_config, infer_vit_config, read_header
 from models.config import VIT_DEFAULT
 from models.unet import channel_dropout
+from poemap.fidelity import channel_stats
 from poemap.tokens import tokenize_mask
 
 FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "published_checkpoints.json").read_text())["checkpoints"]

@@ -1,13 +1,16 @@
 """The guide overlay: when the guide switches (no flicker), the composed picture, PNG output, and the
 real always-on-top OpenCV window on an Xvfb screen, screenshotted with mss."""
+import json
 import time
 
+import mss
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from poemap.fileio import load_png, save_png
-from stream.overlay import PANEL_H, GuideSelector, Guides, Overlay, PngSink, compose, fit
+from stream.overlay import PANEL_H, Guides, GuideSelector, Overlay, PngSink, compose, fit
 from tests.test_capture import ask, helper, needs_xvfb, xvfb
 
 MAGENTA, GREEN = (255, 0, 255), (0, 255, 0)
@@ -134,7 +137,6 @@ ov.close()
 
 @needs_xvfb
 def test_overlay_window_shows_the_guide_on_screen(tmp_path):
-  import mss
   save_png(tmp_path / "user" / "demoarea" / "6.png", distinctive_guide(600, 800))
   with xvfb(1600, 1200) as display:
     p = helper(display, WINDOW.format(root=str(tmp_path)))
@@ -184,7 +186,6 @@ print(json.dumps({{"changes": changes}}), flush=True)
 
 def guide_box(display, tries=120):
   """Bounding box (x0, y0, x1, y1) of the guide's magenta half on the screen, once it is painted; None if never."""
-  import mss
   for _ in range(tries):
     with mss.MSS(display=display) as sct: shot = np.asarray(sct.grab(sct.monitors[1]))[..., 2::-1]
     ys, xs = np.nonzero((shot == MAGENTA).all(-1))
@@ -196,7 +197,6 @@ def guide_box(display, tries=120):
 @needs_xvfb
 @pytest.mark.parametrize("mode", ["overlay", "windowed"])
 def test_both_modes_draw_the_guide_at_the_window_size_follow_a_resize_and_hide(tmp_path, mode):
-  import json
   save_png(tmp_path / "user" / "demoarea" / "6.png", distinctive_guide(600, 800))
   rects = {"overlay": [100, 80, 400, 500], "windowed": [700, 60, 640, 760]}
   with xvfb(1600, 1200) as display:

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from models.config import build_unet
-from models.tiled import TiledUNet, channel_stats
-from stream.session import TILE, SessionState, Sessions, alignment, reusable_tiles, update_mask
+from models.tiled import TiledUNet
+from poemap.fidelity import channel_stats
+from stream.session import TILE, Sessions, SessionState, alignment, reusable_tiles, update_mask
 
 
 @pytest.fixture(scope="module")

@@ -1,15 +1,19 @@
 """The synthetic Coast: layouts, player, renderer, sessions, data-directory writers, guides, stitching."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from poemap import datadir
 from poemap.colorfilter import color_filter_mask, confusion, line_f1, unet_group_pairs
 from poemap.fileio import load_npz_data, load_png
-from poemap.sim.layout import make_layout
+from poemap.sim.classes import SPECS
+from poemap.sim.dataset import minimap_half, rival_classes, write_dataset
+from poemap.sim.layout import half_scale, make_layout
 from poemap.sim.player import MAX_STEP, walk, walk_full
 from poemap.sim.render import Reveal, crop, make_world, render_capture, render_screen
 from poemap.sim.session import load_session, make_session, save_session
+from poemap.stitch import MinimapCanvas
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +60,6 @@ def test_families_share_their_first_stretch(layouts):
 
 
 def test_curation_rules_out_classes_as_the_layout_is_revealed(layouts):
-  from poemap.sim.classes import SPECS
-  from poemap.sim.dataset import rival_classes
   fams = {0: {1, 2}, 1: {0, 2}, 2: {0, 1}, 3: {4, 5}, 4: {3, 5}, 5: {3, 4}, 6: {7, 8}, 7: {6, 8}, 8: {6, 7}}
   for l, lay in layouts.items():
     assert len(rival_classes(lay, np.zeros(lay.shape, np.uint8))) == 8  # nothing seen: nothing ruled out
@@ -127,7 +129,6 @@ def test_session_file_roundtrip(tmp_path):
 
 
 def test_dataset_writes_the_published_format(tmp_path):
-  from poemap.sim.dataset import write_dataset
   c = write_dataset(tmp_path, seed=1, instances_per_class=1, test_per_class=1, unet_groups=5, crops_per_group=2, test_frames=22, progress=False, layout_ids=[7])
   assert c["train"] == 1 and c["unet_groups"] == 5 and c["test_samples"] >= 3
   (l, idir), = datadir.layout_instances(tmp_path)
@@ -155,7 +156,6 @@ def test_dataset_writes_the_published_format(tmp_path):
 
 
 def test_colour_filter_finds_clean_lines(layouts):
-  from poemap.sim.dataset import minimap_half
   img, mask = minimap_half(layouts[3], None, np.random.default_rng(0), 0, 0, 1600, 1600)
   assert mask.any()
   assert line_f1([(img, mask)])["f1"] > 0.9
@@ -176,7 +176,6 @@ def test_confusion_counts():
 
 @pytest.mark.parametrize("layout_id,seed", [(2, 0), (6, 1)])
 def test_canvas_stitches_sessions_to_ground_truth(layout_id, seed):
-  from poemap.stitch import MinimapCanvas
   s = make_session(layout_id, seed, 60)
   c = MinimapCanvas(s["frames"][0])
   for f in s["frames"][1:]: c.add(f)
@@ -187,7 +186,6 @@ def test_canvas_stitches_sessions_to_ground_truth(layout_id, seed):
 @settings(max_examples=50, deadline=None)
 @given(st.integers(1, 40), st.integers(1, 40), st.integers(0, 2 ** 32 - 1))
 def test_half_scale_counts_blocks(h, w, seed):
-  from poemap.sim.layout import half_scale
   m = np.random.default_rng(seed).random((h, w)) < 0.5
   out = half_scale(m)
   assert out.shape == (h // 2, w // 2) and out.dtype == np.uint8

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -14,13 +14,21 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tinygrad import Tensor
 
+import train_unet
+import train_vit
+from models.checkpoint import load_unet, load_vit, save_checkpoint
+from models.config import build_unet
+from models.tiled import ViTRunner
 from poemap import REPO_ROOT
 from poemap.datadir import write_curation_mask, write_layout, write_paths, write_unet_group
 from poemap.explore import explore_map
-from poemap.fileio import save_npz
+from poemap.fileio import load_png, save_npz
 from poemap.tokens import tokenize_mask
+from training.loop import Stepper, scheduled_lr
 
 LINE_RGB = (130, 60, 220)
 
@@ -98,8 +106,6 @@ def _slope_down(losses: list[float]) -> bool:
 
 
 def test_unet_steps_lower_loss_and_write_loadable_checkpoint(tiny, tmp_path):
-  import train_unet
-  from models.checkpoint import load_unet
   out = tmp_path / "u.safetensors"
   hist = train_unet.train(train_unet.get_args(["--data", str(tiny), "--config", UNET_MICRO, "--batch", "16", "--accum", "2", "--lr", "1e-2",
                                                 "--steps", "24", "--eval-every", "12", "--save-every", "12", "--class-weights", "auto", "--out", str(out)]))
@@ -112,8 +118,6 @@ def test_unet_steps_lower_loss_and_write_loadable_checkpoint(tiny, tmp_path):
 
 
 def test_vit_steps_lower_loss_and_keep_best_checkpoint(tiny, tmp_path):
-  import train_vit
-  from models.checkpoint import load_vit
   out = tmp_path / "v.safetensors"
   sel = tmp_path / "sel"  # a separate selection root: the tiny test tree without its first layout
   shutil.copytree(tiny / "test", sel / "test")
@@ -126,7 +130,6 @@ def test_vit_steps_lower_loss_and_keep_best_checkpoint(tiny, tmp_path):
   vit = load_vit(out)
   assert vit.config["embed_dim"] == 32 and vit.max_tokens == 16
   # the kept checkpoint is the best evaluation's: re-evaluating it gives that accuracy
-  from models.tiled import ViTRunner
   tokens, labels = train_vit.load_test(sel)
   assert 0 < len(labels) < len(train_vit.load_test(tiny)[1]) == 9
   assert train_vit.evaluate(ViTRunner(vit, batch=9), tokens, labels)["acc"] == pytest.approx(best)
@@ -149,7 +152,6 @@ def _interrupt_after_first_step(args: list[str]) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("kind", ["unet", "vit"])
 def test_ctrl_c_leaves_valid_checkpoint(tiny, tmp_path, kind):
-  from models.checkpoint import load_unet, load_vit
   out = tmp_path / f"{kind}.safetensors"
   if kind == "unet": args = ["train_unet.py", "--data", str(tiny), "--config", UNET_MICRO, "--batch", "16", "--steps", "100000", "--save-every", "100000", "--eval-every", "100000"]
   else: args = ["train_vit.py", "--data", str(tiny), *VIT_MICRO, "--batch", "12", "--steps", "100000", "--eval-every", "100000", "--eval-batch", "9"]
@@ -161,9 +163,6 @@ def test_ctrl_c_leaves_valid_checkpoint(tiny, tmp_path, kind):
 
 
 def test_prepare_vit_data_writes_masks_and_never_clobbers(tmp_path):
-  from models.checkpoint import save_checkpoint
-  from models.config import build_unet
-  from poemap.fileio import load_png
   root = make_tiny_data(tmp_path / "d", masks=False)
   ck = save_checkpoint(build_unet(json.loads(UNET_MICRO)), tmp_path / "u.safetensors")
   r = _run(["prepare_vit_data.py", "--data", str(root), "--unet", str(ck)])
@@ -187,7 +186,6 @@ def test_vit_training_names_missing_masks(tmp_path):
 
 
 def test_vit_run_is_a_function_of_the_seed(tiny, tmp_path):
-  import train_vit
   args = ["--data", str(tiny), *VIT_MICRO, "--batch", "12", "--lr", "3e-3", "--steps", "5", "--eval-every", "100", "--eval-batch", "9"]
   a = train_vit.train(train_vit.get_args([*args, "--out", str(tmp_path / "a.safetensors")]))
   b = train_vit.train(train_vit.get_args([*args, "--out", str(tmp_path / "b.safetensors")]))
@@ -198,7 +196,6 @@ def test_vit_run_is_a_function_of_the_seed(tiny, tmp_path):
 @settings(max_examples=200, deadline=None)
 @given(st.floats(1e-5, 1e-1), st.integers(2, 400), st.integers(0, 50), st.floats(0.01, 0.9))
 def test_scheduled_lr_warms_up_then_decays_to_min(lr, steps, warmup, min_frac):
-  from poemap.training import scheduled_lr
   warmup = min(warmup, steps - 1)
   min_lr = lr * min_frac
   cos = [scheduled_lr(s, lr, steps, "cosine", warmup, min_lr) for s in range(steps)]
@@ -212,8 +209,6 @@ def test_scheduled_lr_warms_up_then_decays_to_min(lr, steps, warmup, min_frac):
 
 
 def test_stepper_applies_the_schedule_each_step():
-  from tinygrad import Tensor
-  from poemap.training import Stepper, scheduled_lr
   w = Tensor([[1.0, -2.0]]).contiguous().realize()
   sched = lambda s: scheduled_lr(s, 0.1, 6, "cosine", 2, 0.01)
   stepper = Stepper([w], lambda x: ((w * x) ** 2).sum(), sched)

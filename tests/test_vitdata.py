@@ -1,4 +1,4 @@
-"""ViT training samples (poemap.vitdata): the bit-packed layout masks the producer keeps, and the cropped
+"""ViT training samples (training.vitdata): the bit-packed layout masks the producer keeps, and the cropped
 view each exploration is cut from, give exactly what the full mask gives."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from poemap.explore import explore_map
 from poemap.tokens import clean_sparse_pixels, tokenize_mask
-from poemap.vitdata import PackedMask, crop_to_view, make_sample
+from training.vitdata import PackedMask, crop_to_view, make_sample
 
 
 def random_mask(seed: int, h: int, w: int) -> np.ndarray:

@@ -158,7 +158,7 @@ def weighted_cross_entropy(logits: Tensor, y: Tensor, weights: Tensor | None = N
 def wandb_run(enabled: bool, project: str, config: dict):
   """A Weights & Biases run when asked for and installed; None otherwise (it is optional)."""
   if not enabled: return None
-  try: import wandb
+  try: import wandb  # deferred: optional, not in the requirements; only a run that asks for it needs it
   except ImportError:
     print("wandb is not installed: logging to the console only")
     return None

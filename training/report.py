@@ -9,8 +9,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from poemap.datadir import read_tokens, report_read, test_samples
-from poemap.fileio import save_json, save_png
+from poemap.colorfilter import line_f1
+from poemap.datadir import read_group_families, read_tokens, read_unet_groups, report_read, test_samples
+from poemap.fileio import atomic_write_bytes, load_npz_data, save_json, save_png
+from poemap.tokens import clean_sparse_pixels
 
 TOKEN_BINS = (1, 8, 16, 32, 64, 128, 10**9)   # revealed-token bins: [1,8), [8,16), ... [128, inf)
 
@@ -132,10 +134,6 @@ def unet_vs_filter(unet_mask, roots: list | str | os.PathLike | None = None, max
   (at most max_crops per group); `others` ({name: mask function}, e.g. a previous UNet) are scored
   alongside. Where a root says which look each group was rendered in (synthetic data), the same
   scores per look family under "by_family"."""
-  from poemap.colorfilter import line_f1
-  from poemap.datadir import read_group_families, read_unet_groups
-  from poemap.fileio import load_npz_data
-  from poemap.tokens import clean_sparse_pixels
   pairs, groups, fams = [], [], []
   for r in (roots if isinstance(roots, list) else [roots]):
     skipped: list = []
@@ -175,7 +173,6 @@ def write_report(out: str | os.PathLike, summary: dict, recs: list[dict] | None,
 
 
 def _write_markdown(path: Path, s: dict) -> Path:
-  from poemap.fileio import atomic_write_bytes
   L = ["# poemap evaluation report", ""]
   for k in ("data", "unet_checkpoint", "vit_checkpoint"):
     if s.get(k): L.append(f"- {k.replace('_', ' ')}: " + ", ".join(f"`{d}`" for d in (s[k] if isinstance(s[k], list) else [s[k]])))

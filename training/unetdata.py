@@ -1,5 +1,5 @@
 """UNet training data: 32 px patch pairs sampled from the auto_crop_50/mask_50 groups, normalised per
-the model contract (each channel by its crop's mean/std, models.tiled.normalise) and augmented.
+the model contract (each channel by its crop's mean/std, poemap.fidelity.normalise) and augmented.
 """
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.tiled import channel_stats, normalise
 from poemap.datadir import read_unet_groups, report_read
+from poemap.fidelity import channel_stats, normalise
 from poemap.fileio import load_npz_data
 from poemap.usererror import UserError
 

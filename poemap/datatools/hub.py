@@ -14,6 +14,9 @@ import os
 import shutil
 from pathlib import Path
 
+from huggingface_hub import constants, snapshot_download
+from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+from huggingface_hub.utils import filter_repo_objects
 from tqdm import tqdm
 
 from poemap.datadir import data_root
@@ -27,8 +30,6 @@ REPO_METADATA = [".gitattributes", "README.md"]  # the dataset card is not data;
 
 def snapshot(patterns: list[str] | None = None, revision: str | None = None, repo_id: str = REPO_ID) -> Path:
   """Download (or find in the cache) the dataset snapshot; UserError with advice when neither works."""
-  from huggingface_hub import constants, snapshot_download
-  from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
   cache = constants.HF_HUB_CACHE
   try:
     return Path(snapshot_download(repo_id, repo_type="dataset", revision=revision, allow_patterns=patterns, ignore_patterns=REPO_METADATA))
@@ -51,7 +52,6 @@ def snapshot(patterns: list[str] | None = None, revision: str | None = None, rep
 
 def snapshot_files(snap: Path, patterns: list[str] | None = None) -> list[str]:
   """Relative paths (POSIX) of the snapshot's files that match `patterns` (Hub pattern semantics)."""
-  from huggingface_hub.utils import filter_repo_objects
   rels = sorted(p.relative_to(snap).as_posix() for p in snap.rglob("*") if p.is_file())
   rels = [r for r in rels if r not in REPO_METADATA and not r.startswith(".")]
   return list(filter_repo_objects(rels, allow_patterns=patterns))

@@ -14,6 +14,7 @@ from collections import deque
 from pathlib import Path
 
 import numpy as np
+from PIL import ImageGrab
 
 from poemap.datadir import read_layout, read_paths, write_paths
 from poemap.fileio import load_png
@@ -72,7 +73,6 @@ def read_image_file(path: str | os.PathLike) -> np.ndarray:
 def grab_clipboard() -> np.ndarray:
   """The clipboard's image as RGB uint8; UserError (pointing at --image) when there is none."""
   try:
-    from PIL import ImageGrab
     got = ImageGrab.grabclipboard()
   except (ImportError, NotImplementedError, OSError) as e:
     raise UserError(f"cannot read the clipboard here ({e}); save the image and pass --image FILE") from e

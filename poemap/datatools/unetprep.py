@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from poemap.colorfilter import color_filter_mask
 from poemap.datadir import data_root, write_unet_group
 from poemap.fileio import load_png
 from poemap.usererror import UserError
@@ -118,7 +119,6 @@ def locate(image: np.ndarray, templ: np.ndarray, tmask: np.ndarray | None, coars
 
 def prepare_map_group(g: Group, margin: int = 8, min_score: float = 0.5) -> tuple[list[np.ndarray], np.ndarray, list[str]]:
   """(½-scale noisy crops, ½-scale 0/1 mask, notes about skipped screenshots)."""
-  from poemap.colorfilter import color_filter_mask
   try: clean = load_png(g.clean)
   except ValueError as e: raise UserError(str(e)) from e
   full = color_filter_mask(clean)

@@ -5,7 +5,12 @@ import argparse
 import sys
 import time
 
-from poemap.sim.look import FAMILIES
+from poemap.colorfilter import line_f1, unet_group_pairs
+from poemap.sim.dataset import write_dataset
+from poemap.sim.guides import write_guides
+from poemap.sim.look import FAMILIES, parse_look
+from poemap.sim.pictures import write_pictures
+from poemap.sim.session import make_session, save_session
 
 
 def _resolution(s: str) -> tuple[int, int]:
@@ -64,9 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 
   t0 = time.time()
   if a.cmd == "session":
-    from poemap.sim.session import make_session, save_session
     if a.frames < 1: ap.error("--frames must be >= 1")
-    from poemap.sim.look import parse_look
     if a.interruptions < 0: ap.error("--interruptions must be >= 0")
     if a.look == "mixed": ap.error("--look mixed is for datasets; a session has one look")
     look = parse_look(a.look, a.seed)
@@ -75,17 +78,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {a.out}: {s['frames'].shape[0]} frames {s['frames'].shape[1]}x{s['frames'].shape[2]}, layout {a.layout}, fps {s['fps']:.2f}, "
           f"look {look.describe()} ({time.time() - t0:.1f}s)")
   elif a.cmd == "dataset":
-    from poemap.sim.dataset import write_dataset
     c = write_dataset(a.out, a.seed, a.instances_per_class, a.test_per_class, a.unet_groups, a.crops_per_group, a.test_frames, look=a.look)
     print(f"wrote {a.out}: " + ", ".join(f"{k} {v}" for k, v in c.items()) + f" ({time.time() - t0:.1f}s)")
   elif a.cmd == "guides":
-    from poemap.sim.guides import write_guides
     for p in write_guides(a.out, overwrite=a.overwrite): print(p)
   elif a.cmd == "pictures":
-    from poemap.sim.pictures import write_pictures
     for p in write_pictures(a.out): print(p)
   elif a.cmd == "baseline":
-    from poemap.colorfilter import line_f1, unet_group_pairs
     r = line_f1(unet_group_pairs(a.data))
     if r["tp"] + r["fn"] == 0: print("no UNet groups with line pixels found", file=sys.stderr); return 1
     print(f"colour filter on {a.data} UNet crops: precision {r['precision']:.3f} recall {r['recall']:.3f} F1 {r['f1']:.3f}")

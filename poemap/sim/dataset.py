@@ -14,15 +14,18 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 from poemap import datadir
-from poemap.sim.classes import N_CLASSES, SPECS, skeleton
 from poemap.fileio import save_json
+from poemap.sim.classes import N_CLASSES, SPECS, skeleton
+from poemap.sim.guides import write_guides
 from poemap.sim.layout import Layout, half_scale, make_layout
 from poemap.sim.look import Look, parse_look
 from poemap.sim.noise import smooth_noise
 from poemap.sim.player import walk_full
 from poemap.sim.render import LINE_ALPHA, LINE_RGB, Reveal, make_world, render_view, screen_scale
+from poemap.tokens import tokenize_mask
 
 UNET_CROP = 256  # side of a UNet crop at 1/2 scale
 
@@ -123,7 +126,6 @@ def write_train_instance(root, layout: Layout, instance: int, rng: np.random.Gen
 
 def write_test_instance(root, layout: Layout, instance: int, seed: int, n_frames: int = 40, every: int = 5) -> tuple[Path, list[str]]:
   """Live-like samples along one simulated walk; returns (instance dir, curated timestamps)."""
-  from poemap.tokens import tokenize_mask
   d = datadir.data_root(root) / "test" / str(layout.layout_id) / str(instance)
   rng = np.random.default_rng([seed & 0xFFFFFFFF, 17])
   walk = walk_full(layout, seed, n_frames)
@@ -206,9 +208,7 @@ def write_dataset(root: str | os.PathLike, seed: int = 0, instances_per_class: i
   """A whole data directory in the published format. Returns counts for a summary line. `look`
   ('default', 'random', 'mixed' or a family, poemap.sim.look.parse_look) sets the UNet groups' look per
   train layout; each group's look is listed in sim_looks.json (for per-family evaluation)."""
-  from tqdm import tqdm
 
-  from poemap.sim.guides import write_guides
   root = Path(root)
   if instances_per_class < 1 and unet_groups > 0: raise ValueError("unet groups are cut from train layouts: need instances_per_class >= 1")
   ids = list(range(N_CLASSES)) if layout_ids is None else [int(l) for l in layout_ids]

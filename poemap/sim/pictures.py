@@ -9,9 +9,13 @@ import numpy as np
 
 from poemap.fileio import save_png
 from poemap.sim.classes import N_CLASSES, SPECS
+from poemap.sim.interrupt import KINDS
 from poemap.sim.layout import half_scale, make_layout
+from poemap.sim.look import FAMILIES, named_look
 from poemap.sim.player import walk_full
-from poemap.sim.render import Reveal, make_world, render_capture, render_screen
+from poemap.sim.render import Reveal, crop, make_world, render_capture, render_screen
+from poemap.sim.session import make_session
+from poemap.stitch import MinimapCanvas, shrink_with_origin
 
 
 def layout_collage(seed: int = 0, cell: int = 420) -> np.ndarray:
@@ -42,8 +46,6 @@ def layout_collage(seed: int = 0, cell: int = 420) -> np.ndarray:
 
 def looks_collage(seed: int = 3, cell: int = 200) -> np.ndarray:
   """One captured frame per look family (its preset, poemap.sim.look.named_look), labelled."""
-  from poemap.sim.look import FAMILIES, named_look
-  from poemap.sim.session import make_session
   tiles = []
   for i, fam in enumerate(FAMILIES):
     s = make_session(i % N_CLASSES, seed, 12, look=named_look(fam, seed))
@@ -53,8 +55,6 @@ def looks_collage(seed: int = 3, cell: int = 200) -> np.ndarray:
 
 def interruptions_collage(seed: int = 5, cell: int = 200) -> np.ndarray:
   """One frame of each kind of interruption (poemap.sim.interrupt), labelled."""
-  from poemap.sim.interrupt import KINDS
-  from poemap.sim.session import make_session
   tiles = []
   for k in KINDS:
     s = make_session(2, seed, 12, interruptions=1, interrupt_kinds=(k,))
@@ -76,7 +76,6 @@ def _grid(tiles: list[np.ndarray], cols: int, cell: int) -> np.ndarray:
 
 
 def write_pictures(out: str | os.PathLike, layout_id: int = 6, seed: int = 1, n_frames: int = 60, overwrite: bool = True) -> list[Path]:
-  from poemap.stitch import MinimapCanvas, shrink_with_origin
   out = Path(out)
   paths = [save_png(out / "sim_layouts.png", layout_collage(), overwrite=overwrite),
            save_png(out / "sim_looks.png", looks_collage(), overwrite=overwrite),
@@ -100,7 +99,6 @@ def write_pictures(out: str | os.PathLike, layout_id: int = 6, seed: int = 1, n_
   # ground truth for exactly that canvas: canvas origin sits on the layout's entrance
   y0, x0 = (lay.entrance - canvas.origin).astype(int)
   H, W = canvas.image.shape[:2]
-  from poemap.sim.render import crop
   vis = crop(lay.lines, y0, x0, H, W) & (crop(reveal.mask, y0, x0, H, W) > 0)
   paths.append(save_png(out / "sim_stitched_mask.png", half_scale(half_scale(vis)) * 255, overwrite=overwrite))
   return paths

@@ -42,28 +42,32 @@ def make_session(layout_id: int, seed: int, n_frames: int = 60, resolution: tupl
   r = capture_radius(resolution)
   irng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(layout_id), 43])
   kinds = interrupt.schedule(irng, n_frames, interruptions, tuple(interrupt_kinds)) if interruptions else [""] * n_frames
+  # frame t shows step idx[t] of the walk: the character stands still while the game can't be
+  # played (interrupt.STILL), and walks on behind a panel or with the overlay off
+  idx = np.cumsum([0] + [k not in interrupt.STILL for k in kinds[1:]])
   other = _other_area(layout_id, seed, look, n_frames) if "other_area" in kinds else None
   frames = np.empty((n_frames, 2 * r, 2 * r, 3), np.uint8)
   overlap = np.zeros(n_frames, np.int64)
   it = range(n_frames)
   if progress:
-    from tqdm import tqdm
+    from tqdm import tqdm  # deferred: the client replays sessions (stream.capture) and has no tqdm
     it = tqdm(it, desc=f"session {layout_id}/{seed}", unit="frame")
   side4 = 2 * CAPTURE_RADIUS_4K
   for t in it:
     if t and not kinds[t] and not kinds[t - 1]:
       # map lines revealed by t-1 inside both capture squares (4K minimap px), as line length
-      (ay, ax), (by, bx) = w.positions[t - 1] - CAPTURE_RADIUS_4K, w.positions[t] - CAPTURE_RADIUS_4K
+      (ay, ax), (by, bx) = w.positions[idx[t - 1]] - CAPTURE_RADIUS_4K, w.positions[idx[t]] - CAPTURE_RADIUS_4K
       y0, x0, y1, x1 = max(ay, by), max(ax, bx), min(ay, by) + side4, min(ax, bx) + side4
       if y1 > y0 and x1 > x0:
         vis = crop(world.map_lines, y0, x0, y1 - y0, x1 - x0) & (crop(reveal.mask, y0, x0, y1 - y0, x1 - x0) > 0)
         overlap[t] = int(np.count_nonzero(vis)) // look.line_width
-    reveal.visit(w.trails[t])
-    frames[t] = _frame(kinds[t], world, w.positions[t], reveal.mask, t, resolution, irng, other)
+    if t == 0 or idx[t] != idx[t - 1]: reveal.visit(w.trails[idx[t]])
+    frames[t] = _frame(kinds[t], world, w.positions[idx[t]], reveal.mask, t, resolution, irng, other)
   s = 2 * r / 1200.0
-  return {"frames": frames, "positions": (w.positions - w.positions[0]).astype(np.float64) * s, "layout_id": int(layout_id),
+  walked = w.positions[idx]
+  return {"frames": frames, "positions": (walked - walked[0]).astype(np.float64) * s, "layout_id": int(layout_id),
           "fps": float(w.fps), "resolution": np.asarray(resolution, np.int64), "seed": int(seed),
-          "layout_positions": w.positions, "center": np.array([r, r], np.int64), "kinds": np.array(kinds, dtype="<U16"),
+          "layout_positions": walked, "center": np.array([r, r], np.int64), "kinds": np.array(kinds, dtype="<U16"),
           "overlap": overlap, "look": json.dumps(look.to_dict())}
 
 
