@@ -6,7 +6,9 @@ PY := .venv/bin/python
 demo: setup
 	$(PY) -m stream.demo --all
 
+# lint (ruff) first; it reads its settings from pyproject.toml
 test: setup-dev
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 
 bench: setup

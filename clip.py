@@ -10,8 +10,9 @@ Undo the line, draw the next one, repeat. clip.ahk binds this to a hotkey in MS 
 """
 import argparse
 
+from poemap.contract import FOG_RADIUS  # a path point reveals this radius: a start farther away misses the entrance
 from poemap.datadir import data_root
-from poemap.datatools.pathclip import FOG_RADIUS, add_path, grab_clipboard, read_image_file
+from poemap.datatools.pathclip import add_path, grab_clipboard, read_image_file
 from poemap.usererror import UserError, run_main
 
 

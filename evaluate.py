@@ -60,7 +60,8 @@ def main(argv=None) -> int:
   except (FileNotFoundError, ValueError) as e: raise UserError(str(e)) from None
   files = write_report(a.out, summary, recs, a.max_failures)
   if u := summary.get("unet"):
-    print(f"UNet line F1 {u['unet']['f1']:.4f} (cleaned {u['unet_cleaned']['f1']:.4f}) vs colour filter {u['color_filter']['f1']:.4f} on {u['crops']} crops")
+    print(f"UNet line F1 {u['unet']['f1']:.4f} (cleaned {u['unet_cleaned']['f1']:.4f}) vs colour filter {u['color_filter']['f1']:.4f} "
+          f"on {u['crops']} crops")
     cols = [k for k in u if isinstance(u[k], dict) and "f1" in u[k]]
     for fam, v in u.get("by_family", {}).items():
       print(f"  {fam:12s} {v['crops']:4d} crops: " + ", ".join(f"{k} {v[k]['f1']:.4f}" for k in cols))
@@ -68,7 +69,8 @@ def main(argv=None) -> int:
     if len(v["by_data"]) > 1:
       for d in v["by_data"]: print(f"  {d['data']}: ViT accuracy {d['acc']:.4f} on {d['n']} samples ({d['walks']} walks)")
     lo, hi = v["acc_ci95_walks"]
-    print(f"ViT accuracy {v['acc']:.4f} (95 % {lo:.3f}-{hi:.3f}, bootstrap over {v['walks']} walks) on {v['n']} {summary['test_selection']} test samples")
+    print(f"ViT accuracy {v['acc']:.4f} (95 % {lo:.3f}-{hi:.3f}, bootstrap over {v['walks']} walks) "
+          f"on {v['n']} {summary['test_selection']} test samples")
   print(f"wrote {len(files)} files to {a.out}")
   return 0
 

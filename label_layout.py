@@ -9,7 +9,8 @@ from poemap.usererror import UserError, run_main
 
 
 def main() -> None:
-  a = parse_label_args(__doc__, "train", ("minimap_id", dict(metavar="MINIMAP_ID", nargs="?", help="timestamp of the collected sample (<ts>_raw.png)")),
+  a = parse_label_args(__doc__, "train",
+                       ("minimap_id", dict(metavar="MINIMAP_ID", nargs="?", help="timestamp of the collected sample (<ts>_raw.png)")),
                        "add to this instance id instead of a new one (next free sample number)")
   if a is None: return
   if a.minimap_id is None: raise UserError("missing MINIMAP_ID (the <ts> of data/train/collect/<ts>_raw.png)")

@@ -54,7 +54,8 @@ def main() -> None:
   args = ap.parse_args()
   grab, stitch, shrink, total, cpu = [], [], [], [], []
   if shutil.which("Xvfb"):
-    x = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", "3840x2160x24", "-nolisten", "tcp"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    x = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", "3840x2160x24", "-nolisten", "tcp"], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL)
     display = ":" + x.stdout.readline().decode().strip()
     env = {**os.environ, "DISPLAY": display, "PYTHONPATH": str(REPO_ROOT), "QT_LOGGING_RULES": "*=false"}
     game = subprocess.Popen([sys.executable, "-c", GAME.format(n=args.frames, layout=args.layout, seed=args.seed)], cwd=REPO_ROOT, env=env,

@@ -42,15 +42,14 @@ from models.checkpoint import load_unet, load_vit
 from models.config import DEFAULT_UNET as UNET_CONFIG
 from models.config import VIT_DEFAULT, build_unet
 from models.vit import ViT
+from poemap.contract import PUBLISHED_UNET, PUBLISHED_VIT, TILE
 from poemap.fidelity import BUNDLED, PUBLISHED, shrink_cubic_with_origin
 from poemap.sim.session import load_session, make_session
 from poemap.stitch import MinimapCanvas, shrink_with_origin
 from poemap.usererror import UserError
 from stream.comms import Client
-from stream.server import DEFAULT_UNET, DEFAULT_VIT, PUBLISHED_UNET, PUBLISHED_VIT, InferenceServer, bind, find_model
+from stream.server import DEFAULT_UNET, DEFAULT_VIT, InferenceServer, bind, find_model
 from stream.session import SessionState, alignment, grid, tile_any
-
-TILE = 32
 
 
 def minimaps(session: dict, shrink=None) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[np.ndarray]]:
@@ -72,7 +71,8 @@ def load_model(kind: str, name: str | None, default: str, published: str):
   if name == "published":
     try: return load(p := find_model(None, (published,), kind)), p.stem
     except UserError: pass
-    return (build_unet("published"), f"random-{published}") if kind == "UNet" else (ViT(**{k: v for k, v in VIT_DEFAULT.items() if k != "arch"}), f"random-{published}")
+    return (build_unet("published"), f"random-{published}") if kind == "UNet" else (ViT(**{k: v for k, v in VIT_DEFAULT.items() if k != "arch"}),
+                                                                                    f"random-{published}")
   try: return load(p := find_model(name, (default,), kind)), p.stem
   except UserError:
     if name is not None: raise
@@ -197,7 +197,8 @@ def main() -> None:
   print(f"{'':<12}" + "".join(f"{c:>24}" for c in results))
   print(f"{'stage':<12}" + "".join(f"{'median':>12}{'p95':>12}" for _ in results))
   for k in ("decode", "unet", "clean", "tokenize", "vit", "total", "roundtrip"):
-    print(f"{k:<12}" + "".join(f"{np.median(r[0][k]):12.1f}{np.percentile(r[0][k], 95):12.1f}" if k in r[0] else f"{'':>24}" for r in results.values()))
+    print(f"{k:<12}" + "".join(f"{np.median(r[0][k]):12.1f}{np.percentile(r[0][k], 95):12.1f}" if k in r[0] else f"{'':>24}"
+                               for r in results.values()))
   row = lambda name, f: print(f"{name:<12}" + "".join(f"{np.median(v):12.0f}{np.percentile(v, 95):12.0f}" for v in (f(r) for r in results.values())))
   row("tiles", lambda r: [x["tiles_computed"] for x in r[1]])
   row("of total", lambda r: [x["tiles_total"] for x in r[1]])
@@ -219,10 +220,13 @@ def main() -> None:
       same = sum(a["layout_id"] == b["layout_id"] for a, b in zip(replies[s], rep2[s]))
       f1s = [f1(a[1] > 0, b[1] > 0) for a, b in zip(extra, ex2)][s]
       tiles = [r["tiles_computed"] for r in rep2[s]]
-      print(f"canvas rule: refresh tiles within {radius:.0f} px (½ scale) of the path since the last frame, never-captured pixels {'pasted' if rule[1] == 'paste' else 'black until near'} "
+      print(f"canvas rule: refresh tiles within {radius:.0f} px (½ scale) of the path since the last frame, never-captured pixels "
+            f"{'pasted' if rule[1] == 'paste' else 'black until near'} "
             f"({time.perf_counter() - t:.0f}s): tiles recomputed median {np.median(tiles):.0f} / p95 {np.percentile(tiles, 95):.0f}; "
-            f"UNet ms median {np.median(st2['unet'][s]):.1f} / p95 {np.percentile(st2['unet'][s], 95):.1f}; total median {np.median(st2['total'][s]):.1f} / p95 {np.percentile(st2['total'][s], 95):.1f}; "
-            f"layout as today on {same}/{len(rep2[s])} frames; raw mask F1 against today's min {min(f1s):.3f} / median {np.median(f1s):.3f} / last {f1s[-1]:.3f}")
+            f"UNet ms median {np.median(st2['unet'][s]):.1f} / p95 {np.percentile(st2['unet'][s], 95):.1f}; "
+            f"total median {np.median(st2['total'][s]):.1f} / p95 {np.percentile(st2['total'][s], 95):.1f}; "
+            f"layout as today on {same}/{len(rep2[s])} frames; "
+            f"raw mask F1 against today's min {min(f1s):.3f} / median {np.median(f1s):.3f} / last {f1s[-1]:.3f}")
 
 
 if __name__ == "__main__": main()

@@ -12,7 +12,8 @@ real client path (MinimapCanvas + cubic shrink) and, per frame, compares
 by the line mask F1 of fixed against exact (raw UNet mask and after sparse-pixel cleaning), the agreement
 of the ViT's layout, and the tiles each computed. Use a UNet trained the original way:
 
-  python train_unet.py --recipe published --data out/fid_train --config small --batch 64 --lr 2e-3 --steps 300 --save-every 100 --out out/fid_unet.safetensors
+  python train_unet.py --recipe published --data out/fid_train --config small --batch 64 --lr 2e-3 --steps 300 --save-every 100 \\
+    --out out/fid_unet.safetensors
   python bench/eval_fidelity.py --unet out/fid_unet_300.safetensors --sessions 4 --frames 30
 """
 from __future__ import annotations
@@ -74,16 +75,19 @@ def main() -> None:
       le, lf = layout(vit, ce, o), layout(vit, cf, o)
       recs.append(dict(session=k, layout=lid, frame=i, tiles=int(np.prod([-(-s // 32) for s in mm.shape[:2]])), tiles_exact=ne, tiles_fixed=nf,
                        f1_raw=f1(fixed.mask > 0, exact.mask > 0), f1_clean=f1(cf > 0, ce > 0), layout_exact=le, layout_fixed=lf,
-                       mean_drift=float(np.abs(fixed.stats[0] - exact.stats[0]).max()), std_drift=float(np.abs(fixed.stats[1] - exact.stats[1]).max())))
+                       mean_drift=float(np.abs(fixed.stats[0] - exact.stats[0]).max()),
+                       std_drift=float(np.abs(fixed.stats[1] - exact.stats[1]).max())))
     r = [x for x in recs if x["session"] == k]
-    print(f"session {k} (layout {lid}, seed {seed}): {len(r)} frames in {time.perf_counter() - t0:.0f} s; F1 raw min {min(x['f1_raw'] for x in r):.4f}, "
+    print(f"session {k} (layout {lid}, seed {seed}): {len(r)} frames in {time.perf_counter() - t0:.0f} s; "
+          f"F1 raw min {min(x['f1_raw'] for x in r):.4f}, "
           f"clean min {min(x['f1_clean'] for x in r):.4f}; layout agrees {sum(x['layout_exact'] == x['layout_fixed'] for x in r)}/{len(r)}; "
           f"tiles exact {sum(x['tiles_exact'] for x in r)} vs fixed {sum(x['tiles_fixed'] for x in r)}", flush=True)
   q = lambda key: np.percentile([x[key] for x in recs], [0, 5, 50]).round(4).tolist()
   print(f"\n{len(recs)} frames over {a.sessions} sessions")
   print(f"mask F1 fixed vs exact, raw: min / p5 / median {q('f1_raw')}; cleaned: {q('f1_clean')}")
   print(f"layout agreement: {sum(x['layout_exact'] == x['layout_fixed'] for x in recs)}/{len(recs)} frames")
-  print(f"statistics drift (max over channels): mean up to {max(x['mean_drift'] for x in recs):.2f}, std up to {max(x['std_drift'] for x in recs):.2f} (0-255 units)")
+  print(f"statistics drift (max over channels): mean up to {max(x['mean_drift'] for x in recs):.2f}, "
+        f"std up to {max(x['std_drift'] for x in recs):.2f} (0-255 units)")
   print(f"UNet tiles computed: exact {sum(x['tiles_exact'] for x in recs)}, fixed incremental {sum(x['tiles_fixed'] for x in recs)}, "
         f"of {sum(x['tiles'] for x in recs)} tiles in all minimaps")
   if a.json: Path(a.json).write_text(json.dumps(recs, indent=1))

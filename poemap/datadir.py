@@ -1,4 +1,4 @@
-"""The published data directory (DESIGN.md), read and written in exactly one place.
+"""The published data directory (docs/DESIGN.md, "The published data directory"), read and written in exactly one place.
 
 Paths are relative to a data root (default `<repo>/data`, or $POEMAP_DATA). Layout ids and
 instance ids are directory names; timestamps are strings. Writers never overwrite.
@@ -76,12 +76,15 @@ def scan_layouts(root: str | os.PathLike | None = None, tree: str = "train", ski
     ns = sorted((f[:-len("_origin.npz")] for f in names if f.endswith("_origin.npz")), key=lambda s: (len(s), s))
     for n in ns:
       image, mask = layout_image_path(idir, n), idir / f"{n}_mask.png"
-      if image is None and not mask.is_file(): skipped.append((str(idir / f"{n}_origin.npz"), f"neither {n}.png, {n}_raw.png nor {n}_mask.png beside it"))
+      if image is None and not mask.is_file():
+        skipped.append((str(idir / f"{n}_origin.npz"), f"neither {n}.png, {n}_raw.png nor {n}_mask.png beside it"))
       else: out.append(LayoutFiles(layout, idir, n, image, mask if mask.is_file() else None))
     for f in sorted(names):
-      stem = f[:-len("_mask.png")] if f.endswith("_mask.png") else f[:-len("_raw.png")] if f.endswith("_raw.png") else f[:-4] if f.endswith(".png") else None
+      stem = (f[:-len("_mask.png")] if f.endswith("_mask.png") else f[:-len("_raw.png")] if f.endswith("_raw.png")
+              else f[:-4] if f.endswith(".png") else None)
       if stem is not None and stem not in ns: skipped.append((str(idir / f), f"no {stem}_origin.npz beside it"))
-    if not ns and not any(f.endswith(".png") for f in names): skipped.append((str(idir), "no layout (<n>_origin.npz with <n>.png, <n>_raw.png or <n>_mask.png)"))
+    if not ns and not any(f.endswith(".png") for f in names):
+      skipped.append((str(idir), "no layout (<n>_origin.npz with <n>.png, <n>_raw.png or <n>_mask.png)"))
   return out
 
 def write_layout(instance_dir: str | os.PathLike, n: int | str, image: np.ndarray, origin, mask: np.ndarray | None = None) -> None:
@@ -91,7 +94,8 @@ def write_layout(instance_dir: str | os.PathLike, n: int | str, image: np.ndarra
   if mask is not None: save_png(d / f"{n}_mask.png", (np.asarray(mask) > 0).astype(np.uint8) * 255)
 
 
-def read_layout(instance_dir: str | os.PathLike, n: int | str = 0, with_image: bool = True) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+def read_layout(instance_dir: str | os.PathLike, n: int | str = 0,
+                with_image: bool = True) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
   """(image RGB, origin [y,x] int64, mask 0/1 uint8 or None when not yet computed). with_image=False
   skips decoding the image (None), the bulk of the time when only the mask is wanted."""
   d = Path(instance_dir)
@@ -123,7 +127,8 @@ def layout_instances(root: str | os.PathLike | None = None, tree: str = "train",
   out, skipped = [], skipped if skipped is not None else []
   if not base.is_dir(): return out
   for p in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.isdigit()):
-    skipped.append((str(p), "the collect area, not a layout (label_layout.py / label_data.py move samples out of it)" if p.name == "collect" else "not a layout id"))
+    why = "the collect area, not a layout (label_layout.py / label_data.py move samples out of it)" if p.name == "collect" else "not a layout id"
+    skipped.append((str(p), why))
   for ld in sorted((p for p in base.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name)):
     for p in sorted(p for p in ld.iterdir() if p.is_dir() and not p.name.isdigit()): skipped.append((str(p), "not an instance id"))
     for idir in sorted((p for p in ld.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name)):
@@ -181,7 +186,8 @@ def write_unet_group(root: str | os.PathLike | None, group: str, crops: list[np.
   r = data_root(root)
   for i, c in enumerate(crops):
     c = np.asarray(c)
-    if c.dtype != np.uint8 or c.ndim != 3 or c.shape[:2] != mask.shape: raise ValueError(f"crop {i}: want uint8 {mask.shape}+(3,), got {c.dtype} {c.shape}")
+    if c.dtype != np.uint8 or c.ndim != 3 or c.shape[:2] != mask.shape:
+      raise ValueError(f"crop {i}: want uint8 {mask.shape}+(3,), got {c.dtype} {c.shape}")
     save_npz(r / "auto_crop_50" / group / f"{i}.npz", data=c)
   save_npz(r / "mask_50" / f"{group}.npz", data=(np.asarray(mask) > 0).astype(np.uint8))
 
@@ -200,7 +206,8 @@ def read_unet_groups(root: str | os.PathLike | None = None, skipped: Skipped | N
     elif not crops: skipped.append((str(g), "no crops (<i>.npz)"))
     else: out.append((g.name, crops, m))
   names = {g.name for g in groups}
-  if (r / "mask_50").is_dir(): skipped += [(str(m), "no crops directory auto_crop_50/" + m.stem) for m in sorted((r / "mask_50").glob("*.npz")) if m.stem not in names]
+  if (r / "mask_50").is_dir():
+    skipped += [(str(m), "no crops directory auto_crop_50/" + m.stem) for m in sorted((r / "mask_50").glob("*.npz")) if m.stem not in names]
   return out
 
 

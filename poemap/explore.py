@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from poemap.contract import FOG_RADIUS
 
-def reveal_mask(shape: tuple[int, int], path: np.ndarray, light_radius: int = 65) -> np.ndarray:
+
+def reveal_mask(shape: tuple[int, int], path: np.ndarray, light_radius: int = FOG_RADIUS) -> np.ndarray:
   """bool (H, W): pixels within `light_radius` (Euclidean, inclusive) of any [y, x] path point.
   Points may lie outside the image; their discs are clipped."""
   h, w = shape
@@ -23,7 +25,7 @@ def reveal_mask(shape: tuple[int, int], path: np.ndarray, light_radius: int = 65
   return vis[2 * r:2 * r + h, 2 * r:2 * r + w]
 
 
-def explore_map(mask: np.ndarray, path: np.ndarray, light_radius: int = 65) -> np.ndarray:
+def explore_map(mask: np.ndarray, path: np.ndarray, light_radius: int = FOG_RADIUS) -> np.ndarray:
   """The mask (or image, H x W [x C]) with everything outside the revealed discs set to 0."""
   mask = np.asarray(mask)
   if mask.ndim not in (2, 3): raise ValueError(f"mask must be (H, W) or (H, W, C), got shape {mask.shape}")

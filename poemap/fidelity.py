@@ -16,6 +16,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from poemap.contract import NORM_EPS
 from poemap.stitch import shrink_with_origin
 
 BUNDLED, PUBLISHED = "bundled", "published"
@@ -61,7 +62,7 @@ def check_image(image: np.ndarray) -> np.ndarray:
 
 def normalise(pixels: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
   """Each channel by its mean and std (channel_stats): the UNet's input, float32."""
-  return (pixels.astype(np.float32) - mean) / (std + np.float32(1e-8))
+  return (pixels.astype(np.float32) - mean) / (std + np.float32(NORM_EPS))
 
 
 def shrink_for(input_path: str):

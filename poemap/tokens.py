@@ -1,8 +1,9 @@
 """Mask cleaning, tokenization and position embeddings: the ViT's input, per the model contract.
 
-Every number here is part of the contract the published weights were trained on (DESIGN.md):
-15x15 neighbourhood with at least 10 other line pixels, 32 px patches anchored at the origin,
-token channels (mask, row, col, row^2+col^2), stable sort by distance, 256-d sin/cos embedding.
+Every number here is part of the contract the published weights were trained on (the values in
+poemap.contract; docs/DESIGN.md, "The contract"): 15x15 neighbourhood with at least 10 other line pixels,
+32 px patches anchored at the origin, token channels (mask, row, col, row^2+col^2), stable sort by
+distance, 256-d sin/cos embedding.
 """
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import math
 import cv2
 import numpy as np
 
-PATCH = 32
+from poemap.contract import CLEAN_MIN, CLEAN_WINDOW, EMBED_DIM, PE_BASE
+from poemap.contract import TILE as PATCH  # a token's patch is a UNet tile
 
 
 def _as_mask(mask: np.ndarray, name: str = "mask") -> np.ndarray:
@@ -22,7 +24,7 @@ def _as_mask(mask: np.ndarray, name: str = "mask") -> np.ndarray:
   return (mask != 0).astype(np.uint8)
 
 
-def clean_sparse_pixels(mask: np.ndarray, threshold: int = 10, neighborhood: int = 15) -> np.ndarray:
+def clean_sparse_pixels(mask: np.ndarray, threshold: int = CLEAN_MIN, neighborhood: int = CLEAN_WINDOW) -> np.ndarray:
   """Keep a line pixel only if >= `threshold` other line pixels lie in its neighborhood x
   neighborhood window (zeros outside the image). Returns uint8 0/1 of the same shape."""
   m = _as_mask(mask)
@@ -31,7 +33,8 @@ def clean_sparse_pixels(mask: np.ndarray, threshold: int = 10, neighborhood: int
   return out
 
 
-def clean_sparse_box(mask: np.ndarray, out: np.ndarray, ys: tuple[int, int], xs: tuple[int, int], threshold: int = 10, neighborhood: int = 15) -> None:
+def clean_sparse_box(mask: np.ndarray, out: np.ndarray, ys: tuple[int, int], xs: tuple[int, int], threshold: int = CLEAN_MIN,
+                     neighborhood: int = CLEAN_WINDOW) -> None:
   """Recompute out[y0:y1, x0:x1] (clipped to the image) in place as clean_sparse_pixels(mask) has it, bit for bit:
   the same count over the box plus its neighbourhood margin of real pixels. For a mask that changed only
   inside the box shrunk by that margin, the rest of the old output still holds (stream/session.py)."""
@@ -91,7 +94,8 @@ def token_grid(shape: tuple[int, int], origin) -> tuple[int, int, int, int]:
   return above, left, above + -(-(shape[0] - oy) // PATCH), left + -(-(shape[1] - ox) // PATCH)
 
 
-def patch_occupancy(mask: np.ndarray, origin, box: tuple[tuple[int, int], tuple[int, int]] | None = None, occ: np.ndarray | None = None) -> np.ndarray:
+def patch_occupancy(mask: np.ndarray, origin, box: tuple[tuple[int, int], tuple[int, int]] | None = None,
+                    occ: np.ndarray | None = None) -> np.ndarray:
   """bool (rows, cols) over tokenize_mask's patch grid: which patches hold a line pixel. With box ((y0, y1),
   (x0, x1)) in mask pixels, only the patches that overlap it are recomputed, into occ (the rest kept)."""
   m = np.asarray(mask)
@@ -135,13 +139,13 @@ def tokens_from_occupancy(mask: np.ndarray, origin, occ: np.ndarray, limit: int 
   return tokens
 
 
-def position_embedding(tokens: np.ndarray, dim: int = 256) -> np.ndarray:
+def position_embedding(tokens: np.ndarray, dim: int = EMBED_DIM) -> np.ndarray:
   """float32 (N, dim): sin/cos of the patch row and column at dim/4 frequencies, interleaved
   as [sin(row f), cos(row f), sin(col f), cos(col f)] per frequency."""
   tokens = np.asarray(tokens)
   if tokens.ndim != 4 or tokens.shape[1:] != (PATCH, PATCH, 4): raise ValueError(f"tokens must be (N, 32, 32, 4), got {tokens.shape}")
   if dim <= 0 or dim % 4: raise ValueError(f"dim must be a positive multiple of 4, got {dim}")
-  freqs = np.exp(np.arange(0, dim, 4, dtype=np.float64) / dim * -math.log(10000.0))
+  freqs = np.exp(np.arange(0, dim, 4, dtype=np.float64) / dim * -math.log(PE_BASE))
   row = tokens[:, 0, 0, 1].astype(np.float64)[:, None] * freqs
   col = tokens[:, 0, 0, 2].astype(np.float64)[:, None] * freqs
   pe = np.empty((len(tokens), dim), np.float64)

@@ -15,11 +15,8 @@ import cv2
 import mss
 import numpy as np
 
+from poemap.contract import CAPTURE_RADIUS_4K, CAPTURE_SIDE, ICON_4K, SCREEN_4K
 from poemap.sim.session import load_session
-
-ICON_4K = (1060, 1920)     # player icon [y, x] on a 3840x2160 screen
-RADIUS_4K = 600            # half side of the capture square at 4K
-CAPTURE_SIDE = 2 * RADIUS_4K
 
 
 def capture_box(monitor: dict) -> dict:
@@ -28,8 +25,8 @@ def capture_box(monitor: dict) -> dict:
   horizontally (x = width/2), so ultra-wide screens work too."""
   w, h = int(monitor["width"]), int(monitor["height"])
   if w < 64 or h < 64: raise ValueError(f"monitor too small to capture: {w}x{h}")
-  s = h / 2160.0
-  r = int(round(RADIUS_4K * s))
+  s = h / SCREEN_4K[0]
+  r = int(round(CAPTURE_RADIUS_4K * s))
   cy, cx = int(round(ICON_4K[0] * s)), w // 2
   if 2 * r > w: raise ValueError(f"monitor {w}x{h} is narrower than the {2 * r} px capture square")
   top = min(max(cy - r, 0), h - 2 * r)

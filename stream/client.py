@@ -121,7 +121,8 @@ class Streamer:
     if s is None: return False
     self._stash()
     del self.saved[instance]
-    self.session, self.canvas, self.frames, self.result, self.area, self.instance = s["session"], s["canvas"], s["frames"], s["result"], s["area"], instance
+    self.session, self.canvas, self.frames, self.result = s["session"], s["canvas"], s["frames"], s["result"]
+    self.area, self.instance = s["area"], instance
     self._dirty_frame = None
     self.here.reset()
     if self.overlay is not None:
@@ -161,7 +162,8 @@ class Streamer:
     if self._queue:
       kind, arg = self._queue.pop(0)
       area = {"area": self.area} if self.area is not None else {}
-      frames = encode("ping") if kind == "ping" else encode("reset_session", session=arg, **area) if kind == "reset" else encode("save_frame", {"frame": arg})
+      frames = (encode("ping") if kind == "ping" else encode("reset_session", session=arg, **area) if kind == "reset"
+                else encode("save_frame", {"frame": arg}))
       self.client.send(frames)
       self._inflight = (kind, None, time.perf_counter(), self.session)
       return True
@@ -199,7 +201,8 @@ class Streamer:
       if kind == "ping" and m.type == "pong" and m.get("input_path") != self.input_path:
         self.input_path, self.models, self.shrink = m.get("input_path"), m.get("models"), shrink_for(m.get("input_path"))
         if self.on_pong is not None: self.on_pong(m)
-      if kind == "ping" and self.result.status == "unreachable": self._set(Result("pending", self.result.layout_id, self.result.probs, reason="server is back"))
+      if kind == "ping" and self.result.status == "unreachable":
+        self._set(Result("pending", self.result.layout_id, self.result.probs, reason="server is back"))
       elif kind == "reset":
         self.resets_acked += m.type == "ack"
         # e.g. an area this server has no ViT for: say so now, not only with the first minimap
@@ -236,7 +239,8 @@ class Streamer:
     """The per-frame JSON record (after feed and pump)."""
     guide_position = self.locate()
     r, c = self.result, self.canvas
-    return {"frame": self.frames - 1, "area": self.area, "session": self.session, "layout_id": r.layout_id, "probs": [round(p, 5) for p in r.probs], "status": r.status,
+    return {"frame": self.frames - 1, "area": self.area, "session": self.session, "layout_id": r.layout_id, "probs": [round(p, 5) for p in r.probs],
+            "status": r.status,
             "latency_ms": None if r.latency_ms is None else round(r.latency_ms, 2),
             "server_ms": None if r.server_ms is None else round(float(r.server_ms), 2), "result_frame": r.frame,
             "canvas": list(c.image.shape[:2]) if c is not None else None, "skipped": self.last_skipped,
@@ -430,7 +434,8 @@ def main(argv: list[str] | None = None) -> None:
   ap.add_argument("--overlay-dir", metavar="DIR", help="save the overlay as PNGs in DIR instead of a window")
   ap.add_argument("--mode", choices=MODES, help="the guide window: overlay (small, borderless, on top, translucent, over the game) or "
                   "windowed (a normal window, e.g. on a second monitor); m in the window switches (default: the settings', else overlay)")
-  ap.add_argument("--opacity", type=float, help="of the overlay-mode window, 0.2..1 (Windows; + / - in the window; default: the settings', else 0.85)")
+  ap.add_argument("--opacity", type=float,
+                  help="of the overlay-mode window, 0.2..1 (Windows; + / - in the window; default: the settings', else 0.85)")
   ap.add_argument("--save-settings", action="store_true", help=f"remember this run's --server, --fps, --monitor, --client-log, --mode and "
                   f"--opacity in the settings file ({settings_path()})")
   ap.add_argument("--start-now", action="store_true", help="start streaming at once (no hotkey)")
@@ -467,7 +472,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.overlay_dir: sink = PngSink(args.overlay_dir)
     elif not args.no_overlay:
       if has_display():
-        sink = OverlayWindow(mode=cfg.mode, rects={"overlay": cfg.overlay, "windowed": cfg.windowed}, opacity=cfg.opacity, on_change=remember, log=log)
+        sink = OverlayWindow(mode=cfg.mode, rects={"overlay": cfg.overlay, "windowed": cfg.windowed}, opacity=cfg.opacity, on_change=remember,
+                             log=log)
       else: log("no display: running without the overlay window (use --overlay-dir DIR to save it as PNGs)")
     areas = load_areas(args.areas, args.data)
     key = args.area or ("synthetic_coast" if args.replay else "coast")

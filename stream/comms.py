@@ -136,7 +136,8 @@ def decode(frames: list[bytes | memoryview | zmq.Frame]) -> Message:
   except (UnicodeDecodeError, ValueError): raise ProtocolError("header frame is not UTF-8 JSON") from None
   if not isinstance(header, dict): raise ProtocolError("header must be a JSON object")
   if header.get("v") != PROTOCOL_VERSION:
-    raise ProtocolError(f"protocol version {header.get('v')!r}, this side speaks {PROTOCOL_VERSION}: run a client and a server of the same poemap version")
+    raise ProtocolError(f"protocol version {header.get('v')!r}, this side speaks {PROTOCOL_VERSION}: "
+                        "run a client and a server of the same poemap version")
   mtype = header.get("type")
   if not isinstance(mtype, str) or mtype not in ARRAYS: raise ProtocolError(f"unknown message type {mtype!r} (known: {list(ARRAYS)})")
   decl = header.get("arrays", [])
@@ -152,7 +153,8 @@ def decode(frames: list[bytes | memoryview | zmq.Frame]) -> Message:
     _check_array(mtype, name, dtype, tuple(shape))
     buf = raw.buffer if isinstance(raw, zmq.Frame) else raw
     want = math.prod(shape) * DTYPES[dtype].itemsize
-    if len(memoryview(buf).cast("B")) != want: raise ProtocolError(f"{mtype}: array {name!r} frame has {len(memoryview(buf).cast('B'))} bytes, shape {shape} {dtype} needs {want}")
+    if (got := len(memoryview(buf).cast("B"))) != want:
+      raise ProtocolError(f"{mtype}: array {name!r} frame has {got} bytes, shape {shape} {dtype} needs {want}")
     arrays[name] = np.frombuffer(buf, dtype=DTYPES[dtype]).reshape(shape)
   m = Message(mtype, {k: v for k, v in header.items() if k not in _RESERVED}, arrays)
   _check_message(m)

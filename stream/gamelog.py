@@ -1,6 +1,6 @@
 """The game's log, `logs/Client.txt`: which area the player is in, read as the game appends it.
 
-Two lines matter (DESIGN.md, "The game's log"):
+Two lines matter (docs/DESIGN.md, "The game's log"):
 
     2023/11/22 15:27:09 106890670 1186a0e0 [DEBUG Client 204] Generating level 70 area "1_1_2" with seed 3743543658
     2023/11/22 15:27:11 106892110 cffb0734 [INFO Client 204] : You have entered The Coast.
@@ -150,7 +150,8 @@ def candidate_logs(platform: str = sys.platform, home: Path | None = None, env: 
     games += [p / "Grinding Gear Games" / g for p in pf for g in GAMES]
     steams += [p / "Steam" for p in pf]
   else:
-    steams += [home / ".steam" / "steam", home / ".local" / "share" / "Steam", home / ".var" / "app" / "com.valvesoftware.Steam" / ".local" / "share" / "Steam"]
+    steams += [home / ".steam" / "steam", home / ".local" / "share" / "Steam",
+               home / ".var" / "app" / "com.valvesoftware.Steam" / ".local" / "share" / "Steam"]
     for prefix in (home / ".wine", home / "Games" / "path-of-exile", home / "Games" / "path-of-exile-2"):
       games += [prefix / "drive_c" / "Program Files (x86)" / "Grinding Gear Games" / g for g in GAMES]
   libs = [lib for s in steams for lib in [s, *_steam_libraries(s)]]

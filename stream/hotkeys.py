@@ -50,7 +50,8 @@ class Commands:
       for line in sys.stdin:
         c = parse_command(line)
         if c is not None: self.q.put(c)
-        elif line.strip(): print(f"unknown command {line.strip()!r}: use " + ", ".join(f"{l} ({n})" for n, (_, l) in COMMANDS.items()), file=sys.stderr, flush=True)
+        elif line.strip(): print(f"unknown command {line.strip()!r}: use " + ", ".join(f"{l} ({n})" for n, (_, l) in COMMANDS.items()),
+                                 file=sys.stderr, flush=True)
     except (OSError, ValueError): pass
 
   def put(self, name: str) -> None:

@@ -25,6 +25,7 @@ from zmq.auth.thread import ThreadAuthenticator
 from models.checkpoint import load_unet, load_vit, unet_input_path
 from models.tiled import TiledUNet, ViTRunner
 from poemap.areas import load_areas
+from poemap.contract import PUBLISHED_UNET, PUBLISHED_VIT
 from poemap.datadir import COLLECT_SUFFIXES, data_root, model_path, write_collect_sample
 from poemap.fidelity import BUNDLED, DESCRIBE, INPUT_PATHS, PUBLISHED
 from poemap.fileio import save_png, unique_stamp
@@ -35,7 +36,6 @@ from stream.session import Sessions, alignment, grid, update_clean, update_mask,
 
 # the published models (get_data.py --models-only) for the real Coast when present, else the bundled synthetic-Coast ones
 DEFAULT_UNET, DEFAULT_VIT = "UNet_synth", "ViT_synth"
-PUBLISHED_UNET, PUBLISHED_VIT = "AttentionUNet8_8600", "ViT6_219_15"
 
 
 def find_model(name_or_path: str | None, candidates: tuple[str, ...], kind: str, root: str | os.PathLike | None = None) -> Path:
@@ -153,7 +153,8 @@ class InferenceServer:
 
   def pong(self) -> list[bytes]:
     return encode("pong", ready=self.ready, protocol=PROTOCOL_VERSION, unet=self.names[0], vit=self.names[1], num_classes=self.num_classes,
-                  models=self.models, areas=sorted(self.area_vits), input_path=self.input_path, incremental=self.incremental, collect=self.collect, sessions=len(self.sessions), max_sessions=self.sessions.limit)
+                  models=self.models, areas=sorted(self.area_vits), input_path=self.input_path, incremental=self.incremental, collect=self.collect,
+                  sessions=len(self.sessions), max_sessions=self.sessions.limit)
 
   def save_frame(self, m: Message) -> list[bytes]:
     d = self.root / "background" / "collect"
@@ -184,7 +185,8 @@ class InferenceServer:
     lap("clean")
     tokens, n_tokens = update_tokens(prev, state, None if self.collect else vit.model.max_tokens)  # the ViT reads only its first max_tokens
     lap("tokenize")
-    fields = dict(session=sid, **({"area": m["area"]} if "area" in m else {}), session_restarted=restarted, n_tokens=n_tokens, tiles_computed=int(computed),
+    fields = dict(session=sid, **({"area": m["area"]} if "area" in m else {}), session_restarted=restarted, n_tokens=n_tokens,
+                  tiles_computed=int(computed),
                   tiles_total=int(np.prod(grid(*minimap.shape[:2]))), reason="")
     if n_tokens == 0:
       fields.update(status="no_features", layout_id=None, probs=[], reason="the line mask is empty: no map lines found yet")
@@ -248,17 +250,20 @@ def main(argv: list[str] | None = None) -> None:
   ap = argparse.ArgumentParser(prog="python -m stream.server", description=__doc__.splitlines()[0])
   ap.add_argument("--bind", default=DEFAULT_ADDR, help=f"ZeroMQ endpoint (default {DEFAULT_ADDR}; port * picks a free one)")
   ap.add_argument("--curve-keys", metavar="DIR", help="CurveZMQ keys from `python -m stream.keys DIR` (required off loopback)")
-  ap.add_argument("--unet", metavar="NAME_OR_PATH", help=f"UNet checkpoint (default {PUBLISHED_UNET} when downloaded, else the bundled {DEFAULT_UNET})")
+  ap.add_argument("--unet", metavar="NAME_OR_PATH",
+                  help=f"UNet checkpoint (default {PUBLISHED_UNET} when downloaded, else the bundled {DEFAULT_UNET})")
   ap.add_argument("--vit", metavar="NAME_OR_PATH", help=f"ViT checkpoint (default {PUBLISHED_VIT} when downloaded, else the bundled {DEFAULT_VIT})")
   ap.add_argument("--input-path", choices=("auto",) + INPUT_PATHS, default="auto",
                   help="how minimaps reach the UNet (poemap/fidelity.py): auto = what the UNet checkpoint was made for (default)")
   ap.add_argument("--data", metavar="DIR", help="data root (default $POEMAP_DATA or <repo>/data)")
-  ap.add_argument("--areas", metavar="FILE", help="area registry for requests that name their area (default <data>/user/areas.json, else the bundled one)")
+  ap.add_argument("--areas", metavar="FILE",
+                  help="area registry for requests that name their area (default <data>/user/areas.json, else the bundled one)")
   ap.add_argument("--collect", action="store_true", default=os.environ.get("COLLECT", "") not in ("", "0"),
                   help="save every minimap, mask and tokens to <data>/train/collect (also COLLECT=1)")
   ap.add_argument("--no-incremental", dest="incremental", action="store_false", help="run the UNet on every tile of every minimap")
   ap.add_argument("--max-sessions", type=int, default=16, help="sessions kept in memory (least recently used dropped)")
-  ap.add_argument("--unet-batch", type=int, default=32, help="tiles per UNet call (fixed shape for the JIT; 32 suits the ~100 tiles a frame changes, bench/bench_server.py)")
+  ap.add_argument("--unet-batch", type=int, default=32,
+                  help="tiles per UNet call (fixed shape for the JIT; 32 suits the ~100 tiles a frame changes, bench/bench_server.py)")
   ap.add_argument("--device", metavar="DEV", default=os.environ.get("DEV"), help="tinygrad device: CPU (default without a GPU), CUDA, NV, AMD, "
                   "METAL, CL... (also DEV=CUDA; `python -c 'from tinygrad import Device; print(Device.DEFAULT)'` shows the default)")
   ap.add_argument("--beam", type=int, default=int(os.environ.get("BEAM", "0") or 0), metavar="N", help="tinygrad kernel search width at warm-up "
@@ -279,10 +284,12 @@ def main(argv: list[str] | None = None) -> None:
                             unet_batch=args.unet_batch, names=(unet_p.stem, vit_p.stem), input_path=input_path, models=which,
                             areas=load_areas(args.areas, args.data), vit_path=vit_p, beam=args.beam)
       about = {"coast": "the published models, for the real Coast", "synthetic_coast": "the bundled SYNTHETIC-Coast models: they know nothing "
-               "of the real game (get the published ones with `python get_data.py --models-only`)"}.get(which, f"for area {which!r}" if which != "custom" else "as given")
+               "of the real game (get the published ones with `python get_data.py --models-only`)"}.get(
+                 which, f"for area {which!r}" if which != "custom" else "as given")
       print(f"models: {unet_p.stem} + {vit_p.stem}, {about}", flush=True)
       print(f"input path: {input_path} ({DESCRIBE[input_path]})" + ("" if input_path == auto else f"; the UNet was made for {auto}"), flush=True)
-      print(f"loaded {unet_p} and {vit_p} on {Device.DEFAULT}; warming up" + (f" (BEAM={args.beam}: the first start searches kernels, minutes)" if args.beam else ""), flush=True)
+      beam = f" (BEAM={args.beam}: the first start searches kernels, minutes)" if args.beam else ""
+      print(f"loaded {unet_p} and {vit_p} on {Device.DEFAULT}; warming up{beam}", flush=True)
       srv.warmup()
       stop = threading.Event()
       signal.signal(signal.SIGTERM, lambda *_: stop.set())

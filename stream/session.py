@@ -18,10 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from poemap.contract import TILE
 from poemap.fidelity import channel_stats
 from poemap.tokens import clean_sparse_box, clean_sparse_pixels, patch_occupancy, token_grid, tokens_from_occupancy
-
-TILE = 32
 
 
 @dataclass
@@ -107,7 +106,8 @@ def update_mask(unet, prev: SessionState | None, minimap: np.ndarray, origin: np
   # the canvas grows by whole strips that are mostly unrevealed black: one UNet pass serves every black tile
   blank = prev.blank if same_stats else None
   black = ~tile_any(minimap) & todo
-  if not getattr(unet, "pad_raw", False): black[h // TILE:], black[:, w // TILE:] = False, False  # padded after normalising: a ragged edge tile is no black tile
+  # padded after normalising: a ragged edge tile is no black tile
+  if not getattr(unet, "pad_raw", False): black[h // TILE:], black[:, w // TILE:] = False, False
   # (raw padding is black too: on the published path a ragged edge tile with nothing revealed is a black tile)
   if black.any():
     if blank is None: blank = np.asarray(unet.tiles(np.zeros((TILE, TILE, 3), np.uint8), np.zeros((1, 2), np.int64), stats), np.uint8)[0]

@@ -16,7 +16,7 @@ def test_the_bundled_registry_has_the_coast_and_the_synthetic_coast(tmp_path):
   a = load_areas()
   coast, synth = a["coast"], a["synthetic_coast"]
   assert coast.vit == "ViT6_219_15" and coast.guides == "coast" and coast.layouts == 9 and a.by_id("1_1_2") is coast
-  assert synth.vit_path().is_file() and len([p for p in synth.guide_dir().glob("*.png")]) == synth.layouts == 9
+  assert synth.vit_path().is_file() and len(list(synth.guide_dir().glob("*.png"))) == synth.layouts == 9
   assert a.by_name("the coast") is coast and a.by_id("1_1_town") is None and a.by_name("Lioneye's Watch") is None
   assert registry_path(tmp_path) == BUNDLED  # a data root without its own registry uses the bundled one
   (tmp_path / "user").mkdir()

@@ -128,7 +128,8 @@ def test_dead_server_every_frame_reported_unreachable_and_exit_is_clean(replay):
 def test_ctrl_c_exits_cleanly(replay):
   env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
   p = subprocess.Popen([sys.executable, "-m", "stream.client", "--server", dead_addr(), "--replay", str(replay), "--realtime", "--fps", "0.5",
-                        "--json", "--no-overlay", "--timeout", "5"], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                        "--json", "--no-overlay", "--timeout", "5"], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True,
                        # a shell's background job inherits SIGINT ignored, and Python then never raises KeyboardInterrupt
                        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
   line = p.stdout.readline()
@@ -146,7 +147,8 @@ def test_bad_input_is_a_clear_error(args, msg):
 
 
 def test_stdin_commands_are_parsed():
-  assert [parse_command(s) for s in ("q\n", " W ", "e", "z", "start", "quit", "x", "")] == ["start", "stop", "quit", "frames", "start", "quit", None, None]
+  assert [parse_command(s) for s in ("q\n", " W ", "e", "z", "start", "quit", "x", "")] == ["start", "stop", "quit", "frames", "start", "quit",
+                                                                                            None, None]
 
 
 @needs_xvfb

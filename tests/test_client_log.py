@@ -35,7 +35,8 @@ def replay(tmp_path_factory):
 
 
 def registry(path, vit_a, vit_b=None) -> str:
-  areas = {"synth": {"title": "The Synthetic Coast", "area_ids": [SIM_ID], "names": ["The Synthetic Coast"], "guides": "synthetic_coast", "vit": str(vit_a), "layouts": 9}}
+  areas = {"synth": {"title": "The Synthetic Coast", "area_ids": [SIM_ID], "names": ["The Synthetic Coast"], "guides": "synthetic_coast",
+                     "vit": str(vit_a), "layouts": 9}}
   if vit_b is not None:
     areas["other"] = {"title": "Other", "area_ids": ["o_1"], "names": ["Other"], "guides": "other", "vit": str(vit_b), "layouts": 5}
     areas["wrong"] = {"title": "Wrong", "area_ids": ["w_1"], "names": ["Wrong"], "guides": "w", "vit": str(vit_b), "layouts": 9}
@@ -95,7 +96,8 @@ def server(tmp_path_factory):
   unet, vit = random_models(d, "tiny", 3)
   save_checkpoint(ViT(num_classes=5, seed=1), d / "vit5.safetensors")
   reg = registry(d / "areas.json", vit, d / "vit5.safetensors")
-  srv = ServerProcess(unet, vit, str(tmp_path_factory.mktemp("data")), ready_wait_s=500, bind=f"tcp://127.0.0.1:{free_port()}", extra=["--areas", reg])
+  srv = ServerProcess(unet, vit, str(tmp_path_factory.mktemp("data")), ready_wait_s=500, bind=f"tcp://127.0.0.1:{free_port()}",
+                      extra=["--areas", reg])
   srv.wait_ready()
   yield srv, reg
   srv.stop()
@@ -176,4 +178,5 @@ def test_one_server_serves_several_areas(server):
     # a client of protocol 1 gets told why
     c.sock.send_multipart([json.dumps({"v": 1, "type": "ping"}).encode()])
     m = decode(c.sock.recv_multipart())
-    assert m.type == "error" and f"protocol version 1, this side speaks {PROTOCOL_VERSION}: run a client and a server of the same poemap version" in m["reason"]
+    assert m.type == "error" and f"protocol version 1, this side speaks {PROTOCOL_VERSION}: run a client and a server of the same poemap version" \
+      in m["reason"]

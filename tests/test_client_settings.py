@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from poemap import REPO_ROOT
-from stream.settings import VERSION, Settings, load_settings
+from stream.settings import Settings, load_settings
 from tests.test_capture import needs_xvfb, xvfb
 from tests.test_client import dead_addr
 
@@ -37,7 +37,8 @@ def client(args, cfg, display=None, python=sys.executable, blocked=False, follow
   if display: env["DISPLAY"] = display
   else: env.pop("DISPLAY", None)
   cmd = [python, "-c", BLOCKED] if blocked else [python, "-m", "stream.client"]
-  return subprocess.Popen([*cmd, "--server", dead_addr(), "--no-hotkeys", *([] if follow_log else ["--no-client-log"]), *args], cwd=REPO_ROOT, env=env,
+  return subprocess.Popen([*cmd, "--server", dead_addr(), "--no-hotkeys", *([] if follow_log else ["--no-client-log"]), *args], cwd=REPO_ROOT,
+                          env=env,
                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
 
 
@@ -67,7 +68,8 @@ def test_a_broken_settings_file_gives_a_message_and_the_defaults(tmp_path):
 
 
 def test_save_settings_remembers_the_flags_and_the_next_start_uses_them(tmp_path):
-  out = quit_(client(["--save-settings", "--fps", "3", "--mode", "windowed", "--opacity", "0.5", "--client-log", str(tmp_path / "Client.txt")], tmp_path))
+  out = quit_(client(["--save-settings", "--fps", "3", "--mode", "windowed", "--opacity", "0.5", "--client-log", str(tmp_path / "Client.txt")],
+                     tmp_path))
   assert "settings saved to" in out, out
   s, notes = load_settings(tmp_path / "settings.json")
   assert notes == [] and (s.fps, s.mode, s.opacity, s.client_log) == (3.0, "windowed", 0.5, str(tmp_path / "Client.txt"))
@@ -114,7 +116,8 @@ def test_a_fresh_client_only_install_runs_the_client(tmp_path):
   venv = tmp_path / "venv"
   subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
   py = str(venv / "bin" / "python")
-  r = subprocess.run([py, "-m", "pip", "install", "-q", "-r", str(REPO_ROOT / "requirements-client.txt")], capture_output=True, text=True, timeout=1200)
+  r = subprocess.run([py, "-m", "pip", "install", "-q", "-r", str(REPO_ROOT / "requirements-client.txt")], capture_output=True, text=True,
+                     timeout=1200)
   assert r.returncode == 0, r.stderr
   have = subprocess.run([py, "-m", "pip", "list", "--format", "json"], capture_output=True, text=True, check=True).stdout
   assert not {d["name"].lower() for d in json.loads(have)} & {"tinygrad", "huggingface-hub", "tqdm"}

@@ -63,7 +63,8 @@ BAD = {
   "float shape": _with_header(GOOD, arrays=[{"name": "minimap", "dtype": "uint8", "shape": [64.0, 96, 3]}, _header(GOOD)["arrays"][1]]),
   "wrong dtype": _with_header(GOOD, arrays=[{"name": "minimap", "dtype": "float32", "shape": [64, 96, 3]}, _header(GOOD)["arrays"][1]]),
   "unknown dtype": _with_header(GOOD, arrays=[{"name": "minimap", "dtype": "object", "shape": [64, 96, 3]}, _header(GOOD)["arrays"][1]]),
-  "wrong ndim": [_with_header(GOOD, arrays=[{"name": "minimap", "dtype": "uint8", "shape": [64 * 96 * 3]}, _header(GOOD)["arrays"][1]])[0], *GOOD[1:]],
+  "wrong ndim": [_with_header(GOOD, arrays=[{"name": "minimap", "dtype": "uint8", "shape": [64 * 96 * 3]}, _header(GOOD)["arrays"][1]])[0],
+                 *GOOD[1:]],
   "four channels": _with_header(GOOD, arrays=[{"name": "minimap", "dtype": "uint8", "shape": [48, 96, 4]}, _header(GOOD)["arrays"][1]]),
   "renamed array": _with_header(GOOD, arrays=[{"name": "picture", "dtype": "uint8", "shape": [64, 96, 3]}, _header(GOOD)["arrays"][1]]),
   "duplicate array": _with_header(GOOD, arrays=[_header(GOOD)["arrays"][0], _header(GOOD)["arrays"][0]]),
@@ -71,7 +72,8 @@ BAD = {
   "no session": [json.dumps({k: v for k, v in _header(GOOD).items() if k != "session"}).encode(), *GOOD[1:]],
   "numeric session": _with_header(GOOD, session=5),
   "long session": _with_header(GOOD, session="x" * 1000),
-  "origin outside": encode("process_minimap", {"minimap": _minimap(), "origin": np.array([5, 6])}, session="s")[:2] + [np.array([64, 0], dtype="<i8").tobytes()],
+  "origin outside": encode("process_minimap", {"minimap": _minimap(), "origin": np.array([5, 6])},
+                           session="s")[:2] + [np.array([64, 0], dtype="<i8").tobytes()],
   "negative origin": GOOD[:2] + [np.array([-1, 0], dtype="<i8").tobytes()],
   "huge header": [b'{"pad": "' + b"a" * 70000 + b'"}'],
   "arrays not list": _with_header(encode("ping"), arrays={"a": 1}),
@@ -94,7 +96,8 @@ def test_encode_refuses_what_decode_would_refuse():
 
 
 def test_is_loopback():
-  for a in ("tcp://127.0.0.1:50000", "tcp://localhost:1", "tcp://[::1]:5", "tcp://127.1.2.3:*", "ipc:///tmp/x", "inproc://a"): assert is_loopback(a), a
+  for a in ("tcp://127.0.0.1:50000", "tcp://localhost:1", "tcp://[::1]:5", "tcp://127.1.2.3:*", "ipc:///tmp/x", "inproc://a"):
+    assert is_loopback(a), a
   for a in ("tcp://0.0.0.0:50000", "tcp://*:50000", "tcp://192.168.1.2:1", "tcp://eth0:5", "tcp://127.0.0.1.evil.com:5"): assert not is_loopback(a), a
 
 
@@ -121,7 +124,8 @@ class Echo:
       try: m = decode(body)
       except ProtocolError as e: self.sock.send_multipart(env + encode("error", reason=str(e))); continue
       if m.type == "ping": reply = encode("pong", ready=True)
-      elif m.type == "process_minimap": reply = encode("result", status="ok", probs=[1.0], layout_id=int(m["minimap"].sum()) % 9, session=m["session"])
+      elif m.type == "process_minimap": reply = encode("result", status="ok", probs=[1.0], layout_id=int(m["minimap"].sum()) % 9,
+                                                       session=m["session"])
       else: reply = encode("error", reason=f"echo does not do {m.type}")
       self.sock.send_multipart(env + reply)
 

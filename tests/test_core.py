@@ -1,4 +1,4 @@
-"""The numpy core: stitching, tokens, embeddings, fog of war. Contract numbers from DESIGN.md."""
+"""The numpy core: stitching, tokens, embeddings, fog of war. Contract numbers from docs/DESIGN.md, "The contract"."""
 import math
 
 import cv2
@@ -10,7 +10,7 @@ from poemap.explore import explore_map, reveal_mask
 from poemap.stitch import GROW, MinimapCanvas, find_translation, shrink_with_origin
 from poemap.tokens import clean_sparse_pixels, position_embedding, tokenize_mask
 
-LINE = (130, 70, 220)  # map-line blue per DESIGN.md
+LINE = (130, 70, 220)  # map-line blue (docs/DESIGN.md, "The synthetic Coast")
 
 
 def line_world(size: int = 2400, seed: int = 0, n: int = 500) -> np.ndarray:
@@ -98,7 +98,8 @@ def walk_canvas(moves, start=(900, 900), size=600):
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(st.integers(-200, 200), st.integers(-200, 200)), min_size=1, max_size=4))  # 4 x 200 px keeps every 600 px frame inside WORLD
+@given(st.lists(st.tuples(st.integers(-200, 200), st.integers(-200, 200)), min_size=1,
+                max_size=4))  # 4 x 200 px keeps every 600 px frame inside WORLD
 def test_canvas_bookkeeping(moves):
   moves = [np.array(m) for m in moves]
   canvas, disp = walk_canvas(moves)

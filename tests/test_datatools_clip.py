@@ -63,7 +63,8 @@ def test_clip_without_clipboard_points_to_image_option(tmp_path):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 30), st.integers(0, 30)), min_size=1, max_size=80, unique=True), st.tuples(st.integers(-10, 40), st.integers(-10, 40)))
+@given(st.lists(st.tuples(st.integers(0, 30), st.integers(0, 30)), min_size=1, max_size=80, unique=True),
+       st.tuples(st.integers(-10, 40), st.integers(-10, 40)))
 def test_order_path_is_a_permutation_starting_nearest(pts, start):
   pts = np.array(pts)
   out = order_path(pts, start)

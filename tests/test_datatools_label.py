@@ -35,7 +35,8 @@ def test_label_layout_moves_into_next_instances(tmp_path):
   for d, ts in zip(idirs, ["100", "101"]):
     image, origin, mask = read_layout(d)
     assert (image == int(ts) % 251).all() and origin.tolist() == [int(ts) % 64, 3] and mask[int(ts) % 64].all()
-    moved = {f"{ts}{s}": n for s, n in [("_raw.png", "0.png"), ("_origin.npz", "0_origin.npz"), ("_mask.png", "0_mask.png"), ("_tokens.npz", "0_tokens.npz")]}
+    moved = {f"{ts}{s}": n for s, n in [("_raw.png", "0.png"), ("_origin.npz", "0_origin.npz"), ("_mask.png", "0_mask.png"),
+                                          ("_tokens.npz", "0_tokens.npz")]}
     assert {n: tree(d)[n] for n in moved.values()} == {n: before[src] for src, n in moved.items()}
   assert sorted(tree(tmp_path / "train" / "collect")) == sorted(k for k in before if k.startswith("102"))
   r = run("label_layout.py", 4, "102", "--instance", 0, "--data", tmp_path)  # second sample of an instance

@@ -49,13 +49,15 @@ def test_evaluate_writes_report(tmp_path):
   assert vit["walks"] == len({str(p) for p in (root / "test").glob("*/*")}) and lo <= vit["acc"] <= hi and "bootstrap over the" in md
   # two roots are pooled, each with its own row (a copy of the same root: the same predictions twice)
   shutil.copytree(root, tmp_path / "d2")
-  r = subprocess.run([sys.executable, "evaluate.py", "--data", str(root), str(tmp_path / "d2"), "--unet", "none", "--vit", str(v), "--out", str(out / "both")],
+  r = subprocess.run([sys.executable, "evaluate.py", "--data", str(root), str(tmp_path / "d2"), "--unet", "none", "--vit", str(v), "--out",
+                      str(out / "both")],
                      cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
   assert r.returncode == 0, r.stderr
   both = json.loads((out / "both" / "summary.json").read_text())["vit"]
   assert both["n"] == 18 and both["walks"] == 2 * vit["walks"] and both["acc"] == vit["acc"]
   assert [(d["n"], d["acc"]) for d in both["by_data"]] == [(9, vit["acc"])] * 2 and str(tmp_path / "d2") in (out / "both" / "summary.md").read_text()
-  r = subprocess.run([sys.executable, "evaluate.py", "--data", str(root), str(tmp_path / "nowhere"), "--unet", "none", "--vit", str(v), "--out", str(out / "x")],
+  r = subprocess.run([sys.executable, "evaluate.py", "--data", str(root), str(tmp_path / "nowhere"), "--unet", "none", "--vit", str(v), "--out",
+                      str(out / "x")],
                      cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
   assert r.returncode != 0 and "nowhere" in r.stderr and not (out / "x").exists()
 

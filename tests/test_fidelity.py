@@ -3,10 +3,7 @@ minimap on every request), the default models, the original tools' file names, t
 each pinned with hand-made cases."""
 from __future__ import annotations
 
-import argparse
 import importlib.util
-import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -21,13 +18,14 @@ from models.config import build_unet
 from models.tiled import TiledUNet
 from models.vit import ViT, sample_arrays
 from poemap import REPO_ROOT
+from poemap.contract import TILE
 from poemap.datadir import read_layout, scan_layouts
 from poemap.fidelity import BUNDLED, PUBLISHED, channel_stats, shrink_cubic_with_origin, shrink_for
 from poemap.fileio import save_npz, save_png
 from poemap.stitch import shrink_with_origin
 from stream.comms import decode, encode
 from stream.server import pick_models
-from stream.session import TILE, update_mask
+from stream.session import update_mask
 from tests.test_server import _start_server
 from tests.test_server_session import growing_session
 from tests.test_train import UNET_MICRO, VIT_MICRO, make_tiny_data
@@ -88,7 +86,8 @@ def test_published_path_zero_pads_before_normalising(unet):
   np.testing.assert_array_equal(pub.stats(img)[0], channel_stats(padded)[0])
   want = bun.mask(padded, channel_stats(padded))  # the whole padded minimap under its own statistics
   np.testing.assert_array_equal(pub.mask(img), want[:40, :45])
-  np.testing.assert_array_equal(pub.tiles(img, np.array([[1, 1], [0, 1]])), [np.where(np.arange(32)[:, None] < 8, want[32:, 32:], 0) * (np.arange(32) < 13),
+  np.testing.assert_array_equal(pub.tiles(img, np.array([[1, 1], [0, 1]])),
+                                [np.where(np.arange(32)[:, None] < 8, want[32:, 32:], 0) * (np.arange(32) < 13),
                                                                               want[:32, 32:] * (np.arange(32) < 13)])
   assert not np.array_equal(bun.mask(img), pub.mask(img))  # the bundled path normalises first and pads with 0 after
 
@@ -119,7 +118,8 @@ def test_input_path_from_the_checkpoint(tmp_path, unet):
 
 def test_server_picks_the_published_models_when_present_and_says_so(tmp_path, unet):
   (tmp_path / "model").mkdir()
-  for n in ("UNet_synth", "ViT_synth"): (tmp_path / "model" / f"{n}.safetensors").write_bytes((REPO_ROOT / "data" / "model" / f"{n}.safetensors").read_bytes())
+  for n in ("UNet_synth", "ViT_synth"):
+    (tmp_path / "model" / f"{n}.safetensors").write_bytes((REPO_ROOT / "data" / "model" / f"{n}.safetensors").read_bytes())
   u, v, which = pick_models(None, None, tmp_path)
   assert (u.stem, v.stem, which) == ("UNet_synth", "ViT_synth", "synthetic_coast")
   safe_save(get_state_dict(unet), str(tmp_path / "model" / "AttentionUNet8_8600.safetensors"))  # stand-ins without metadata, as published
@@ -239,7 +239,8 @@ def test_vit_recipe_published_knobs_and_dropout():
   b = tv.get_args([])
   assert (b.sampling, b.dropout, b.embed_dropout, b.keep) == ("ours", 0.0, 0.0, "test-acc")
   plain, drop = ViT(embed_dim=64, layers=1, ff_dim=64), ViT(embed_dim=64, layers=1, ff_dim=64, dropout=0.1, embed_dropout=0.3)
-  assert {k: v.shape for k, v in get_state_dict(plain).items()} == {k: v.shape for k, v in get_state_dict(drop).items()} and plain.config == drop.config
+  shapes = lambda m: {k: v.shape for k, v in get_state_dict(m).items()}
+  assert shapes(plain) == shapes(drop) and plain.config == drop.config
   tok = np.zeros((3, 32, 32, 4), np.int64)
   tok[:, 5:9, :, 0] = 1
   tok[:, :, :, 1] = np.arange(3)[:, None, None]
@@ -275,11 +276,13 @@ def test_published_recipes_run_and_save_as_the_original(tmp_path, capsys):
   data = make_tiny_data(tmp_path / "data")
   tu, tv = _script("train_unet"), _script("train_vit")
   out = tmp_path / "u.safetensors"
-  hist = tu.train(tu.get_args(["--recipe", "published", "--data", str(data), "--config", UNET_MICRO, "--batch", "8", "--steps", "4", "--save-every", "2", "--out", str(out)]))
+  hist = tu.train(tu.get_args(["--recipe", "published", "--data", str(data), "--config", UNET_MICRO, "--batch", "8", "--steps", "4", "--save-every",
+                               "2", "--out", str(out)]))
   assert [p.name for p in hist["saved"]] == ["u_2.safetensors", "u_4.safetensors"] and not hist["val"] and not out.exists()
   assert unet_input_path(tmp_path / "u_4.safetensors") == PUBLISHED
   vout = tmp_path / "v.safetensors"
-  hist = tv.train(tv.get_args(["--recipe", "published", "--data", str(data), *VIT_MICRO, "--batch", "4", "--steps", "6", "--eval-every", "3", "--out", str(vout)]))
+  hist = tv.train(tv.get_args(["--recipe", "published", "--data", str(data), *VIT_MICRO, "--batch", "4", "--steps", "6", "--eval-every", "3",
+                               "--out", str(vout)]))
   assert len(hist["losses"]) == 6 and load_vit(vout).config["layers"] == 1
   text = capsys.readouterr().out
   assert "fixed samples (whole paths, uncleaned)" in text and "(best, saved)" not in text  # kept on the training loss, not the test accuracy

@@ -20,7 +20,8 @@ def ent(name="The Coast"): return ENT.format(name=name)
 
 
 def test_parse_the_two_area_lines():
-  assert parse_line(gen("MapWorldsInfestedValley", 3743543658, 70)) == AreaEvent("generating", datetime(2023, 11, 22, 15, 27, 9), area_id="MapWorldsInfestedValley", level=70, seed=3743543658)
+  assert parse_line(gen("MapWorldsInfestedValley", 3743543658, 70)) == AreaEvent("generating", datetime(2023, 11, 22, 15, 27, 9),
+                                                                                 area_id="MapWorldsInfestedValley", level=70, seed=3743543658)
   assert parse_line(ent("The Coast") + "\r\n") == AreaEvent("entered", datetime(2023, 11, 22, 15, 27, 11), name="The Coast")
   assert parse_line(ent("Lioneye's Watch")).name == "Lioneye's Watch"
   # older logs have no hex field
@@ -147,7 +148,8 @@ def test_default_locations(tmp_path):
   steam = tmp_path / ".local" / "share" / "Steam"
   lib = tmp_path / "games" / "SteamLibrary"
   (steam / "steamapps").mkdir(parents=True)
-  (steam / "steamapps" / "libraryfolders.vdf").write_text(f'"libraryfolders"\n{{\n "0"\n {{\n  "path"  "{steam}"\n }}\n "1"\n {{\n  "path"  "{lib}"\n }}\n}}\n')
+  vdf = f'"libraryfolders"\n{{\n "0"\n {{\n  "path"  "{steam}"\n }}\n "1"\n {{\n  "path"  "{lib}"\n }}\n}}\n'
+  (steam / "steamapps" / "libraryfolders.vdf").write_text(vdf)
   cands = candidate_logs("linux", home=tmp_path)
   assert steam / "steamapps/common/Path of Exile/logs/Client.txt" in cands and lib / "steamapps/common/Path of Exile 2/logs/Client.txt" in cands
   assert find_client_log(cands) is None

@@ -8,10 +8,11 @@ from hypothesis import strategies as st
 from models.config import build_unet
 from models.tiled import TiledUNet
 from models.vit import ViT
+from poemap.contract import TILE
 from poemap.tokens import clean_sparse_box, clean_sparse_pixels, patch_occupancy, tokenize_mask, tokens_from_occupancy
 from stream.comms import decode, encode
 from stream.server import InferenceServer
-from stream.session import TILE, tile_any, update_clean, update_mask, update_tokens
+from stream.session import tile_any, update_clean, update_mask, update_tokens
 
 
 def session(seed=0, n=16):
@@ -36,7 +37,8 @@ def session(seed=0, n=16):
     while xs.min() < left: left -= TILE; w += TILE
     while ys.max() >= top + h: h += TILE
     while xs.max() >= left + w: w += TILE
-    out.append((np.where(revealed[top:top + h, left:left + w, None], world[top:top + h, left:left + w], 0).astype(np.uint8), np.array([490 - top, 480 - left])))
+    out.append((np.where(revealed[top:top + h, left:left + w, None], world[top:top + h, left:left + w], 0).astype(np.uint8),
+                np.array([490 - top, 480 - left])))
   return out
 
 

@@ -81,7 +81,8 @@ def test_imports_go_only_downward(path: Path):
     top = mod.split(".")[0]
     if top in PROJECT:
       if not is_module(mod): bad.append(f"line {line}: {mod} is no module of this repository")
-      if mine is not None and layer(mod) not in BELOW[mine]: bad.append(f"line {line}: {mod} ({layer(mod) or 'above the layers'}) is not below {mine}")
+      if mine is not None and layer(mod) not in BELOW[mine]:
+        bad.append(f"line {line}: {mod} ({layer(mod) or 'above the layers'}) is not below {mine}")
     elif mine is not None and top in FORBIDDEN_THIRD_PARTY.get(mine.split(".")[0], ()):
       bad.append(f"line {line}: {mod} is not for layer {mine}")
   assert not bad, f"{path.relative_to(ROOT)}:\n  " + "\n  ".join(bad)

@@ -156,7 +156,8 @@ def test_more_bad_input_then_good_service(server, client):
   addr = server[0]
   assert decode(_raw_request(addr, [b""])).type == "error"                                    # empty header
   assert decode(_raw_request(addr, encode("pong", ready=True))).type == "error"              # a reply sent as a request
-  lying = json.dumps({"v": PROTOCOL_VERSION, "type": "save_frame", "arrays": [{"name": "frame", "dtype": "uint8", "shape": [8192, 8192, 3]}]}).encode()
+  lying = json.dumps({"v": PROTOCOL_VERSION, "type": "save_frame",
+                      "arrays": [{"name": "frame", "dtype": "uint8", "shape": [8192, 8192, 3]}]}).encode()
   assert "bytes" in decode(_raw_request(addr, [lying, b"tiny"]))["reason"]                   # a huge shape, a tiny frame
   # a DEALER without the empty delimiter frame still gets its answer
   d = _raw_request(addr, [b"\x00garbage\xff"], zmq.DEALER)
@@ -206,7 +207,8 @@ def test_session_limit_evicts_oldest(client):
 
 def test_refuses_public_bind_without_keys_and_missing_weights(tmp_path):
   env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-  r = subprocess.run([sys.executable, "-m", "stream.server", "--data", str(tmp_path)], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+  r = subprocess.run([sys.executable, "-m", "stream.server", "--data", str(tmp_path)], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                     timeout=120)
   assert r.returncode == 2 and "no UNet weights" in r.stderr and "Traceback" not in r.stderr
   with pytest.raises(UserError, match="refusing"): bind(zmq.Context.instance(), "tcp://0.0.0.0:0")
 

@@ -5,8 +5,9 @@ import pytest
 
 from models.config import build_unet
 from models.tiled import TiledUNet
+from poemap.contract import TILE
 from poemap.fidelity import channel_stats
-from stream.session import TILE, Sessions, SessionState, alignment, reusable_tiles, update_mask
+from stream.session import Sessions, SessionState, alignment, reusable_tiles, update_mask
 
 
 @pytest.fixture(scope="module")

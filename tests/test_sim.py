@@ -129,7 +129,8 @@ def test_session_file_roundtrip(tmp_path):
 
 
 def test_dataset_writes_the_published_format(tmp_path):
-  c = write_dataset(tmp_path, seed=1, instances_per_class=1, test_per_class=1, unet_groups=5, crops_per_group=2, test_frames=22, progress=False, layout_ids=[7])
+  c = write_dataset(tmp_path, seed=1, instances_per_class=1, test_per_class=1, unet_groups=5, crops_per_group=2, test_frames=22, progress=False,
+                    layout_ids=[7])
   assert c["train"] == 1 and c["unet_groups"] == 5 and c["test_samples"] >= 3
   (l, idir), = datadir.layout_instances(tmp_path)
   img, origin, mask = datadir.read_layout(idir)

@@ -108,7 +108,8 @@ def _slope_down(losses: list[float]) -> bool:
 def test_unet_steps_lower_loss_and_write_loadable_checkpoint(tiny, tmp_path):
   out = tmp_path / "u.safetensors"
   hist = train_unet.train(train_unet.get_args(["--data", str(tiny), "--config", UNET_MICRO, "--batch", "16", "--accum", "2", "--lr", "1e-2",
-                                                "--steps", "24", "--eval-every", "12", "--save-every", "12", "--class-weights", "auto", "--out", str(out)]))
+                                                "--steps", "24", "--eval-every", "12", "--save-every", "12", "--class-weights", "auto",
+                                                "--out", str(out)]))
   assert hist["steps"] == 24 and _slope_down(hist["losses"]), hist["losses"]
   assert [s for s, _ in hist["val"]] == [12, 24] and all(0.0 <= v["f1"] <= 1.0 for _, v in hist["val"])
   m = load_unet(out)
@@ -153,7 +154,9 @@ def _interrupt_after_first_step(args: list[str]) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("kind", ["unet", "vit"])
 def test_ctrl_c_leaves_valid_checkpoint(tiny, tmp_path, kind):
   out = tmp_path / f"{kind}.safetensors"
-  if kind == "unet": args = ["train_unet.py", "--data", str(tiny), "--config", UNET_MICRO, "--batch", "16", "--steps", "100000", "--save-every", "100000", "--eval-every", "100000"]
+  if kind == "unet":
+    args = ["train_unet.py", "--data", str(tiny), "--config", UNET_MICRO, "--batch", "16", "--steps", "100000", "--save-every", "100000",
+            "--eval-every", "100000"]
   else: args = ["train_vit.py", "--data", str(tiny), *VIT_MICRO, "--batch", "12", "--steps", "100000", "--eval-every", "100000", "--eval-batch", "9"]
   r = _interrupt_after_first_step([*args, "--out", str(out)])
   assert r.returncode == 0, r.stdout

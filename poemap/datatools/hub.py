@@ -85,7 +85,8 @@ def materialize(snap: Path, root: Path, patterns: list[str] | None = None, link:
   return out
 
 
-def get_data(root: str | os.PathLike | None = None, models_only: bool = False, revision: str | None = None, link: bool = False) -> dict[str, list[str]]:
+def get_data(root: str | os.PathLike | None = None, models_only: bool = False, revision: str | None = None,
+             link: bool = False) -> dict[str, list[str]]:
   patterns = MODEL_PATTERNS if models_only else None
   snap = snapshot(patterns, revision)
   res = materialize(snap, data_root(root), patterns, link)

@@ -21,7 +21,6 @@ from poemap.fileio import load_png
 from poemap.usererror import UserError
 
 YELLOW = (255, 255, 0)
-FOG_RADIUS = 65  # DESIGN.md: a path point reveals a disc of this radius, so a start farther away misses the entrance
 
 
 def yellow_pixels(image: np.ndarray) -> np.ndarray:
@@ -89,7 +88,8 @@ def add_path(instance_dir: str | os.PathLike, image: np.ndarray, n: int = 0) -> 
   except (FileNotFoundError, ValueError) as e: raise UserError(f"{d} is not a labelled layout instance ({e})") from e
   image = np.asarray(image)
   if image.shape[:2] != layout.shape[:2]:
-    raise UserError(f"image is {image.shape[1]}x{image.shape[0]} but {d / f'{n}.png'} is {layout.shape[1]}x{layout.shape[0]}: copy the whole canvas of that image")
+    raise UserError(f"image is {image.shape[1]}x{image.shape[0]} but {d / f'{n}.png'} is {layout.shape[1]}x{layout.shape[0]}: "
+                    "copy the whole canvas of that image")
   pts = yellow_pixels(image)
   if len(pts) == 0: raise UserError(f"no pure-yellow {YELLOW} pixels in the image: draw the path in yellow without anti-aliasing")
   path = order_path(pts, origin)

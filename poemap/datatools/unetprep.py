@@ -44,7 +44,8 @@ class Group:
 
 
 def _images(d: Path) -> list[Path]:
-  return sorted((p for p in d.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp") and not p.name.startswith(".")), key=lambda p: p.name)
+  return sorted((p for p in d.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp") and not p.name.startswith(".")),
+                key=lambda p: p.name)
 
 
 def _box(v, what: str) -> tuple[int, int, int, int]:
@@ -129,7 +130,8 @@ def prepare_map_group(g: Group, margin: int = 8, min_score: float = 0.5) -> tupl
   mask = color_filter_mask(shrink(np.ascontiguousarray(clean[y0:y1, x0:x1])))
   if "anchor" in g.boxes:
     ay0, ax0, ay1, ax1 = g.boxes["anchor"]
-    if ay1 > clean.shape[0] or ax1 > clean.shape[1]: raise UserError(f"{g.clean}: anchor box {g.boxes['anchor']} lies outside the {clean.shape[1]}x{clean.shape[0]} image")
+    if ay1 > clean.shape[0] or ax1 > clean.shape[1]:
+      raise UserError(f"{g.clean}: anchor box {g.boxes['anchor']} lies outside the {clean.shape[1]}x{clean.shape[0]} image")
     tmask = None
   else:  # the lines themselves, compared only where they are: the background around them changes
     ay0, ax0, ay1, ax1 = crop
@@ -157,7 +159,8 @@ def prepare_background_group(g: Group) -> tuple[list[np.ndarray], np.ndarray, li
   try: shots = [load_png(p) for p in g.shots]
   except ValueError as e: raise UserError(str(e)) from e
   if bad := [str(p) for p, s in zip(g.shots, shots) if s.shape != shots[0].shape]:
-    raise UserError(f"background group {g.name}: all screenshots must be {shots[0].shape[1]}x{shots[0].shape[0]} like {g.shots[0]}; differ: {', '.join(bad)}")
+    raise UserError(f"background group {g.name}: all screenshots must be {shots[0].shape[1]}x{shots[0].shape[0]} like {g.shots[0]}; "
+                    f"differ: {', '.join(bad)}")
   crops = [shrink(s[: s.shape[0] // 2 * 2, : s.shape[1] // 2 * 2]) for s in shots]
   return crops, np.zeros(crops[0].shape[:2], np.uint8), []
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-N_CLASSES = 9
+from poemap.contract import NUM_CLASSES as N_CLASSES  # one class per layout of the real Coast
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,8 @@ def dark_background(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndar
   return base[None, None] + low
 
 
-def minimap_half(layout: Layout, revealed: np.ndarray | None, rng: np.random.Generator, y0: int = 0, x0: int = 0, h: int | None = None, w: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def minimap_half(layout: Layout, revealed: np.ndarray | None, rng: np.random.Generator, y0: int = 0, x0: int = 0, h: int | None = None,
+                 w: int | None = None) -> tuple[np.ndarray, np.ndarray]:
   """(RGB uint8 image, 0/1 mask) at 1/2 scale of the 4K region [y0:y0+h, x0:x0+w]: revealed map lines
   over a dark noisy background, as a stitched and shrunk minimap looks; the mask is the ground truth."""
   h = layout.shape[0] - y0 if h is None else h

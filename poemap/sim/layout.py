@@ -99,7 +99,8 @@ class Layout:
       cy, cx = best[1]
       cells.append((cy, cx))
     pts = (np.asarray(cells, np.float64) + 0.5) * PATH_CELL
-    pts = np.concatenate([np.asarray([start], np.float64), pts[1:-1], np.asarray([goal], np.float64)]) if len(pts) > 2 else np.asarray([start, goal], np.float64)
+    ends = np.asarray([start, goal], np.float64)
+    pts = np.concatenate([ends[:1], pts[1:-1], ends[1:]]) if len(pts) > 2 else ends
     return smooth_polyline(pts, self.coarse)
 
 
@@ -173,7 +174,8 @@ def make_layout(layout_id: int, seed: int) -> Layout:
                for a, b, _ in spec.edges}
 
   # canvas: bounding box of everything + margin, in whole coarse cells
-  pts = np.concatenate([p for p in polylines.values()] + [np.array([[nodes[k][0] - ry, nodes[k][1] - rx], [nodes[k][0] + ry, nodes[k][1] + rx]]) for k, ry, rx, _ in blobs])
+  pts = np.concatenate(list(polylines.values()) + [np.array([[nodes[k][0] - ry, nodes[k][1] - rx], [nodes[k][0] + ry, nodes[k][1] + rx]])
+                                                   for k, ry, rx, _ in blobs])
   lo = pts.min(0) - MARGIN - unit
   hi = pts.max(0) + MARGIN + unit
   hc, wc = (np.ceil((hi - lo) / CELL)).astype(int)

@@ -14,17 +14,16 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from poemap.contract import CAPTURE_RADIUS_4K, ICON_4K, SCREEN_4K
 from poemap.sim.layout import CELL, LINE_WIDTH, Layout
 from poemap.sim.look import Look
-from poemap.stitch import crop  # zero-padded crop, shared with the stitcher
 from poemap.sim.noise import periodic_noise, smooth_noise
+from poemap.stitch import crop  # zero-padded crop, shared with the stitcher
 
 PARALLAX = 1.6                 # world px per minimap px
-ICON_4K = (1060, 1920)         # player icon [y, x] on a 4K screen
-CAPTURE_RADIUS_4K = 600        # half side of the captured square at 4K
 FOG_AXES_4K = (140, 120)       # fog-of-war ellipse radii (x, y) at 4K around every visited point
-# the overlay blue before transparency: over dark ground the blend lands inside DESIGN.md's range
-# (R 110-150, G 0-150, B 150-255), over bright ground or fire it leaves it, as in the game
+# the overlay blue before transparency: over dark ground the blend lands inside the game's line colours
+# (R 110-150, G 0-150, B 150-255; docs/DESIGN.md, "The synthetic Coast"), over bright ground or fire it leaves it, as in the game
 LINE_RGB = np.array([160, 86, 255], np.float32)
 LINE_ALPHA = (0.8, 0.88)
 TEX = 512                      # side of the periodic world textures
@@ -34,7 +33,7 @@ def screen_scale(resolution: tuple[int, int]) -> float:
   """Output scale of a (width, height) screen relative to 4K (the HUD scales with the height)."""
   w, h = resolution
   if w < 64 or h < 64: raise ValueError(f"resolution too small: {resolution}")
-  return h / 2160.0
+  return h / SCREEN_4K[0]
 
 
 def capture_radius(resolution: tuple[int, int]) -> int:
@@ -181,7 +180,8 @@ def _palette(family: str, rng: np.random.Generator, walk, water, light, grain, w
   return water.astype(np.float32), light.astype(np.float32), f(ground), f(rock), f(deep), grain.astype(np.float32), wtex.astype(np.float32)
 
 
-def render_view(world: World, player, reveal: np.ndarray, frame: int, top: float, left: float, out_h: int, out_w: int, scale: float = 1.0) -> np.ndarray:
+def render_view(world: World, player, reveal: np.ndarray, frame: int, top: float, left: float, out_h: int, out_w: int,
+                scale: float = 1.0) -> np.ndarray:
   """RGB uint8 (out_h, out_w, 3) of the screen rectangle starting at (top, left) 4K px from the player icon.
   player: [y, x] int at 4K minimap scale; reveal: the fog-of-war mask (layout shape)."""
   py, px = float(player[0]), float(player[1])

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
+from poemap.contract import CAPTURE_RADIUS_4K
 from poemap.fileio import atomic_write_bytes
 from poemap.sim import interrupt
 from poemap.sim.classes import N_CLASSES
 from poemap.sim.layout import make_layout
 from poemap.sim.look import Look
 from poemap.sim.player import walk_full
-from poemap.sim.render import CAPTURE_RADIUS_4K, Reveal, capture_radius, crop, make_world, render_capture
+from poemap.sim.render import Reveal, capture_radius, crop, make_world, render_capture
 
 SESSION_KEYS = ("frames", "positions", "layout_id", "fps", "resolution")
 
