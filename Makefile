@@ -6,9 +6,10 @@ PY := .venv/bin/python
 demo: setup
 	$(PY) -m stream.demo --all
 
-# lint (ruff) first; it reads its settings from pyproject.toml
+# lint (ruff) and types (mypy) first: both read their settings from pyproject.toml
 test: setup-dev
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest -q
 
 bench: setup

@@ -56,10 +56,12 @@ def main() -> None:
   if shutil.which("Xvfb"):
     x = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", "3840x2160x24", "-nolisten", "tcp"], stdout=subprocess.PIPE,
                          stderr=subprocess.DEVNULL)
+    assert x.stdout is not None
     display = ":" + x.stdout.readline().decode().strip()
     env = {**os.environ, "DISPLAY": display, "PYTHONPATH": str(REPO_ROOT), "QT_LOGGING_RULES": "*=false"}
     game = subprocess.Popen([sys.executable, "-c", GAME.format(n=args.frames, layout=args.layout, seed=args.seed)], cwd=REPO_ROOT, env=env,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
+    assert game.stdin is not None and game.stdout is not None
     try:
       src = ScreenSource(1, display)
       print(f"mss on Xvfb {display} 3840x2160, capture box {src.box}")
@@ -78,6 +80,7 @@ def main() -> None:
         if t > 0: cpu.append((c3 - c0) * 1e3)
         if t > 0: grab.append((t1 - t0) * 1e3); stitch.append((t2 - t1) * 1e3); shrink.append((t3 - t2) * 1e3); total.append((t3 - t0) * 1e3)
       src.close()
+      assert canvas is not None  # --frames >= 1
       print(f"canvas at the end: {canvas.image.shape[1]}x{canvas.image.shape[0]}, skipped {canvas.skipped}")
     finally:
       game.stdin.close(); game.kill(); game.wait()

@@ -52,7 +52,7 @@ def main() -> None:
     tiled = TiledUNet(model, batch=args.batch)
     t = median_time(lambda: tiled.mask(img), args.reps)
     per_tile[name] = t / args.batch
-    n_params = sum(int(np.prod(v.shape)) for v in get_parameters(model))
+    n_params = sum(int(v.numel()) for v in get_parameters(model))
     print(f"unet {name:10s} {n_params:>9,d} params  {per_tile[name] * 1e3:8.3f} ms/tile  ({t * 1e3:.1f} ms/batch)")
   if "published" in per_tile:
     for name, t in per_tile.items():

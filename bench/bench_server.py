@@ -93,7 +93,7 @@ def run(maps, unet, vit, names, input_path: str, incremental: bool = True, unet_
     stages: dict[str, list[float]] = {"roundtrip": []}
     replies, extra = [], []
     try:
-      with Client(sock.getsockopt(zmq.LAST_ENDPOINT).decode(), timeout_ms=3_600_000, retries=0) as c:
+      with Client(sock.getsockopt_string(zmq.LAST_ENDPOINT), timeout_ms=3_600_000, retries=0) as c:
         for img, origin in maps:
           t = time.perf_counter()
           r = c.process(img, origin, "bench")
@@ -101,10 +101,16 @@ def run(maps, unet, vit, names, input_path: str, incremental: bool = True, unet_
           for k, v in r["timings"].items(): stages.setdefault(k, []).append(v)
           replies.append(r.fields)
           st = srv.sessions.get("bench")  # the server thread is idle between requests
+          assert st is not None
           extra.append((None if st.changed is None else int(st.changed.sum()), st.mask.copy() if keep_masks else None))
     finally:
       stop.set(); th.join(10); sock.close(0); ctx.term()
   return stages, replies, extra
+
+
+def _at(img: np.ndarray, origin) -> SessionState:
+  """A state for alignment(), which reads only the previous minimap and its origin."""
+  return SessionState(img, np.asarray(origin, np.int64), np.zeros(img.shape[:2], np.uint8), (np.zeros(3, np.float32), np.ones(3, np.float32)))
 
 
 def fog_lifted(prev, cur) -> np.ndarray:
@@ -112,7 +118,7 @@ def fog_lifted(prev, cur) -> np.ndarray:
   img, origin = cur
   was = np.zeros(img.shape[:2], bool)
   if prev is not None:
-    shift = alignment(SessionState(prev[0], np.asarray(prev[1], np.int64), None, None), img, origin)
+    shift = alignment(_at(prev[0], prev[1]), img, origin)
     if shift is not None: was[shift[0]:shift[0] + prev[0].shape[0], shift[1]:shift[1] + prev[0].shape[1]] = prev[0].any(-1)
   return tile_any(img.any(-1) & ~was) if img.size else np.zeros(grid(*img.shape[:2]), bool)
 
@@ -127,7 +133,7 @@ def canvas_rule(maps, pos, radius: float, paste_new: bool) -> list[tuple[np.ndar
   for i in range(1, len(maps)):
     img, origin = maps[i]
     kept, ko = out[-1]
-    shift = alignment(SessionState(kept, np.asarray(ko, np.int64), None, None), img, origin)
+    shift = alignment(_at(kept, ko), img, origin)
     if shift is None: out.append(maps[i]); continue
     R, C = grid(*img.shape[:2])
     cy, cx = (np.mgrid[:R, :C] + 0.5) * TILE  # tile centres; a tile is near when its centre is within radius + half a diagonal
@@ -171,7 +177,8 @@ def main() -> None:
   session = load_session(args.session) if args.session else make_session(args.layout, args.seed, n_frames=args.frames)
   cols = args.columns.split(",")
   maps, pos = minimaps(session)
-  cubic = minimaps(session, shrink_cubic_with_origin)[0] if any(c.startswith("published") for c in cols) else None
+  # the published input path's minimaps: for the published columns, and for the first one with --unet published
+  cubic = minimaps(session, shrink_cubic_with_origin)[0] if any(c.startswith("published") for c in cols) or args.unet == "published" else []
   n = len(maps)
   print(f"{n} frames, final minimap {maps[-1][0].shape[:2]}, prepared in {time.perf_counter() - t:.1f}s")
   results, frames = {}, {}

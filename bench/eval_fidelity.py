@@ -23,6 +23,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +59,7 @@ def main() -> None:
   tiled = load_tiled_unet(a.unet, batch=32)
   tiled = TiledUNet(tiled.model, batch=32, input_path=PUBLISHED)
   vit = ViTRunner(load_vit(a.vit), batch=1)
-  recs = []
+  recs: list[dict[str, Any]] = []
   for k in range(a.sessions):
     lid, seed = (2 * k) % 9, a.seed + k
     t0 = time.perf_counter()

@@ -66,7 +66,8 @@ def parse_areas(obj: object, where: str = "area registry") -> Areas:
   """An Areas from the decoded JSON; UserError naming the entry and field that is wrong."""
   if not isinstance(obj, dict) or not isinstance(obj.get("areas"), dict):
     raise UserError(f"{where}: wants a JSON object with an \"areas\" object, got {type(obj).__name__}")
-  out, seen = [], {}
+  out: list[Area] = []
+  seen: dict[str, str] = {}
   for key, e in obj["areas"].items():
     bad = lambda what: UserError(f"{where}: area {key!r}: {what}")
     if not KEY.match(key): raise bad("keys are 1-64 letters, digits, '_', '-', '.'")

@@ -8,7 +8,6 @@ SCREEN_4K = (2160, 3840)               # (h, w)
 ICON_4K = (1060, 1920)                 # the player icon [y, x], the centre of the overlay minimap
 CAPTURE_RADIUS_4K = 600                # half side of the square captured around the icon
 CAPTURE_SIDE = 2 * CAPTURE_RADIUS_4K   # every frame reaches the stitcher at this side, whatever the screen
-SHRINK = 2                             # the stitched canvas goes to the server at 1/SHRINK: the models' (1080p) scale
 
 # The UNet's input (poemap.fidelity): the minimap in square tiles, each colour channel by its mean and std.
 TILE = 32                              # also the token patch: the ViT's grid is the UNet's, anchored at the origin

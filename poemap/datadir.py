@@ -101,7 +101,7 @@ def read_layout(instance_dir: str | os.PathLike, n: int | str = 0,
   d = Path(instance_dir)
   ip = layout_image_path(d, n)
   if with_image and ip is None: raise FileNotFoundError(f"no {n}.png or {n}_raw.png in {d}")
-  image = load_png(ip) if with_image else None
+  image = load_png(ip) if with_image and ip is not None else None
   origin = load_npz_data(d / f"{n}_origin.npz").astype(np.int64).reshape(2)
   mp = d / f"{n}_mask.png"
   mask = (load_png(mp, grey=True) > 127).astype(np.uint8) if mp.exists() else None
@@ -124,7 +124,8 @@ def layout_instances(root: str | os.PathLike | None = None, tree: str = "train",
   """(layout_id, instance_dir) for every numeric layout/instance directory under <root>/<tree>; other
   directories go to `skipped` (train/collect is the collect area, not a layout)."""
   base = data_root(root) / tree
-  out, skipped = [], skipped if skipped is not None else []
+  out: list[tuple[int, Path]] = []
+  skipped = skipped if skipped is not None else []
   if not base.is_dir(): return out
   for p in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.isdigit()):
     why = "the collect area, not a layout (label_layout.py / label_data.py move samples out of it)" if p.name == "collect" else "not a layout id"
@@ -195,7 +196,8 @@ def write_unet_group(root: str | os.PathLike | None, group: str, crops: list[np.
 def read_unet_groups(root: str | os.PathLike | None = None, skipped: Skipped | None = None) -> list[tuple[str, list[Path], Path]]:
   """(group, crop paths, mask path) for every group that has both crops and a mask; the others go to `skipped`."""
   r = data_root(root)
-  out, skipped = [], skipped if skipped is not None else []
+  out: list[tuple[str, list[Path], Path]] = []
+  skipped = skipped if skipped is not None else []
   crops_dir = r / "auto_crop_50"
   if not crops_dir.is_dir(): return out
   groups = sorted(p for p in crops_dir.iterdir() if p.is_dir())

@@ -65,6 +65,6 @@ def normalise(pixels: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarr
   return (pixels.astype(np.float32) - mean) / (std + np.float32(NORM_EPS))
 
 
-def shrink_for(input_path: str):
+def shrink_for(input_path: str | None):
   """The client's shrink for a server's input path (unknown or missing: the bundled one)."""
   return shrink_cubic_with_origin if input_path == PUBLISHED else shrink_with_origin

@@ -70,11 +70,6 @@ class ScreenSource(FrameSource):
     rgb = cv2.cvtColor(bgra, cv2.COLOR_BGRA2RGB)
     return to_pipeline_scale(rgb, self.side) if self.side else rgb
 
-  def grab_full(self) -> np.ndarray:
-    """The whole monitor, RGB (for background collection and tests)."""
-    shot = self.sct.grab(self.monitor)
-    return cv2.cvtColor(np.frombuffer(shot.bgra, np.uint8).reshape(shot.height, shot.width, 4), cv2.COLOR_BGRA2RGB)
-
   def close(self) -> None: self.sct.close()
 
 

@@ -19,6 +19,8 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import EllipsisType
+from typing import Callable
 
 import numpy as np
 
@@ -27,7 +29,7 @@ from poemap.fidelity import shrink_for
 from poemap.stitch import MinimapCanvas
 from poemap.usererror import UserError, run_main
 from stream.capture import ReplaySource, ScreenSource, Ticker
-from stream.comms import DEFAULT_ADDR, Client, ProtocolError, ServerUnreachable, encode
+from stream.comms import DEFAULT_ADDR, Client, Message, ProtocolError, ServerUnreachable, encode
 from stream.gamelog import LogFollower, candidate_logs, find_client_log
 from stream.guidemarker import Tracker, draw_tracked
 from stream.hotkeys import Commands
@@ -60,7 +62,7 @@ class Streamer:
   def __init__(self, client: Client, overlay=None, on_result=None, probe_every_s: float = 1.0, area: str | None = None):
     self.client, self.overlay, self.on_result = client, overlay, on_result
     self.area = area        # registry key the server is told (None: its default ViT)
-    self.instance = None    # (area id, seed) of the stream, when the log named it: the key for a return
+    self.instance: tuple | None = None  # (area id, seed) of the stream, when the log named it: the key for a return
     self.saved: OrderedDict[tuple, dict] = OrderedDict()
     # after a timeout only pings go out until one is answered: an abandoned minimap still costs the
     # server its full processing time, an abandoned ping costs nothing
@@ -71,25 +73,29 @@ class Streamer:
     self.frames = self.sent = self.resets_acked = self.failures = 0
     # a ping first: its pong says the server's input path, and so the shrink its UNet wants (poemap.fidelity)
     self._queue: list[tuple[str, object]] = [("ping", None)]   # control requests to send before the next minimap
-    self.input_path, self.models, self.shrink, self.on_pong = None, None, shrink_for(None), None
+    self.input_path: str | None = None
+    self.models: str | None = None
+    self.shrink = shrink_for(None)
+    self.on_pong: Callable[[Message], None] | None = None
     self._dirty_frame: int | None = None          # frame index of a stitched minimap not sent yet
     self._inflight: tuple[str, int | None, float, str | None] | None = None  # (kind, frame, t_send, session)
     self.last_skipped = False
-    self.here, self._here_frame = Tracker(), None  # 'you are here' on the guide shown (stream.guidemarker)
+    self.here = Tracker()  # 'you are here' on the guide shown (stream.guidemarker)
+    self._here_frame: tuple[int, int] | None = None
     if overlay is not None: overlay.marker = lambda g: draw_tracked(self.here, g)
 
   # ---- streams
 
-  def start(self, area: Area | str | None = ..., instance: tuple | None = None) -> str:
+  def start(self, area: Area | str | None | EllipsisType = ..., instance: tuple | None = None) -> str:
     """A new stream (a new area): fresh canvas, a fresh session id and a reset_session for it.
     `area`: a registry Area (its key goes to the server, its guides to the overlay), a key, or None;
     left out, the current one. `instance`: (area id, seed) from the log, so that resume() finds it."""
     self._stash()
-    if area is not ...:
+    if not isinstance(area, EllipsisType):
       self.area = area.key if isinstance(area, Area) else area
       if isinstance(area, Area) and self.overlay is not None: self.overlay.set_guides(area.guides)
     self.session, self.instance = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}", instance
-    self.saved.pop(instance, None)  # a manual restart in a known instance replaces its old canvas
+    if instance is not None: self.saved.pop(instance, None)  # a manual restart in a known instance replaces its old canvas
     self.canvas, self.frames, self._dirty_frame, self.result = None, 0, None, Result()
     self.here.reset()
     self._queue = [q for q in self._queue if q[0] != "reset"] + [("reset", self.session)]
@@ -162,8 +168,8 @@ class Streamer:
     if self._queue:
       kind, arg = self._queue.pop(0)
       area = {"area": self.area} if self.area is not None else {}
-      frames = (encode("ping") if kind == "ping" else encode("reset_session", session=arg, **area) if kind == "reset"
-                else encode("save_frame", {"frame": arg}))
+      frames = (encode("ping") if kind == "ping" else encode("reset_session", None, session=arg, **area) if kind == "reset"
+                else encode("save_frame", {"frame": np.asarray(arg)}))
       self.client.send(frames)
       self._inflight = (kind, None, time.perf_counter(), self.session)
       return True
@@ -181,6 +187,7 @@ class Streamer:
     end = time.monotonic() + max(0.0, timeout)
     while True:
       if self._inflight is None and not self._send_next(): return
+      assert self._inflight is not None  # _send_next() put one in flight
       kind, frame, t0, sid = self._inflight
       try:
         m = self.client.poll_reply(max(0.0, end - time.monotonic()) * 1000)
@@ -329,7 +336,8 @@ def run_replay(streamer: Streamer, source, realtime: bool = False, fps: float = 
   area are dropped (the stream starts on the arrival line). `before_frame(k)` is called before the
   k-th frame is grabbed and once more at the end (the demo writes the game's log lines there)."""
   if driver is None: streamer.start()
-  records, tick, k = [], Ticker(fps), 0
+  records: list[dict] = []
+  tick, k = Ticker(fps), 0
   ov = streamer.overlay
   while max_frames is None or len(records) < max_frames:
     if realtime:
@@ -395,8 +403,8 @@ def run_live(streamer: Streamer, source_factory, commands, fps: float, emit=None
         if source is None: source = source_factory()
         if mode != "stream": log(f"streaming {source.name} at {fps} fps")
         mode, tick = "stream", Ticker(fps)
-      elif acts and mode == "stream" and not driver.streaming: mode = "idle"
-      if mode != "idle" and tick.remaining() == 0:
+      elif acts and driver is not None and mode == "stream" and not driver.streaming: mode = "idle"
+      if mode != "idle" and source is not None and tick.remaining() == 0:
         tick.tick()
         frame = source.grab()
         if frame is None: log(f"{source.name} ended"); return  # a replay played live (--replay with --client-log)
@@ -468,7 +476,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.replay:
       try: source = ReplaySource(args.replay)
       except (OSError, ValueError) as e: raise UserError(f"cannot read replay: {e}") from None
-    sink = None
+    sink: PngSink | OverlayWindow | None = None
     if args.overlay_dir: sink = PngSink(args.overlay_dir)
     elif not args.no_overlay:
       if has_display():

@@ -11,6 +11,7 @@ import json
 import math
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ MAX_SESSION_CHARS = 128
 AREA_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # as poemap.areas.KEY
 STATUSES = ("ok", "no_features", "error")
 
-DTYPES = {"uint8": np.dtype("u1"), "int32": np.dtype("<i4"), "int64": np.dtype("<i8"), "float32": np.dtype("<f4")}
+DTYPES: dict[str, np.dtype] = {"uint8": np.dtype("u1"), "int32": np.dtype("<i4"), "int64": np.dtype("<i8"), "float32": np.dtype("<f4")}
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,6 @@ ARRAYS: dict[str, dict[str, ArraySpec]] = {
   "reset_session": {}, "ping": {},
   "result": {}, "ack": {}, "error": {}, "pong": {},
 }
-REQUESTS = ("process_minimap", "save_frame", "reset_session", "ping")
 REPLIES = ("result", "ack", "error", "pong")
 # scalar fields that must be present, with their JSON type
 REQUIRED: dict[str, dict[str, type]] = {
@@ -127,7 +127,7 @@ def encode(msg_type: str, arrays: dict[str, np.ndarray] | None = None, **fields:
   return frames
 
 
-def decode(frames: list[bytes | memoryview | zmq.Frame]) -> Message:
+def decode(frames: Sequence[bytes | memoryview | zmq.Frame]) -> Message:
   """The Message in `frames`, or ProtocolError saying exactly what is wrong."""
   if not frames: raise ProtocolError("empty message")
   head = bytes(frames[0].buffer if isinstance(frames[0], zmq.Frame) else frames[0])
@@ -175,6 +175,7 @@ def curve_client_keys(keys_dir: str | Path) -> tuple[bytes, bytes, bytes]:
   for f in ("client.key_secret", "server.key"):
     if not (d / f).is_file(): raise FileNotFoundError(f"{d / f} missing: make keys with `python -m stream.keys {d}`")
   pub, sec = zmq.auth.load_certificate(d / "client.key_secret")
+  if sec is None: raise ValueError(f"{d / 'client.key_secret'} holds no secret key: make keys with `python -m stream.keys {d}`")
   spub, _ = zmq.auth.load_certificate(d / "server.key")
   return pub, sec, spub
 
@@ -209,13 +210,16 @@ class Client:
     if self.sock is not None: self.sock.close(linger=0)
     self._open()
 
+  def _live(self) -> zmq.Socket:
+    if self.sock is None: raise RuntimeError("client is closed")
+    return self.sock
+
   @property
   def busy(self) -> bool: return self._pending is not None
 
   def send(self, frames: list[bytes]) -> None:
     if self._pending is not None: raise RuntimeError("a request is already in flight: poll_reply() until it returns first")
-    if self.sock is None: raise RuntimeError("client is closed")
-    self.sock.send_multipart(frames)
+    self._live().send_multipart(frames)
     self._pending, self._tries, self._deadline = frames, 0, time.monotonic() + self.timeout_ms / 1000
 
   def poll_reply(self, timeout_ms: float | None = 0) -> Message | None:
@@ -227,8 +231,8 @@ class Client:
     while True:
       now = time.monotonic()
       wait = max(0.0, min(end, self._deadline) - now)
-      if self.sock.poll(int(math.ceil(wait * 1000)), zmq.POLLIN):
-        frames = self.sock.recv_multipart()
+      if self._live().poll(int(math.ceil(wait * 1000)), zmq.POLLIN):
+        frames = self._live().recv_multipart()
         self._pending = None
         m = decode(frames)
         if m.type not in REPLIES: raise ProtocolError(f"server sent a {m.type!r}, not a reply")
@@ -240,7 +244,7 @@ class Client:
         if self._tries > self.retries:
           self._pending = None
           raise ServerUnreachable(f"no reply from {self.addr} after {self.retries + 1} tries of {self.timeout_ms} ms")
-        self.sock.send_multipart(self._pending)
+        self._live().send_multipart(self._pending)
         self._deadline = time.monotonic() + self.timeout_ms / 1000
       elif now >= end: return None
 
@@ -263,7 +267,7 @@ class Client:
     return m
   def save_frame(self, frame: np.ndarray) -> Message: return self.request(encode("save_frame", {"frame": frame}))
   def reset(self, session: str, area: str | None = None) -> Message:
-    return self.request(encode("reset_session", session=session, **({"area": area} if area is not None else {})))
+    return self.request(encode("reset_session", None, session=session, **({"area": area} if area is not None else {})))
 
   def close(self) -> None:
     if self.sock is not None: self.sock.close(linger=0)

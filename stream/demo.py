@@ -160,6 +160,7 @@ class ServerProcess:
     self.ready_wait_s, self.t0 = ready_wait_s, time.monotonic()
 
   def _read(self) -> None:
+    assert self.p.stdout is not None  # Popen(stdout=PIPE)
     for line in self.p.stdout:
       self.log.append(line)
       self.lines.put(line)
@@ -297,7 +298,8 @@ def main(argv: list[str] | None = None) -> None:
       coast = areas[AREA]
       game = GameLog(out / "Client.txt")
       win = OverlayWindow("poemap demo") if window else None
-      rows, finals = [], []
+      rows: list[dict] = []
+      finals: list[tuple[str, np.ndarray]] = []
       try:
         for e, path in files:
           source = ReplaySource(path)
@@ -306,11 +308,13 @@ def main(argv: list[str] | None = None) -> None:
           streamer = Streamer(client, ov)
           emit = (lambda r: print(json.dumps(r), flush=True)) if args.json else None
           t = time.perf_counter()
-          if args.no_client_log: recs, final = run_replay(streamer, source, args.realtime, args.fps, emit, wait_s=121), None
+          final: np.ndarray | None = None
+          if args.no_client_log: recs = run_replay(streamer, source, args.realtime, args.fps, emit, wait_s=121)
           else:
             driver = LogDriver(streamer, LogFollower(game.path), areas, log=lambda m: print(f"  client: {m}", flush=True))
-            final, trip = [], len(rows) == 0 and len(source) >= 6  # the first replay makes a town portal trip halfway
-            def play(k: int, e=e, n=len(source), final=final, trip=trip, ov=ov) -> None:
+            leaving: list[np.ndarray] = []
+            trip = len(rows) == 0 and len(source) >= 6  # the first replay makes a town portal trip halfway
+            def play(k: int, e=e, n=len(source), final=leaving, trip=trip, ov=ov) -> None:
               if k == 0: game.area(coast.area_ids[0], int(e["seed"]), coast.names[0])
               if trip and k == n // 2: game.area("1_1_town", 1, "Lioneye's Watch")
               if trip and k == n // 2 + 1: game.area(coast.area_ids[0], int(e["seed"]), coast.names[0])
@@ -319,7 +323,7 @@ def main(argv: list[str] | None = None) -> None:
                 game.area("1_1_3", 2, "The Mud Flats", 3)
             recs = run_replay(streamer, source, args.realtime, args.fps, emit, wait_s=121, driver=driver, before_frame=play)
             driver.follower.close()
-            final = final[0] if final else None
+            final = leaving[0] if leaving else None
           row = summarize(e["name"], int(e["layout_id"]), recs)
           rows.append(row)
           finals.append((f"{e['name']}: true {row['true']}, shown {row['shown']}", final if final is not None else ov.image()))

@@ -16,9 +16,11 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 _HEAD = r"^(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d) \d+ (?:[0-9a-fA-F]+ )?\[(?:DEBUG|INFO|WARN) Client \d+\] "
 GENERATING = re.compile(_HEAD + r'Generating level (\d+) area "([^"\s]+)" with seed (\d+)\s*$')
@@ -61,10 +63,12 @@ class LogFollower:
 
   def __init__(self, path: str | os.PathLike, from_start: bool = False):
     self.path = Path(path)
-    self._f, self._ident, self._pos, self._buf, self._skip_partial = None, None, 0, b"", False
+    self._f: BinaryIO | None = None
+    self._ident: tuple[int, int] | None = None
+    self._pos, self._buf, self._skip_partial = 0, b"", False
     self.lines = 0  # complete lines seen, for the curious
     self.error = ""  # why the log can't be read right now, "" when fine
-    if self._open() and not from_start:
+    if self._open() and not from_start and self._f is not None:
       self._pos = self._f.seek(0, os.SEEK_END)
       # the end may be in the middle of a line being written: its tail is not a whole line
       if self._pos > 0:
@@ -94,8 +98,8 @@ class LogFollower:
     self.lines += len(parts)
     return [p.rstrip(b"\r").decode("utf-8", "replace") for p in parts]
 
-  def _read(self, final: bool = False) -> list[str]:
-    try: data = self._f.read(MAX_READ)
+  def _read(self, f: BinaryIO, final: bool = False) -> list[str]:
+    try: data = f.read(MAX_READ)
     except OSError as e:
       self.error = f"{type(e).__name__}: {e}"
       return []
@@ -109,13 +113,13 @@ class LogFollower:
     out: list[str] = []
     if self._f is not None and (st is None or (st.st_dev, st.st_ino) != self._ident):
       # replaced or removed: what the old file got before that is still news; its last line is complete
-      out += self._read(final=True)
+      out += self._read(self._f, final=True)
       self._close()
-    elif self._f is not None and st.st_size < self._pos:
+    elif self._f is not None and st is not None and st.st_size < self._pos:
       self._f.seek(0)
       self._pos, self._buf, self._skip_partial = 0, b"", False
     if self._f is None and st is not None: self._open()
-    if self._f is not None: out += self._read()
+    if self._f is not None: out += self._read(self._f)
     return out
 
   def poll(self) -> list[AreaEvent]:
@@ -139,7 +143,7 @@ def _steam_libraries(steam: Path) -> list[Path]:
   return [Path(p.replace("\\\\", "\\")) for p in re.findall(r'"path"\s+"([^"]+)"', text)]
 
 
-def candidate_logs(platform: str = sys.platform, home: Path | None = None, env: dict | None = None) -> list[Path]:
+def candidate_logs(platform: str = sys.platform, home: Path | None = None, env: Mapping[str, str] | None = None) -> list[Path]:
   """Where Client.txt usually is: the standalone client and Steam, PoE 1 and 2; on Linux, Steam
   (native, flatpak) running the game under Proton, and Wine/Lutris prefixes."""
   env, home = os.environ if env is None else env, Path.home() if home is None else home

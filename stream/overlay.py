@@ -43,7 +43,8 @@ class GuideSelector:
   def reset(self) -> None:
     self.shown: int | None = None
     self.recent: deque[int] = deque(maxlen=self.k)
-    self.status, self.probs = "waiting", []
+    self.status = "waiting"
+    self.probs: list[float] = []
 
   def update(self, status: str, layout_id: int | None = None, probs: list[float] | None = None) -> int | None:
     """Feed one server result (status ok / no_features / error) or a client state (unreachable);
@@ -91,7 +92,12 @@ def fit(img: np.ndarray, max_hw: tuple[int, int] = MAX_GUIDE) -> np.ndarray:
   return cv2.resize(img, size, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
 
 
-def _text(img: np.ndarray, s: str, org: tuple[int, int], rgb, scale: float = 0.7, thick: int = 2) -> None:
+def _rect(r) -> tuple[int, int, int, int]:
+  x, y, w, h = (int(v) for v in r)
+  return x, y, w, h
+
+
+def _text(img: np.ndarray, s: str, org: tuple[int, int], rgb, scale: float = 0.7, thick: float = 2) -> None:
   cv2.putText(img, s, org, cv2.FONT_HERSHEY_SIMPLEX, scale, tuple(int(c) for c in rgb), max(1, int(round(thick))), cv2.LINE_AA)
 
 
@@ -190,9 +196,10 @@ class OverlayWindow:
     """`rects`: mode → [x, y, w, h] where the window was (None or missing: DEFAULT_RECT)."""
     if mode not in MODES: raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     self.title, self.mode, self.opacity, self.on_change, self.log, self.settle_s = title, mode, opacity, on_change, log, settle_s
-    self.rects = {m: tuple(int(v) for v in ((rects or {}).get(m) or DEFAULT_RECT[m])) for m in MODES}
+    self.rects: dict[str, tuple[int, int, int, int]] = {m: _rect((rects or {}).get(m) or DEFAULT_RECT[m]) for m in MODES}
     self.visible, self.open, self.noticed = True, False, False
     self.picture: np.ndarray | None = None   # the last picture shown, at the window's size
+    self._unseen: float | None = None  # when a new window's first picture went up, until it is seen on the screen
     self._changes: dict = {}
     self._changed_at = 0.0
     self._drag: tuple | None = None
@@ -221,9 +228,9 @@ class OverlayWindow:
   def _image_rect(self) -> tuple[int, int, int, int]:
     for _ in range(10):  # a fresh window needs a few event rounds before it reports its place
       cv2.waitKey(1)
-      r = tuple(int(v) for v in cv2.getWindowImageRect(self.title))
-      if r[2] > 0 and r[3] > 0: return r
-    return r
+      x, y, w, h = (int(v) for v in cv2.getWindowImageRect(self.title))
+      if w > 0 and h > 0: break
+    return x, y, w, h
 
   def _style(self) -> None:
     # after the first picture: Qt re-creates the window to change its flags, which can lose an empty one
@@ -315,7 +322,7 @@ class OverlayWindow:
       self.set_opacity(self.opacity + (OPACITY_STEP if c in "+=" else -OPACITY_STEP))
     return False
 
-  def _mouse(self, event: int, x: int, y: int, flags: int, param=None) -> None:
+  def _mouse(self, event: int, x: int, y: int, flags: int, _param=None) -> None:
     # overlay mode has no frame to grab: drag the picture to move it, its bottom-right corner to resize it
     if self.mode != "overlay" or not self.open: return
     if event == cv2.EVENT_LBUTTONDOWN:

@@ -220,7 +220,7 @@ class InferenceServer:
       except zmq.ZMQError: pass  # the peer is gone or stuck: its reply has nowhere to go
 
 
-def bind(ctx: zmq.Context, addr: str, curve_keys: str | os.PathLike | None = None) -> tuple[zmq.Socket, object | None]:
+def bind(ctx: zmq.Context, addr: str, curve_keys: str | os.PathLike | None = None) -> tuple[zmq.Socket, ThreadAuthenticator | None]:
   """A ROUTER bound to addr. Anything but loopback needs CurveZMQ keys (`python -m stream.keys DIR`):
   the server's secret key and, as the allowed clients, every public *.key file in DIR."""
   if not is_loopback(addr) and curve_keys is None:
@@ -293,7 +293,7 @@ def main(argv: list[str] | None = None) -> None:
       srv.warmup()
       stop = threading.Event()
       signal.signal(signal.SIGTERM, lambda *_: stop.set())
-      print(f"ready on {sock.getsockopt(zmq.LAST_ENDPOINT).decode()}" + (" (collecting)" if args.collect else ""), flush=True)
+      print(f"ready on {sock.getsockopt_string(zmq.LAST_ENDPOINT)}" + (" (collecting)" if args.collect else ""), flush=True)
       try: srv.serve(sock, stop)
       except KeyboardInterrupt: pass
       print("server stopped", flush=True)

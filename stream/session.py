@@ -51,7 +51,7 @@ def tile_any(a: np.ndarray) -> np.ndarray:
   rows = a[:fr * TILE].reshape(fr, TILE, a.shape[1]).any(1)
   if h % TILE: rows = np.concatenate([rows, a[fr * TILE:].any(0, keepdims=True)])
   if w % TILE: rows = np.pad(rows, ((0, 0), (0, (C * TILE - w) * ch)))
-  return rows.reshape(R, C, TILE * ch).any(2)
+  return np.asarray(rows.reshape(R, C, TILE * ch).any(2))
 
 
 def alignment(prev: SessionState, minimap: np.ndarray, origin: np.ndarray) -> tuple[int, int] | None:
@@ -89,7 +89,7 @@ def update_mask(unet, prev: SessionState | None, minimap: np.ndarray, origin: np
   same_stats = prev is not None
   if per_request:
     stats = channel_stats(minimap, pad_to=TILE)  # = unet.stats(minimap) on the published path
-    same_stats = same_stats and all(np.array_equal(a, b) for a, b in zip(stats, prev.stats))  # else no tile's input holds now
+    same_stats = prev is not None and all(np.array_equal(a, b) for a, b in zip(stats, prev.stats))  # else no tile's input holds now
   elif prev is not None: stats = prev.stats
   elif stats is None: stats = channel_stats(minimap)
   h, w = minimap.shape[:2]
@@ -98,13 +98,13 @@ def update_mask(unet, prev: SessionState | None, minimap: np.ndarray, origin: np
   view = full.reshape(R, TILE, C, TILE).transpose(0, 2, 1, 3)  # (R, C, 32, 32) tiles of full
   todo = np.ones((R, C), bool)
   shift = alignment(prev, minimap, origin) if prev is not None else None
-  if shift is not None:
+  if prev is not None and shift is not None:
     if incremental and same_stats: todo = ~reusable_tiles(prev, minimap, shift)
     ph, pw = prev.mask.shape
     full[shift[0]:shift[0] + ph, shift[1]:shift[1] + pw] = prev.mask
     before = view[todo]  # the previous mask where tiles are recomputed: what tells update_clean where the mask changed
   # the canvas grows by whole strips that are mostly unrevealed black: one UNet pass serves every black tile
-  blank = prev.blank if same_stats else None
+  blank = prev.blank if prev is not None and same_stats else None
   black = ~tile_any(minimap) & todo
   # padded after normalising: a ragged edge tile is no black tile
   if not getattr(unet, "pad_raw", False): black[h // TILE:], black[:, w // TILE:] = False, False
@@ -126,6 +126,7 @@ def changed_box(state: SessionState) -> tuple[tuple[int, int], tuple[int, int]] 
   """((y0, y1), (x0, x1)) in pixels: the bounding box of the changed tiles grown by one tile, outside which
   neither the cleaned mask (its 15x15 window reaches 7 px < 32) nor the token occupancy can have changed;
   None when nothing changed."""
+  if state.changed is None: return None
   t = np.argwhere(state.changed)
   if not len(t): return None
   return ((t[:, 0].min() - 1) * TILE, (t[:, 0].max() + 2) * TILE), ((t[:, 1].min() - 1) * TILE, (t[:, 1].max() + 2) * TILE)
@@ -134,7 +135,7 @@ def changed_box(state: SessionState) -> tuple[tuple[int, int], tuple[int, int]] 
 def update_clean(prev: SessionState | None, state: SessionState) -> np.ndarray:
   """poemap.tokens.clean_sparse_pixels(state.mask), bit for bit, kept in state.clean: recomputed only in
   changed_box, the rest moved over from prev (the mask there is the same, zeros outside the old image included)."""
-  if state.changed is None or prev is None or prev.clean is None: state.clean = clean_sparse_pixels(state.mask)
+  if state.shift is None or prev is None or prev.clean is None: state.clean = clean_sparse_pixels(state.mask)
   else:
     clean = np.zeros_like(state.mask)
     (dy, dx), (ph, pw) = state.shift, prev.clean.shape
@@ -148,10 +149,12 @@ def update_tokens(prev: SessionState | None, state: SessionState, limit: int | N
   """(the first `limit` tokens of poemap.tokens.tokenize_mask(state.clean, state.origin), how many there are
   in all), bit for bit; the patch occupancy is kept in state.occupancy and recomputed only over changed_box.
   Run update_clean first."""
-  if state.changed is None or prev is None or prev.occupancy is None: occ = patch_occupancy(state.clean, state.origin)
+  if state.clean is None: raise ValueError("no cleaned mask in the state: run update_clean first")
+  if state.shift is None or prev is None or prev.occupancy is None: occ = patch_occupancy(state.clean, state.origin)
   else:
     # the patch grid is the tile grid offset by origin % 32, which a session keeps: the old grid moves by whole patches
-    occ = np.zeros(token_grid(state.clean.shape, state.origin)[2:], bool)
+    rows, cols = token_grid(state.clean.shape, state.origin)[2:]
+    occ = np.zeros((rows, cols), bool)
     (dy, dx), (pr, pc) = state.shift, prev.occupancy.shape
     occ[dy // TILE:dy // TILE + pr, dx // TILE:dx // TILE + pc] = prev.occupancy
     if (box := changed_box(state)) is not None: patch_occupancy(state.clean, state.origin, box, occ)
@@ -163,7 +166,8 @@ class Sessions:
   """Session id -> SessionState, at most `limit` of them; the least recently used one goes first."""
   def __init__(self, limit: int = 16):
     if limit < 1: raise ValueError(f"session limit must be >= 1, got {limit}")
-    self.limit, self._d = limit, OrderedDict()
+    self.limit = limit
+    self._d: OrderedDict[str, SessionState] = OrderedDict()
 
   def get(self, sid: str) -> SessionState | None:
     s = self._d.get(sid)

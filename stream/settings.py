@@ -15,6 +15,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,7 +86,7 @@ CHECKS = {"mode": _choice(*MODES), "overlay": _rect, "windowed": _rect, "opacity
           "fps": _num(0.05, 30.0), "server": _str(False), "hotkeys": _hotkeys, "client_log": _str(True)}
 
 
-def config_dir(env: dict[str, str] | None = None, platform: str = sys.platform) -> Path:
+def config_dir(env: Mapping[str, str] | None = None, platform: str = sys.platform) -> Path:
   """Where the settings live (see the module doc); `env`/`platform` default to this process's."""
   env = os.environ if env is None else env
   if env.get(ENV): return Path(env[ENV])

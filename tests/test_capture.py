@@ -24,6 +24,7 @@ def xvfb(width: int = 1920, height: int = 1080):
   """A fresh X server on a display number it picks itself (-displayfd: no races with other tests)."""
   x = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"],
                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+  assert x.stdout is not None
   try:
     line = x.stdout.readline().decode().strip()
     assert line.isdigit(), f"Xvfb did not report a display (exit {x.poll()})"
@@ -42,6 +43,7 @@ def helper(display: str, code: str) -> subprocess.Popen:
 
 
 def ask(p: subprocess.Popen, cmd: str) -> str:
+  assert p.stdin is not None and p.stdout is not None
   p.stdin.write(cmd + "\n"); p.stdin.flush()
   out = p.stdout.readline()
   assert out, f"helper died (exit {p.poll()})"

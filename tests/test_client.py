@@ -135,7 +135,7 @@ def test_ctrl_c_exits_cleanly(replay):
   line = p.stdout.readline()
   assert json.loads(line)["frame"] == 0
   p.send_signal(signal.SIGINT)
-  out, err = p.communicate(timeout=30)
+  _, err = p.communicate(timeout=30)
   assert p.returncode == 0 and "interrupted" in err and "Traceback" not in err, err
 
 
@@ -162,7 +162,7 @@ def test_live_capture_on_a_screen_driven_by_stdin_commands_without_global_hotkey
       p.stdin.write("q\n"); p.stdin.flush()
       recs = [json.loads(p.stdout.readline()) for _ in range(6)]  # the empty screen has no lines: frames are skipped, not fatal
       p.stdin.write("w\n"); p.stdin.write("e\n"); p.stdin.flush()
-      out, err = p.communicate(timeout=30)
+      _, err = p.communicate(timeout=30)
     finally:
       if p.poll() is None: p.kill(); p.wait()
   assert p.returncode == 0, err

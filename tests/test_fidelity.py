@@ -35,6 +35,7 @@ from training.vitdata import EpochSteps, find_sources, round_robin_steps
 
 def _script(name: str):
   spec = importlib.util.spec_from_file_location(name, REPO_ROOT / f"{name}.py")
+  assert spec is not None and spec.loader is not None
   m = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(m)
   return m

@@ -50,7 +50,8 @@ def _writer(path, script: str) -> subprocess.Popen:
 
 
 def _collect(fol: LogFollower, want: int, proc: subprocess.Popen | None = None, timeout: float = 30.0) -> list[AreaEvent]:
-  out, end = [], time.monotonic() + timeout
+  out: list[AreaEvent] = []
+  end = time.monotonic() + timeout
   while len(out) < want and time.monotonic() < end:
     out += fol.poll()
     time.sleep(0.02)

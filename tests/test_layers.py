@@ -54,7 +54,7 @@ def imports(p: Path):
   tree = ast.parse(p.read_text(encoding="utf-8"), str(p))
   lines = p.read_text(encoding="utf-8").splitlines()
   package = module_name(p) if p.name == "__init__.py" else module_name(p).rpartition(".")[0]
-  out = []
+  out: list[tuple[int, str, bool, str]] = []
 
   def visit(node: ast.AST, inner: bool) -> None:
     for c in ast.iter_child_nodes(node):

@@ -220,7 +220,7 @@ def test_curve_keys(tmp_path):
   with pytest.raises(UserError, match="already exist"): make_keys(keys)
   ctx = zmq.Context()
   sock, auth = bind(ctx, "tcp://127.0.0.1:*", keys)
-  addr = sock.getsockopt(zmq.LAST_ENDPOINT).decode()
+  addr = sock.getsockopt_string(zmq.LAST_ENDPOINT)
   stop = threading.Event()
   def answer():
     while not stop.is_set():

@@ -138,6 +138,7 @@ def test_vit_steps_lower_loss_and_keep_best_checkpoint(tiny, tmp_path):
 
 def _interrupt_after_first_step(args: list[str]) -> subprocess.CompletedProcess:
   proc = subprocess.Popen([sys.executable, *args], cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+  assert proc.stdout is not None
   seen = b""
   os.set_blocking(proc.stdout.fileno(), False)
   deadline = time.monotonic() + 500

@@ -86,6 +86,7 @@ def add_path(instance_dir: str | os.PathLike, image: np.ndarray, n: int = 0) -> 
   d = Path(instance_dir)
   try: layout, origin, _ = read_layout(d, n)
   except (FileNotFoundError, ValueError) as e: raise UserError(f"{d} is not a labelled layout instance ({e})") from e
+  assert layout is not None  # read_layout raises when the image is missing
   image = np.asarray(image)
   if image.shape[:2] != layout.shape[:2]:
     raise UserError(f"image is {image.shape[1]}x{image.shape[0]} but {d / f'{n}.png'} is {layout.shape[1]}x{layout.shape[0]}: "

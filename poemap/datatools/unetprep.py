@@ -120,6 +120,7 @@ def locate(image: np.ndarray, templ: np.ndarray, tmask: np.ndarray | None, coars
 
 def prepare_map_group(g: Group, margin: int = 8, min_score: float = 0.5) -> tuple[list[np.ndarray], np.ndarray, list[str]]:
   """(½-scale noisy crops, ½-scale 0/1 mask, notes about skipped screenshots)."""
+  assert g.clean is not None, "a map group has its clean screenshot"
   try: clean = load_png(g.clean)
   except ValueError as e: raise UserError(str(e)) from e
   full = color_filter_mask(clean)

@@ -81,9 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     c = write_dataset(a.out, a.seed, a.instances_per_class, a.test_per_class, a.unet_groups, a.crops_per_group, a.test_frames, look=a.look)
     print(f"wrote {a.out}: " + ", ".join(f"{k} {v}" for k, v in c.items()) + f" ({time.time() - t0:.1f}s)")
   elif a.cmd == "guides":
-    for p in write_guides(a.out, overwrite=a.overwrite): print(p)
+    for f in write_guides(a.out, overwrite=a.overwrite): print(f)
   elif a.cmd == "pictures":
-    for p in write_pictures(a.out): print(p)
+    for f in write_pictures(a.out): print(f)
   elif a.cmd == "baseline":
     r = line_f1(unet_group_pairs(a.data))
     if r["tp"] + r["fn"] == 0: print("no UNet groups with line pixels found", file=sys.stderr); return 1

@@ -96,6 +96,7 @@ class Layout:
             # among equally short steps prefer the one pointing at the goal: straighter paths
             score = (d[ny, nx], (gy - ny) ** 2 + (gx - nx) ** 2)
             if best is None or score < best[0]: best = (score, (ny, nx))
+      assert best is not None, "a cell with distance > 0 has a neighbour one step nearer"
       cy, cx = best[1]
       cells.append((cy, cx))
     pts = (np.asarray(cells, np.float64) + 0.5) * PATH_CELL
@@ -250,7 +251,7 @@ def make_layout(layout_id: int, seed: int) -> Layout:
   fld = np.where(cv2.dilate(comp.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0, fld, np.minimum(fld, 0.0)).astype(np.float32)
   big = cv2.resize(fld, (wc * CELL, hc * CELL), interpolation=cv2.INTER_LINEAR)
   walkable = big > 0.5
-  n, lab = cv2.connectedComponents(walkable.astype(np.uint8), connectivity=8)
+  _, lab = cv2.connectedComponents(walkable.astype(np.uint8), connectivity=8)
   ey, ex = (nodes["e"] + off).astype(int)
   walkable = lab == lab[ey, ex]
   del big, lab

@@ -10,6 +10,7 @@ family's preset.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -53,7 +54,8 @@ class Look:
 
 def _line_rgb(t: float) -> tuple[float, float, float]:
   a, b = np.asarray(LINE_BLUE, np.float64), np.asarray(LINE_PURPLE, np.float64)
-  return tuple(float(v) for v in a + (b - a) * t)
+  r, g, bl = (float(v) for v in a + (b - a) * t)
+  return r, g, bl
 
 
 def named_look(name: str, seed: int = 0) -> Look:
@@ -62,7 +64,7 @@ def named_look(name: str, seed: int = 0) -> Look:
   if name not in FAMILIES: raise ValueError(f"unknown look {name!r}: 'default', 'random' or one of {', '.join(FAMILIES)}")
   base = Look(name, seed=int(seed))
   if name == "coast": return base
-  extra = {"spells": {"effects": 14.0}, "fires": {"fires": 6.0}}.get(name, {})
+  extra: dict[str, Any] = {"spells": {"effects": 14.0}, "fires": {"fires": 6.0}}.get(name, {})
   return replace(base, parallax=3.0, line_rgb=_line_rgb(0.5), line_alpha=(0.6, 0.7), line_width=3, **extra)
 
 
@@ -72,7 +74,7 @@ def random_look(seed: int, family: str | None = None) -> Look:
   rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 31])
   fam = FAMILIES[int(rng.integers(len(FAMILIES)))] if family is None else family
   lo = float(rng.uniform(0.4, 0.85))
-  kw = dict(parallax=float(np.exp(rng.uniform(np.log(1.1), np.log(10.0)))), line_rgb=_line_rgb(float(rng.uniform(0, 1))),
+  kw: dict[str, Any] = dict(parallax=float(np.exp(rng.uniform(np.log(1.1), np.log(10.0)))), line_rgb=_line_rgb(float(rng.uniform(0, 1))),
             line_alpha=(lo, min(0.9, lo + 0.05)), line_width=int(rng.integers(2, 6)), fog_scale=float(rng.uniform(0.75, 1.35)),
             resolution=RESOLUTIONS[int(rng.integers(len(RESOLUTIONS)))])
   kw["effects"] = float(rng.uniform(8, 20)) if fam == "spells" else 0.0

@@ -93,6 +93,7 @@ def write_pictures(out: str | os.PathLike, layout_id: int = 6, seed: int = 1, n_
     if t == n_frames // 2:
       screen = render_screen(world, walk.positions[t], reveal.mask, t)
       paths.append(save_png(out / "sim_screen.png", cv2.resize(screen, (960, 540), interpolation=cv2.INTER_AREA), overwrite=overwrite))
+  assert canvas is not None  # n_frames >= 1
   small, origin = shrink_with_origin(canvas.image, canvas.origin)
   # the docs show it at 1/4 scale: the 1/2-scale minimap itself is several MB of PNG
   paths.append(save_png(out / "sim_stitched.png", shrink_with_origin(small, origin)[0], overwrite=overwrite))

@@ -2,7 +2,7 @@
 
 Screen geometry is expressed in 4K pixels relative to the player icon (x = 1920, y = 1060 on a
 3840x2160 screen); a view is a rectangle of that screen rendered at output scale s (1 at 4K). The
-world scrolls `parallax` times faster than the minimap (the coast's look: PARALLAX = 1.6; other looks,
+world scrolls `parallax` times faster than the minimap (the coast's look: 1.6; other looks,
 poemap.sim.look: 1.1-10), so the world under the overlay moves against the map lines and a
 translation estimate that locks onto the world is wrong by that factor.
 Only the pixels asked for are rendered: a session renders its 1200x1200 capture square per frame.
@@ -20,7 +20,6 @@ from poemap.sim.look import Look
 from poemap.sim.noise import periodic_noise, smooth_noise
 from poemap.stitch import crop  # zero-padded crop, shared with the stitcher
 
-PARALLAX = 1.6                 # world px per minimap px
 FOG_AXES_4K = (140, 120)       # fog-of-war ellipse radii (x, y) at 4K around every visited point
 # the overlay blue before transparency: over dark ground the blend lands inside the game's line colours
 # (R 110-150, G 0-150, B 150-255; docs/DESIGN.md, "The synthetic Coast"), over bright ground or fire it leaves it, as in the game
@@ -249,7 +248,6 @@ def _spell_effects(img: np.ndarray, world: World, frame: int, top: float, left: 
   """Dense purple and blue spell effects around the player, new every frame: glowing orbs, and
   chains of thin bright arcs (lightning, beams) that cross the map lines in the lines' own colours."""
   rng = np.random.default_rng([world.seed & 0xFFFFFFFF, world.layout.layout_id, int(frame) & 0xFFFFFFFF, 41])
-  h, w = img.shape[:2]
   n = int(rng.poisson(world.look.effects))
   for _ in range(n):
     # screen position in 4K px relative to the icon, mostly near the player
@@ -265,11 +263,11 @@ def _spell_effects(img: np.ndarray, world: World, frame: int, top: float, left: 
       for _seg in range(int(rng.integers(3, 9))):
         ang += rng.normal(0, 0.6)
         pts.append(pts[-1] + rng.uniform(30, 120) * s * np.array([np.cos(ang), np.sin(ang)]))
-      pts = np.array(pts)
-      lo = np.floor(pts.min(0)).astype(int) - 8
-      hi = np.ceil(pts.max(0)).astype(int) + 8
+      arc = np.array(pts)
+      lo = np.floor(arc.min(0)).astype(int) - 8
+      hi = np.ceil(arc.max(0)).astype(int) + 8
       layer = np.zeros((hi[1] - lo[1], hi[0] - lo[0]), np.uint8)  # just the arc's box
-      poly = np.round(pts - lo).astype(np.int32).reshape(-1, 1, 2)
+      poly = np.round(arc - lo).astype(np.int32).reshape(-1, 1, 2)
       cv2.polylines(layer, [poly], False, 255, max(1, int(rng.uniform(2, 6) * s)), cv2.LINE_AA)
       _add(img, layer[..., None] / 255.0 * rng.uniform(0.5, 1.0) * col, int(lo[1]), int(lo[0]))
 

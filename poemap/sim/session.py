@@ -9,6 +9,7 @@ import io
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -97,7 +98,7 @@ def _frame(kind: str, world, player, reveal: np.ndarray, t: int, resolution: tup
 
 def parse_seeds(s: str) -> list[int]:
   """Seeds for a batch of sessions from the command line: '5000-5041' or '5,7,9-12'."""
-  out = []
+  out: list[int] = []
   for part in s.split(","):
     a, _, b = part.partition("-")
     try: out.extend(range(int(a), int(b) + 1) if b else [int(a)])
@@ -111,7 +112,8 @@ def save_session(path: str | os.PathLike, session: dict, compress: bool = False,
   missing = [k for k in SESSION_KEYS if k not in session]
   if missing: raise ValueError(f"session lacks keys {missing}")
   buf = io.BytesIO()
-  (np.savez_compressed if compress else np.savez)(buf, **{k: np.asarray(v) for k, v in session.items()})
+  arrays: dict[str, Any] = {k: np.asarray(v) for k, v in session.items()}
+  (np.savez_compressed if compress else np.savez)(buf, **arrays)
   return atomic_write_bytes(path, buf.getvalue(), overwrite)
 
 
