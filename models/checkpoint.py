@@ -12,10 +12,10 @@ from pathlib import Path
 from tinygrad import Tensor
 from tinygrad.nn.state import get_state_dict, load_state_dict, safe_load, safe_save
 
-from models.config import UNET_ARCHS, UNET_CONFIGS, VIT_DEFAULT, unet_config
+from models.config import UNET_CONFIGS, from_dict, unet_config
 from models.tiled import TiledUNet
-from models.unet import UNet
-from models.vit import ViT
+from models.unet import UNET_ARCHS, UNet, UNetConfig
+from models.vit import ViT, ViTConfig
 from poemap.datadir import model_path
 from poemap.fidelity import BUNDLED, INPUT_PATHS, PUBLISHED
 from poemap.fileio import atomic_write_with
@@ -73,8 +73,7 @@ def unet_input_path(path_or_name: str | os.PathLike) -> str:
   shapes, meta = read_header_meta(path_or_name)
   if meta.get(INPUT_KEY) in INPUT_PATHS: return meta[INPUT_KEY]
   if META_KEY not in meta: return PUBLISHED
-  cfg = unet_config(json.loads(meta[META_KEY]))
-  return PUBLISHED if cfg == UNET_CONFIGS["published"] else BUNDLED
+  return PUBLISHED if unet_config(json.loads(meta[META_KEY])) == UNET_CONFIGS["published"] else BUNDLED
 
 
 def check_fits(model, shapes: dict[str, tuple[int, ...]], source: str = "checkpoint") -> None:
@@ -100,7 +99,7 @@ def _indices(shapes: dict, prefix: str) -> list[int]:
   return sorted({int(m.group(1)) for k in shapes if (m := re.match(re.escape(prefix) + r"(\d+)\.", k))})
 
 
-def infer_unet_config(shapes: dict[str, tuple[int, ...]]) -> dict:
+def infer_unet_config(shapes: dict[str, tuple[int, ...]]) -> UNetConfig:
   """UNet config from tensor names/shapes (the published files carry no metadata)."""
   try:
     mid, cin = shapes["save_intermediates.0.0.weight"][:2]
@@ -109,29 +108,29 @@ def infer_unet_config(shapes: dict[str, tuple[int, ...]]) -> dict:
     out = shapes[f"consume_intermediates.{depth - 1}.{width + 2}.weight"][0]
   except KeyError as e: raise ValueError(f"not a UNet checkpoint: no tensor {e}") from None
   arch = "AttentionUNet" if any(k.startswith("attention_blocks.") for k in shapes) else "UNet"
-  return dict(arch=arch, in_chan=cin, mid_chan=mid, out_chan=out, depth=depth, width=width)
+  return UNetConfig(arch=arch, in_chan=cin, mid_chan=mid, out_chan=out, depth=depth, width=width)
 
 
-def infer_vit_config(shapes: dict[str, tuple[int, ...]]) -> dict:
+def infer_vit_config(shapes: dict[str, tuple[int, ...]]) -> ViTConfig:
   """ViT config from names/shapes; num_heads and max_tokens are not visible in shapes and take the published values."""
   try:
-    return {**VIT_DEFAULT, "embed_dim": shapes["cls_token"][-1], "layers": len(_indices(shapes, "tbs.")),
-            "ff_dim": shapes["tbs.0.ff1.0"][1], "num_classes": shapes["head.0"][1]}
+    return ViTConfig(embed_dim=shapes["cls_token"][-1], layers=len(_indices(shapes, "tbs.")), ff_dim=shapes["tbs.0.ff1.0"][1], num_classes=shapes["head.0"][1])
   except KeyError as e: raise ValueError(f"not a ViT checkpoint: no tensor {e}") from None
 
 
 def load_unet(path_or_name: str | os.PathLike) -> UNet:
   """Rebuild the UNet a checkpoint was saved from (metadata config, else inferred) and load it."""
-  shapes, cfg = read_header(path_or_name)
-  cfg = unet_config(cfg) if cfg is not None else infer_unet_config(shapes)
-  return load_checkpoint(UNET_ARCHS[cfg.pop("arch")](**cfg), path_or_name)
+  shapes, meta = read_header(path_or_name)
+  cfg = unet_config(meta) if meta is not None else infer_unet_config(shapes)
+  return load_checkpoint(UNET_ARCHS[cfg.arch](cfg), path_or_name)
 
 
 def load_vit(path_or_name: str | os.PathLike) -> ViT:
-  shapes, cfg = read_header(path_or_name)
-  cfg = dict(cfg) if cfg is not None else infer_vit_config(shapes)
-  if cfg.pop("arch", "ViT") != "ViT": raise ValueError(f"{model_path(path_or_name)} is not a ViT checkpoint (config {cfg})")
-  return load_checkpoint(ViT(**cfg), path_or_name)
+  """Rebuild the ViT a checkpoint was saved from (metadata config, else inferred) and load it."""
+  shapes, meta = read_header(path_or_name)
+  try: cfg = from_dict(ViTConfig, meta) if meta is not None else infer_vit_config(shapes)
+  except (ValueError, TypeError) as e: raise ValueError(f"{model_path(path_or_name)} is not a ViT checkpoint ({e})") from None
+  return load_checkpoint(ViT(cfg), path_or_name)
 
 
 def load_tiled_unet(path_or_name: str | os.PathLike, batch: int = 64):

@@ -1,34 +1,70 @@
-"""Named UNet configurations. "published" is the architecture of AttentionUNet8_8600; the small ones
-trade channels and levels for speed (the published UNet costs ~64 ms per tile on two CPU cores)."""
+"""Model configurations: the named UNet sizes, and the bridge between a config dataclass (models.unet.UNetConfig,
+models.vit.ViTConfig: the one place a model's sizes are stated) and argparse flags or checkpoint metadata.
+
+"published" is the architecture of AttentionUNet8_8600; the small ones trade channels and levels for speed
+(the published UNet costs ~64 ms per tile on two CPU cores).
+"""
 from __future__ import annotations
 
-from models.unet import AttentionUNet, UNet
+import argparse
+import dataclasses
+from typing import Any, TypeVar
 
-UNET_CONFIGS: dict[str, dict] = {
-  "published": dict(arch="AttentionUNet", in_chan=3, mid_chan=64, out_chan=2, depth=3, width=1),
+from models.unet import UNET_ARCHS, UNet, UNetConfig
+from models.vit import ViTConfig
+
+UNET_CONFIGS: dict[str, UNetConfig] = {
+  "published": UNetConfig(arch="AttentionUNet"),
   # relative per-tile cost on CPU (bench/bench_models.py): medium ~1/12, small ~1/33 of published
-  "medium": dict(arch="UNet", in_chan=3, mid_chan=16, out_chan=2, depth=2, width=1),
-  "small": dict(arch="UNet", in_chan=3, mid_chan=8, out_chan=2, depth=2, width=1),
-  "tiny": dict(arch="UNet", in_chan=3, mid_chan=4, out_chan=2, depth=2, width=1),
+  "medium": UNetConfig(mid_chan=16, depth=2),
+  "small": UNetConfig(mid_chan=8, depth=2),
+  "tiny": UNetConfig(mid_chan=4, depth=2),
 }
 DEFAULT_UNET = "small"
-UNET_ARCHS = {"UNet": UNet, "AttentionUNet": AttentionUNet}
-VIT_DEFAULT: dict = dict(arch="ViT", num_classes=9, max_tokens=128, layers=3, embed_dim=256, num_heads=4, ff_dim=512)
+VIT_DEFAULT: dict = {"arch": "ViT", **dataclasses.asdict(ViTConfig())}  # the published ViT's metadata
+
+C = TypeVar("C", UNetConfig, ViTConfig)
 
 
-def unet_config(name_or_config: str | dict) -> dict:
-  """A full config dict (with "arch") from a registry name or a partial config (defaults: published sizes, arch UNet)."""
-  if isinstance(name_or_config, str):
-    if name_or_config not in UNET_CONFIGS: raise ValueError(f"unknown UNet config {name_or_config!r}; known: {sorted(UNET_CONFIGS)}")
-    return dict(UNET_CONFIGS[name_or_config])
-  cfg = {**UNET_CONFIGS["published"], "arch": "UNet", **name_or_config}
-  if cfg["arch"] not in UNET_ARCHS: raise ValueError(f"unknown UNet arch {cfg['arch']!r}; known: {sorted(UNET_ARCHS)}")
-  extra = set(cfg) - set(UNET_CONFIGS["published"])
-  if extra: raise ValueError(f"unknown UNet config keys {sorted(extra)}")
-  return cfg
+def from_dict(cls: type[C], d: dict[str, Any]) -> C:
+  """A config from metadata or a JSON flag: unknown keys are an error naming them ("arch" is the ViT's implicit tag)."""
+  d = dict(d)
+  if cls is ViTConfig and d.pop("arch", "ViT") != "ViT": raise ValueError(f"not a ViT config: {d}")
+  names = {f.name for f in dataclasses.fields(cls)}
+  if extra := sorted(set(d) - names): raise ValueError(f"unknown {cls.__name__} keys {extra}; known: {sorted(names)}")
+  return cls(**d)
 
 
-def build_unet(name_or_config: str | dict = DEFAULT_UNET, seed: int = 0) -> UNet:
+def unet_config(spec: str | dict | UNetConfig) -> UNetConfig:
+  """A UNetConfig from a registry name, a partial dict (over the published sizes, arch UNet) or a config."""
+  if isinstance(spec, UNetConfig): return spec
+  if isinstance(spec, str):
+    if spec not in UNET_CONFIGS: raise ValueError(f"unknown UNet config {spec!r}; known: {sorted(UNET_CONFIGS)}")
+    return UNET_CONFIGS[spec]
+  return from_dict(UNetConfig, spec)
+
+
+def build_unet(spec: str | dict | UNetConfig = DEFAULT_UNET, seed: int = 0) -> UNet:
   """A freshly initialised UNet (numpy init from seed) of a named or given config."""
-  cfg = unet_config(name_or_config)
-  return UNET_ARCHS[cfg.pop("arch")](**cfg, seed=seed)
+  cfg = unet_config(spec)
+  return UNET_ARCHS[cfg.arch](cfg, seed=seed)
+
+
+def flag(f: dataclasses.Field) -> str: return f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+
+
+def add_config_flags(p: argparse.ArgumentParser, cls: type, defaults: bool = True) -> None:
+  """One flag per field of a config dataclass (--mid-chan, --heads, ...), its help from the field. defaults=False
+  leaves them None, so they override another source (train_unet.py's --config) only when given."""
+  g = p.add_argument_group(f"model sizes ({cls.__name__})")
+  for f in dataclasses.fields(cls):
+    d = f.default if defaults else None
+    g.add_argument(flag(f), dest=f.name, type=type(f.default), default=d,
+                   help=f"{f.metadata.get('help', f.name)} (default {'%(default)s' if defaults else 'from --config'})")
+
+
+def config_from_args(cls: type[C], a: argparse.Namespace, base: C | None = None) -> C:
+  """The config the parsed flags describe: each field's flag where given (not None), else base's (else the default)."""
+  given = {f.name: getattr(a, f.name) for f in dataclasses.fields(cls) if getattr(a, f.name, None) is not None}
+  return dataclasses.replace(base if base is not None else cls(), **given)
+

@@ -105,15 +105,12 @@ class ViTRunner:
   def _forward(self, x: Tensor, pe: Tensor, n: Tensor) -> Tensor: return self.model.forward_batch(x, pe, n).softmax(-1).realize()
 
   def probs(self, tokens_list: list[np.ndarray]) -> np.ndarray:
-    """tokens_list: (N,32,32,4) arrays from poemap.tokens.tokenize_mask -> float32 (B,num_classes) softmax.
+    """tokens_list: (N,32,32,4) arrays from poemap.tokens.tokenize_mask, any number -> float32 (B,num_classes) softmax.
     An empty token array is a ValueError (the caller reports no_features)."""
     if len(tokens_list) == 0: raise ValueError("no samples")
-    x, pe, n = batch_arrays(tokens_list, self.model.max_tokens, self.model.embed_dim)
-    B, out = len(n), []
-    pad = -B % self.batch
-    if pad:  # dummy all-mask samples fill the last batch
-      x, pe, n = np.concatenate([x, np.zeros((pad, *x.shape[1:]), np.float32)]), np.concatenate([pe, np.zeros((pad, *pe.shape[1:]), np.float32)]), np.concatenate([n, np.zeros(pad, np.int32)])
+    out = []
     with Context(TRAINING=0):
-      for s in range(0, len(n), self.batch):
-        out.append(self._jit(Tensor(x[s:s + self.batch]), Tensor(pe[s:s + self.batch]), Tensor(n[s:s + self.batch])).numpy())
-    return np.concatenate(out)[:B].astype(np.float32)
+      for s in range(0, len(tokens_list), self.batch):  # one batch's arrays at a time (128 tokens of 32x32 floats a sample); the last one padded
+        arrays = batch_arrays(tokens_list[s:s + self.batch], self.model.max_tokens, self.model.embed_dim, batch=self.batch)
+        out.append(self._jit(*(Tensor(a) for a in arrays)).numpy())
+    return np.concatenate(out)[:len(tokens_list)].astype(np.float32)

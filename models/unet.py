@@ -6,14 +6,33 @@ was saved from, so tinygrad's get_state_dict yields its exact tensor names.
 """
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
-from tinygrad import Tensor, nn
+import numpy as np
+from tinygrad import Tensor
 from tinygrad.helpers import TRAINING
 
-from models.init import numpy_init
+from models.layers import Conv2d, ConvTranspose2d, GroupNorm, LayerNorm2d
+from poemap.contract import PUBLISHED_UNET_SIZES
 
 EPS = 1e-5
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+  """A UNet's sizes: the one place they are stated. The fields are train_unet.py's flags (--mid-chan, ...) and the
+  checkpoint's metadata (models.checkpoint); the defaults are the published AttentionUNet8_8600's, arch aside."""
+  arch: str = field(default="UNet", metadata=dict(help="UNet, or AttentionUNet (attention gates on the skips, the published arch)"))
+  in_chan: int = field(default=PUBLISHED_UNET_SIZES["in_chan"], metadata=dict(help="input channels (RGB)"))
+  mid_chan: int = field(default=PUBLISHED_UNET_SIZES["mid_chan"], metadata=dict(help="channels of the first level, doubled per level"))
+  out_chan: int = field(default=PUBLISHED_UNET_SIZES["out_chan"], metadata=dict(help="classes per pixel (ground, line)"))
+  depth: int = field(default=PUBLISHED_UNET_SIZES["depth"], metadata=dict(help="encoder levels; a tile side must be a multiple of 2**depth"))
+  width: int = field(default=1, metadata=dict(help="residual blocks per level"))
+
+  def __post_init__(self):
+    if self.arch not in ("UNet", "AttentionUNet"): raise ValueError(f"unknown UNet arch {self.arch!r}; known: ['AttentionUNet', 'UNet']")
+    if min(self.in_chan, self.mid_chan, self.out_chan, self.depth, self.width) < 1: raise ValueError(f"UNet sizes must be >= 1, got {self}")
 
 
 def groups_for(channels: int) -> int:
@@ -36,20 +55,20 @@ def channel_dropout(x: Tensor, p: float = 0.5) -> Tensor:
 
 class ResBlock:
   """Pre-activation residual block: (GroupNorm -> ReLU -> 3x3 conv) x2, plus 1x1 shortcut if channels change."""
-  def __init__(self, cin: int, cout: int):
-    self.blocks: list[Callable] = [nn.GroupNorm(groups_for(cin), cin, eps=EPS), relu, nn.Conv2d(cin, cout, 3, padding=1),
-                                   nn.GroupNorm(groups_for(cout), cout, eps=EPS), relu, nn.Conv2d(cout, cout, 3, padding=1)]
-    if cin != cout: self.shortcut = nn.Conv2d(cin, cout, 1)
+  def __init__(self, cin: int, cout: int, rng: np.random.Generator):
+    self.blocks: list[Callable] = [GroupNorm(groups_for(cin), cin, EPS), relu, Conv2d(cin, cout, 3, rng, padding=1),
+                                   GroupNorm(groups_for(cout), cout, EPS), relu, Conv2d(cout, cout, 3, rng, padding=1)]
+    if cin != cout: self.shortcut = Conv2d(cin, cout, 1, rng)
   def __call__(self, x: Tensor) -> Tensor:
     return x.sequential(self.blocks) + (self.shortcut(x) if hasattr(self, "shortcut") else x)
 
 
 class AttentionGate:
   """Scales the skip connection x by a per-pixel weight computed from x and the decoder signal g."""
-  def __init__(self, g_chan: int, x_chan: int, inter: int):
-    self.W_g = [nn.Conv2d(g_chan, inter, 1), nn.GroupNorm(groups_for(inter), inter, eps=EPS)]
-    self.W_x = [nn.Conv2d(x_chan, inter, 1), nn.GroupNorm(groups_for(inter), inter, eps=EPS)]
-    self.psi = [nn.Conv2d(inter, 1, 1), nn.LayerNorm2d(1, eps=EPS)]
+  def __init__(self, g_chan: int, x_chan: int, inter: int, rng: np.random.Generator):
+    self.W_g = [Conv2d(g_chan, inter, 1, rng), GroupNorm(groups_for(inter), inter, EPS)]
+    self.W_x = [Conv2d(x_chan, inter, 1, rng), GroupNorm(groups_for(inter), inter, EPS)]
+    self.psi = [Conv2d(inter, 1, 1, rng), LayerNorm2d(1, EPS)]
   def __call__(self, g: Tensor, x: Tensor) -> Tensor:
     # NOTE: LayerNorm2d over a single channel normalises to 0, so psi is sigmoid(bias) per pixel; the
     # published weights were trained with exactly this function, so it stays.
@@ -59,25 +78,28 @@ class AttentionGate:
 
 class UNet:
   """depth encoder levels of `width` residual blocks each, channels mid_chan * 2**level; a middle at
-  mid_chan * 2**depth; a mirrored decoder. Input (B,in_chan,H,W) with H,W multiples of 2**depth."""
-  attention = False
-
-  def __init__(self, in_chan: int = 3, mid_chan: int = 64, out_chan: int = 2, depth: int = 3, width: int = 1, seed: int = 0):
-    if min(in_chan, mid_chan, out_chan, depth, width) < 1: raise ValueError(f"UNet sizes must be >= 1, got {in_chan=} {mid_chan=} {out_chan=} {depth=} {width=}")
-    self.config = dict(arch=type(self).__name__, in_chan=in_chan, mid_chan=mid_chan, out_chan=out_chan, depth=depth, width=width)
-    ch = [mid_chan * 2**i for i in range(depth + 1)]
-    def stage(cin: int, cout: int) -> list: return [ResBlock(cin, cout)] + [ResBlock(cout, cout) for _ in range(width - 1)]
-    self.save_intermediates: list[list] = [[nn.Conv2d(in_chan, ch[0], 3, padding=1), *stage(ch[0], ch[0])]]
-    self.save_intermediates += [[max_pool, *stage(ch[i - 1], ch[i])] for i in range(1, depth)]
-    self.middle: list = [max_pool, *stage(ch[depth - 1], ch[depth]), channel_dropout, nn.ConvTranspose2d(ch[depth], ch[depth - 1], 2, stride=2)]
+  mid_chan * 2**depth; a mirrored decoder. Input (B,in_chan,H,W) with H,W multiples of 2**depth.
+  UNet(cfg) or UNet(mid_chan=8, ...) (fields of UNetConfig over its defaults); seed draws the initial weights."""
+  def __init__(self, cfg: UNetConfig | None = None, seed: int = 0, **sizes):
+    cfg = replace(cfg or UNetConfig(arch=type(self).__name__), **sizes)
+    if cfg.arch != type(self).__name__: raise ValueError(f"a {cfg.arch} config for a {type(self).__name__}")
+    self.cfg, self.attention = cfg, cfg.arch == "AttentionUNet"
+    rng = np.random.default_rng(seed)
+    ch = [cfg.mid_chan * 2**i for i in range(cfg.depth + 1)]
+    def stage(cin: int, cout: int) -> list: return [ResBlock(cin, cout, rng)] + [ResBlock(cout, cout, rng) for _ in range(cfg.width - 1)]
+    self.save_intermediates: list[list] = [[Conv2d(cfg.in_chan, ch[0], 3, rng, padding=1), *stage(ch[0], ch[0])]]
+    self.save_intermediates += [[max_pool, *stage(ch[i - 1], ch[i])] for i in range(1, cfg.depth)]
+    self.middle: list = [max_pool, *stage(ch[-2], ch[-1]), channel_dropout, ConvTranspose2d(ch[-1], ch[-2], 2, rng, stride=2)]
     self.consume_intermediates: list[list] = []
-    for lvl in range(depth - 1, -1, -1):
-      tail = [nn.ConvTranspose2d(ch[lvl], ch[lvl - 1], 2, stride=2)] if lvl > 0 else \
-             [nn.GroupNorm(groups_for(ch[0]), ch[0], eps=EPS), relu, nn.Conv2d(ch[0], out_chan, 1)]
+    for lvl in range(cfg.depth - 1, -1, -1):
+      tail = [ConvTranspose2d(ch[lvl], ch[lvl - 1], 2, rng, stride=2)] if lvl > 0 else \
+             [GroupNorm(groups_for(ch[0]), ch[0], EPS), relu, Conv2d(ch[0], cfg.out_chan, 1, rng)]
       self.consume_intermediates.append([*stage(2 * ch[lvl], ch[lvl]), *tail])
     if self.attention:
-      self.attention_blocks = [AttentionGate(ch[lvl], ch[lvl], max(1, ch[lvl] // 2)) for lvl in range(depth - 1, -1, -1)]
-    numpy_init(self, seed)
+      self.attention_blocks = [AttentionGate(ch[lvl], ch[lvl], max(1, ch[lvl] // 2), rng) for lvl in range(cfg.depth - 1, -1, -1)]
+
+  @property
+  def config(self) -> dict: return asdict(self.cfg)  # what the checkpoint metadata holds
 
   def __call__(self, x: Tensor) -> Tensor:
     skips = []
@@ -92,4 +114,6 @@ class UNet:
 
 class AttentionUNet(UNet):
   """UNet whose skip connections pass attention gates before concatenation (the published AttentionUNet8_8600)."""
-  attention = True
+
+
+UNET_ARCHS: dict[str, type[UNet]] = {"UNet": UNet, "AttentionUNet": AttentionUNet}

@@ -1,5 +1,7 @@
+import argparse
 import json
 import math
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -15,19 +17,22 @@ from models import (
   AttentionUNet,
   TiledUNet,
   UNet,
+  UNetConfig,
   ViT,
+  ViTConfig,
   ViTRunner,
   batch_arrays,
   build_unet,
   load_checkpoint,
   load_unet,
   load_vit,
-  sample_arrays,
   save_checkpoint,
+  unet_config,
 )
 from models.checkpoint import infer_unet_config, infer_vit_config, read_header
-from models.config import VIT_DEFAULT
+from models.config import add_config_flags, config_from_args
 from models.unet import channel_dropout
+from poemap.contract import PUBLISHED_UNET_SIZES, PUBLISHED_VIT_SIZES
 from poemap.fidelity import channel_stats
 from poemap.tokens import tokenize_mask
 
@@ -40,7 +45,7 @@ def shapes(model) -> dict: return {k: list(v.shape) for k, v in get_state_dict(m
 
 @pytest.fixture(scope="module")
 def tiny():
-  return build_unet("tiny")
+  return build_unet("tiny", seed=1)  # a seed whose random UNet marks about half the pixels: masks that show a difference
 
 
 @pytest.fixture(scope="module")
@@ -77,11 +82,12 @@ def token_sets(seed: int = 0) -> list[np.ndarray]:
 
 def test_attention_unet_matches_published_names_and_shapes(published):
   assert shapes(published) == FIXTURE["AttentionUNet8_8600"]
-  assert published.config == UNET_CONFIGS["published"]
+  assert published.cfg == UNET_CONFIGS["published"] and published.config == {**PUBLISHED_UNET_SIZES, "arch": "AttentionUNet", "width": 1}
 
 
 def test_vit_matches_published_names_and_shapes():
-  assert shapes(ViT()) == FIXTURE["ViT6_219_15"]
+  vit = ViT()
+  assert shapes(vit) == FIXTURE["ViT6_219_15"] and vit.config == {**PUBLISHED_VIT_SIZES, "arch": "ViT"}
 
 
 def test_published_architecture_facts(published):
@@ -96,14 +102,14 @@ def test_published_architecture_facts(published):
 def test_configs_inferred_from_published_shapes():
   un = {k: tuple(v) for k, v in FIXTURE["AttentionUNet8_8600"].items()}
   assert infer_unet_config(un) == UNET_CONFIGS["published"]
-  assert infer_vit_config({k: tuple(v) for k, v in FIXTURE["ViT6_219_15"].items()}) == VIT_DEFAULT
+  assert infer_vit_config({k: tuple(v) for k, v in FIXTURE["ViT6_219_15"].items()}) == ViTConfig()
 
 
 @pytest.mark.parametrize("cfg", [dict(arch="UNet", mid_chan=8, depth=1, width=2), dict(arch="AttentionUNet", mid_chan=8, depth=2, out_chan=3)])
 def test_configs_forward_shape_and_inference(cfg):
   m = build_unet(cfg)
   assert m(Tensor.randn(2, 3, 32, 32)).shape == (2, cfg.get("out_chan", 2), 32, 32)
-  assert infer_unet_config({k: tuple(v) for k, v in shapes(m).items()}) == {**UNET_CONFIGS["published"], **cfg}
+  assert infer_unet_config({k: tuple(v) for k, v in shapes(m).items()}) == unet_config(cfg) == replace(UNetConfig(), **cfg)
 
 
 def test_unknown_config_is_a_clear_error():
@@ -130,7 +136,7 @@ def test_inference_is_deterministic_and_dropout_only_in_training(tiny):
 def test_unet_save_load_round_trip(tmp_path, tiny):
   x = x4(1)
   p = save_checkpoint(tiny, tmp_path / "tiny_synth.safetensors")
-  assert read_header(p)[1] == UNET_CONFIGS["tiny"]
+  assert read_header(p)[1] == asdict(UNET_CONFIGS["tiny"])
   back = load_unet(p)
   assert type(back) is UNet and back.config == tiny.config
   np.testing.assert_array_equal(back(x).numpy(), tiny(x).numpy())
@@ -176,7 +182,7 @@ def test_mismatched_checkpoint_names_the_tensors(tmp_path, tiny):
   with pytest.raises(ValueError, match=r"mismatched \['consume_intermediates\.0\.0\.blocks\.0\.bias: model \(32,\) vs file \(16,\)"):
     load_checkpoint(build_unet("small"), p)
   with pytest.raises(ValueError, match=r"missing \['attention_blocks\.0\.W_g\.0\.bias'.*unexpected \[\]"):
-    load_checkpoint(build_unet({**UNET_CONFIGS["tiny"], "arch": "AttentionUNet"}), p)
+    load_checkpoint(build_unet(replace(UNET_CONFIGS["tiny"], arch="AttentionUNet")), p)
   with pytest.raises(ValueError, match="not a ViT checkpoint"): load_vit(p)
   junk = tmp_path / "junk.safetensors"
   junk.write_bytes(b"\xff" * 64)
@@ -238,7 +244,7 @@ def _np_layernorm(x, scale, bias):
 
 
 def _np_vit(vit: ViT, x: np.ndarray, pe: np.ndarray, n: np.ndarray) -> np.ndarray:
-  """Independent float64 reading of DESIGN.md's ViT facts, for one batch of padded arrays."""
+  """Independent float64 reading of the ViT facts in docs/DESIGN.md, "The published checkpoints", for one batch of padded arrays."""
   P = {k: v.numpy().astype(np.float64) for k, v in get_state_dict(vit).items()}
   B, T = x.shape[:2]
   w = P["embedding.l1.weight"]  # (C,1,16,16) on the four quadrants
@@ -260,14 +266,18 @@ def _np_vit(vit: ViT, x: np.ndarray, pe: np.ndarray, n: np.ndarray) -> np.ndarra
   return _np_layernorm(h, P["encoder_norm.0"], P["encoder_norm.1"])[:, 0] @ P["head.0"] + P["head.1"]
 
 
-def test_vit_list_path_equals_batched_path_and_reference(vit):
+def _softmax(z: np.ndarray) -> np.ndarray:
+  e = np.exp(z - z.max(-1, keepdims=True))
+  return e / e.sum(-1, keepdims=True)
+
+
+def test_vit_forward_equals_the_numpy_reference(vit):
   toks = token_sets()
   assert len(toks[0]) > vit.max_tokens > len(toks[2])
-  listed = vit([sample_arrays(t, 32) for t in toks]).numpy()
   x, pe, n = batch_arrays(toks, vit.max_tokens, 32)
   assert n.tolist() == [vit.max_tokens, min(len(toks[1]), vit.max_tokens), len(toks[2])]
   batched = vit.forward_batch(Tensor(x), Tensor(pe), Tensor(n)).numpy()
-  np.testing.assert_allclose(listed, batched, atol=1e-5)
+  np.testing.assert_array_equal(vit(toks).numpy(), batched)  # __call__ is batch_arrays + forward_batch
   np.testing.assert_allclose(batched, _np_vit(vit, x, pe, n), atol=1e-4)
   # what padding positions hold does not matter: they become the mask token
   x2, pe2 = x.copy(), pe.copy()
@@ -275,14 +285,60 @@ def test_vit_list_path_equals_batched_path_and_reference(vit):
   np.testing.assert_allclose(vit.forward_batch(Tensor(x2), Tensor(pe2), Tensor(n)).numpy(), batched, atol=1e-6)
 
 
+def test_batch_arrays_pads_to_whole_batches():
+  toks = token_sets(2)
+  x, pe, n = batch_arrays(toks, 8, 32, batch=2)
+  assert x.shape == (4, 8, 1, 32, 32) and pe.shape == (4, 8, 32) and n.tolist()[3] == 0 and not x[3].any() and not pe[3].any()
+  for a, b in zip((x, pe, n), batch_arrays(toks, 8, 32)): np.testing.assert_array_equal(a[:3], b)
+
+
 def test_vit_runner_probs(vit):
   toks = token_sets(1)
-  ref = vit([sample_arrays(t, 32) for t in toks]).softmax(-1).numpy()
+  x, pe, n = batch_arrays(toks, vit.max_tokens, 32)
+  ref = _softmax(_np_vit(vit, x, pe, n))
   runner = ViTRunner(vit, batch=2)
   for _ in range(3):  # covers TinyJit's plain, capture and replay calls
     p = runner.probs(toks)
     assert p.shape == (3, 3) and p.dtype == np.float32
     np.testing.assert_allclose(p, ref, atol=1e-5)
     np.testing.assert_allclose(p.sum(1), 1, atol=1e-5)
+  np.testing.assert_array_equal(runner.probs(toks[:1] * 5)[4], p[0])  # any number of samples, the same probabilities
   with pytest.raises(ValueError, match="no tokens"): runner.probs([toks[0], toks[0][:0]])
   with pytest.raises(ValueError, match=r"\(N,32,32,4\)"): runner.probs([toks[0][..., :2]])
+
+# ---- configs and initialisation
+
+def test_each_layer_initialises_its_own_parameters():
+  m = build_unet("tiny", seed=3)
+  for name, t in get_state_dict(m).items():
+    a = t.numpy()
+    if a.ndim == 4:  # conv kernels (out, in, k, k) and transposed ones (in, out, k, k): within +-1/sqrt(fan_in)
+      fan_in = math.prod(a.shape[1:])
+      assert np.abs(a).max() <= 1 / math.sqrt(fan_in) and a.std() > 0.2 / math.sqrt(fan_in), name
+  gn = m.save_intermediates[0][1].blocks[0]
+  assert (gn.weight.numpy() == 1).all() and (gn.bias.numpy() == 0).all()
+  v = ViT(**SMALL_VIT, seed=3)
+  assert abs(float(v.cls_token.numpy().std()) - 0.02) < 0.01 and (v.encoder_norm[0].numpy() == 1).all() and (v.tbs[0].ln1[1].numpy() == 0).all()
+  w = v.tbs[0].query[0].numpy()
+  assert w.shape == (32, 32) and np.abs(w).max() <= 1 / math.sqrt(32)
+  # a function of the seed
+  same, other = get_state_dict(ViT(**SMALL_VIT, seed=3)), get_state_dict(ViT(**SMALL_VIT, seed=4))
+  for k, t in get_state_dict(v).items():
+    np.testing.assert_array_equal(t.numpy(), same[k].numpy(), err_msg=k)
+  assert not np.array_equal(v.head[0].numpy(), other["head.0"].numpy())
+
+
+def test_config_flags_feed_the_model_and_its_metadata(tmp_path):
+  p = argparse.ArgumentParser()
+  add_config_flags(p, ViTConfig)
+  a = p.parse_args(["--layers", "1", "--embed-dim", "32", "--heads", "2", "--classes", "3"])
+  cfg = config_from_args(ViTConfig, a)
+  assert cfg == ViTConfig(layers=1, embed_dim=32, num_heads=2, num_classes=3) and config_from_args(ViTConfig, p.parse_args([])) == ViTConfig()
+  back = load_vit(save_checkpoint(ViT(cfg, max_tokens=8), tmp_path / "v.safetensors"))
+  assert back.cfg == replace(cfg, max_tokens=8)
+  q = argparse.ArgumentParser()
+  add_config_flags(q, UNetConfig, defaults=False)  # train_unet.py: the flags override --config only where given
+  assert config_from_args(UNetConfig, q.parse_args(["--mid-chan", "4"]), UNET_CONFIGS["small"]) == replace(UNET_CONFIGS["small"], mid_chan=4)
+  assert config_from_args(UNetConfig, q.parse_args([]), UNET_CONFIGS["published"]) == UNET_CONFIGS["published"]
+  with pytest.raises(ValueError, match="multiple of 4"): ViTConfig(embed_dim=30)
+  with pytest.raises(ValueError, match="a UNet config for a AttentionUNet"): AttentionUNet(UNET_CONFIGS["tiny"])

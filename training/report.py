@@ -27,9 +27,7 @@ def vit_predictions(runner, root: str | os.PathLike | None = None, curated_only:
     t = read_tokens(p)
     recs.append({"path": str(p), "label": int(label), "n_tokens": int(len(t)), "tokens": t})
   have = [r for r in recs if r["n_tokens"]]
-  for s in range(0, len(have), runner.batch):
-    chunk = have[s:s + runner.batch]
-    for r, pr in zip(chunk, runner.probs([r["tokens"] for r in chunk])): r["probs"], r["pred"] = pr.tolist(), int(pr.argmax())
+  for r, pr in zip(have, runner.probs([r["tokens"] for r in have]) if have else []): r["probs"], r["pred"] = pr.tolist(), int(pr.argmax())
   for r in recs:
     if not r["n_tokens"]: r["probs"], r["pred"] = None, -1
   return recs
