@@ -34,6 +34,7 @@ OPEN = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))  # at ½ scale: wide
 FULL_EXTENT = 40  # ½-scale px: a line component this long (or longer) has full weight
 FULL_WEIGHT = 0.99
 MIN_LONG = 40     # ½-scale px of full-weight line confirmed beyond chance that a shift needs
+LONG_SHARE = 0.5  # ... and at least this share of the most that any candidate shift confirms
 MIN_AREA, MIN_EXTENT = 10, 7  # ½-scale px: a line-pixel component smaller than this is a speck, not a line
 
 
@@ -90,6 +91,7 @@ LINE_LEVEL = 12  # top-hat blueness above this is a line pixel on any frame; cal
 LINE_LEVEL_MIN, LEVEL_GAIN = 5, 3  # ... LEVEL_GAIN times the frame's 99th percentile, at least LINE_LEVEL_MIN
 MIN_LINE_PIXELS = 80  # at ½ scale: fewer shared line pixels than this pin a translation only if
 MIN_CONFIRMED = 120  # ½-scale line pixels confirmed beyond chance (score x n) that any shift needs
+WEAK, WEAK_CONFIRMED = 0.5, 300  # ... and a shift confirmed less well than WEAK, this many
 MIN_SPARSE, SPARSE_CONFIDENCE, SPARSE_SHARE = 40, 0.8, 0.8  # ... there are MIN_SPARSE of them and nearly all agree
 APERTURE_DISTINCT = 1.2  # how much better than 12 px off the chosen shift must explain the lines
 APERTURE = [(dy, dx) for dy, dx in ((12, 0), (0, 12), (8, 8), (8, -8)) for dy, dx in ((dy, dx), (-dy, -dx))]  # ½-scale px
@@ -105,7 +107,7 @@ STRICT_MIN_PIXELS, STRICT_AGREE = 200, 0.6  # ... and for a strict check
 LOST_AFTER = 3       # refused frames in a row after which the canvas no longer claims a position
 PAIR_GAP = 3         # lost frames after which only relocation against the canvas is tried
 JUMP = 0.4           # of the frame side: a step this long from the last frame is checked strictly
-STRONG = 0.5         # ... unless the frames agree on it this well
+STRONG, STRONG_CONFIRMED = 0.5, 300  # ... unless the frames agree on it this well, on this many ½-scale line pixels
 CELL_AGREE, CELL_MIN_PIXELS, CELL_MIN_FLOOR = 0.2, 40, 25  # and in each ninth of the frame that holds this many, this share
 BLANK = 0.04       # of the frame height: half-side of the square around the player icon ignored
 
@@ -291,9 +293,9 @@ def _world_of(a: Candidate, b: Candidate) -> bool:
 
 
 def _pick(r: np.ndarray, verify, need: int, limit: tuple[float, float], min_confidence: float,
-          min_share: float = MIN_SHARE, aperture: bool = True) -> tuple[float, float, float] | None:
-  """The player's movement (dy, dx) in ½-scale pixels, sub-pixel, and its confidence: the
-  strongest correlation peaks, each verified against the line pixels (a peak from the world,
+          min_share: float = MIN_SHARE, aperture: bool = True) -> tuple[float, float, float, float] | None:
+  """The player's movement (dy, dx) in ½-scale pixels, sub-pixel, its confidence and how many
+  line pixels confirm it beyond chance: the strongest correlation peaks, each verified against the line pixels (a peak from the world,
   from monsters or from noise fails that), the best kept only if it clearly beats the others and
   is not the world's movement (see below)."""
   h, w = r.shape
@@ -311,6 +313,11 @@ def _pick(r: np.ndarray, verify, need: int, limit: tuple[float, float], min_conf
            (e.n >= MIN_LINE_PIXELS or (e.score >= SPARSE_CONFIDENCE and e.share >= SPARSE_SHARE)):
           cands.append(Candidate(sy, sx, e))
   if not cands: return _refuse('no candidate')
+  # map lines are long runs: a shift that confirms far fewer of them than another candidate does is
+  # a texture's fit (grain, ripples, a busy ground scoring well by its many short fragments), neither
+  # the answer nor a rival to it
+  most = max(c.e.long for c in cands)
+  if most > 0: cands = [c for c in cands if c.e.long >= LONG_SHARE * most]
   best = max(cands, key=lambda c: c.e.score)
   # the world scrolls parallax (> 1) times faster than the map, so a world-locked texture explains
   # a longer copy of the player's movement. The best shift's shorter copy on its ray, explained by
@@ -323,6 +330,10 @@ def _pick(r: np.ndarray, verify, need: int, limit: tuple[float, float], min_conf
       return _refuse(f'world rival: ray {ray.e.score:.2f} best {best.e.score:.2f}')
     best = ray
   if best.e.score < min_confidence: return _refuse(f'best {best.e.score:.2f} < {min_confidence:.2f}')
+  # weak agreement is what a screen that is not the map (a panel's frame, the passive tree, another
+  # area) reaches by chance on a few hundred pixels; from the map it comes with many more
+  if best.e.score < WEAK and best.e.score * best.e.n < WEAK_CONFIRMED:
+    return _refuse(f'weak {best.e.score:.2f} on {best.e.score * best.e.n:.0f} px')
   # a world texture of short strokes (ripples, sparkles, grain) can explain a shift on its own;
   # map lines are long runs, and some of them must agree
   if best.e.long < MIN_LONG: return _refuse(f'long runs {best.e.long:.0f} < {MIN_LONG}')
@@ -337,10 +348,10 @@ def _pick(r: np.ndarray, verify, need: int, limit: tuple[float, float], min_conf
   if ap * APERTURE_DISTINCT > best.e.score: return _refuse(f'aperture {ap:.2f} best {best.e.score:.2f}')
   py, px = (-best.sy) % h, (-best.sx) % w
   fy, fx = _subpixel(r, py, px)
-  return best.sy - (fy - py), best.sx - (fx - px), best.e.score
+  return best.sy - (fy - py), best.sx - (fx - px), best.e.score, best.e.score * best.e.n
 
 
-def _translation(a: _Features, b: _Features, min_confidence: float) -> tuple[float, float, float] | None:
+def _translation(a: _Features, b: _Features, min_confidence: float) -> tuple[float, float, float, float] | None:
   """Coarse phase correlation at ½ scale over the whole frame, verified; then refined at full
   scale (see _refine)."""
   if a.spectrum is None or b.spectrum is None: return None
@@ -351,7 +362,7 @@ def _translation(a: _Features, b: _Features, min_confidence: float) -> tuple[flo
   need = min(MIN_LINE_PIXELS, max(MIN_SPARSE, int(0.7 * np.count_nonzero(a.on))))
   t = _pick(r, lambda sy, sx: _verify(a.points, b.near, b.chance, sy, sx), need, (MAX_SHIFT * h, MAX_SHIFT * w), min_confidence)
   if t is None: return None
-  return (*_refine(a.full_on, b.full_on, 2 * t[0], 2 * t[1]), t[2])
+  return (*_refine(a.full_on, b.full_on, 2 * t[0], 2 * t[1]), t[2], t[3])
 
 
 REFINE = 5  # ± full-scale pixels searched around the coarse estimate (±2.5 px at ½ scale)
@@ -400,7 +411,8 @@ def find_translation(prev: np.ndarray, cur: np.ndarray, min_confidence: float = 
   few shared map lines). Confidence is the fraction of prev's map-line pixels that cur confirms."""
   prev, cur = _check_frame(prev, "prev"), _check_frame(cur, "cur")
   if prev.shape != cur.shape: raise ValueError(f"frames differ in size: {prev.shape} vs {cur.shape}")
-  return _translation(_Features(prev), _Features(cur), min_confidence)
+  t = _translation(_Features(prev), _Features(cur), min_confidence)
+  return None if t is None else t[:3]
 
 
 def crop(a: np.ndarray, y0: int, x0: int, h: int, w: int) -> np.ndarray:
@@ -488,7 +500,7 @@ class MinimapCanvas:
     t = _translation(self._prev, feats, self._min_confidence()) if self._gap < PAIR_GAP else None
     # after lost frames or for a long step, a weakly confirmed shift needs the canvas to vouch for it
     if t is not None:
-      strict = (self._gap > 0 or np.abs(t[:2]).max() > JUMP * f.shape[0]) and t[2] < STRONG
+      strict = (self._gap > 0 or np.abs(t[:2]).max() > JUMP * f.shape[0]) and (t[2] < STRONG or t[3] < STRONG_CONFIRMED)
       if not self._agrees(feats, self.topleft + t[:2], strict): t = None
     if t is None:
       t = self._relocate(feats)
@@ -554,7 +566,7 @@ class MinimapCanvas:
     tot, hit = np.bincount(cell, minlength=9), np.bincount(cell, weights=sub[ys, xs], minlength=9)
     return all(kappa(hit[i], tot[i]) >= CELL_AGREE for i in range(9) if tot[i] >= max(CELL_MIN_FLOOR, CELL_MIN_PIXELS * a))
 
-  def _relocate(self, feats: _Features) -> tuple[float, float, float] | None:
+  def _relocate(self, feats: _Features) -> tuple[float, float, float, float] | None:
     """Align a frame against the canvas around the last accepted position instead of against the
     last frame: the canvas holds every line revealed so far, and a crop RELOCATE times the frame
     size still overlaps after long moves or several skipped frames. Costlier, so only when the
@@ -569,7 +581,12 @@ class MinimapCanvas:
     # seams between pasted frames would pass the line filter as long straight "walls")
     y0, x0 = tl[0] // 2 - oy, tl[1] // 2 - ox
     pers = crop(self._persistent(), y0, x0, ch, cw)
-    ref = pers.astype(np.uint8) * 255 if np.count_nonzero(pers) >= STRICT_MIN_PIXELS else crop(self.lines, y0, x0, ch, cw)
+    if np.count_nonzero(pers) >= STRICT_MIN_PIXELS:
+      # plus the last frame's long lines: just revealed, not persistent yet, and they lie where a
+      # player who walked on during a gap is likeliest to overlap what the canvas knows
+      pers[oy:oy + h // 2, ox:ox + w // 2] |= self._prev.on & (self._prev.weight == 255)
+      ref = pers.astype(np.uint8) * 255
+    else: ref = crop(self.lines, y0, x0, ch, cw)
     ref_on = ref > 0
     if not ref_on.any() or feats.spectrum is None: return None
     moved = np.zeros((ch, cw), np.float32)
@@ -583,7 +600,7 @@ class MinimapCanvas:
               self._min_confidence(), min_share=0.0, aperture=False)
     if t is None: return None
     last = _full_on(crop(self.image, tl[0], tl[1], h, w))  # the canvas where the last frame lies
-    return (*_refine(last, feats.full_on, 2 * t[0], 2 * t[1]), t[2])
+    return (*_refine(last, feats.full_on, 2 * t[0], 2 * t[1]), t[2], t[3])
 
   def _grow_to_fit(self) -> None:
     tl, (h, w) = self._rounded(), self.frame_shape[:2]

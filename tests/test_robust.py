@@ -71,6 +71,20 @@ def test_interruptions_are_skipped_and_the_map_picked_up_again(kind):
   assert not c.lost and float(np.abs((c.position - c.origin) - s["positions"][-1] * k).max()) <= 2.0
 
 
+def test_the_character_stands_still_only_while_the_game_cant_be_played():
+  s = make_session(3, 21, 30, look=Look(), interruptions=4)
+  kinds, pos = [str(k) for k in s["kinds"]], s["positions"]
+  moved = [bool(np.any(pos[t] != pos[t - 1])) for t in range(1, len(kinds))]
+  assert {"death", "desktop", "overlay_off"} <= set(kinds), "this seed's schedule is meant to hold still and walking kinds"
+  assert any(moved[t - 1] for t in range(1, len(kinds)) if kinds[t] == "overlay_off")
+  for t in range(1, len(kinds)):
+    if kinds[t] in interrupt.STILL: assert not moved[t - 1], f"{kinds[t]} frame {t} moved"
+  # the walk is resumed, not skipped: the frame after a still stretch continues from where it stood
+  plain = make_session(3, 21, 30, look=Look())["positions"]
+  steps = np.cumsum([0] + [k not in interrupt.STILL for k in kinds[1:]])
+  assert np.array_equal(pos, plain[steps])
+
+
 def test_a_frame_from_another_area_is_refused():
   here, there = make_session(0, 31, 4), make_session(6, 77, 8)
   c = MinimapCanvas(here["frames"][0])

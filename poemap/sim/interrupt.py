@@ -10,6 +10,10 @@ import cv2
 import numpy as np
 
 KINDS = ("desktop", "loading", "panel", "tree", "overlay_off", "death", "other_area")
+# the character stays where it is while these are shown: alt-tabbed it gets no input, a loading
+# screen pauses the game, a dead one lies where it fell (resurrecting elsewhere is not modelled);
+# behind a panel, the passive tree or with the overlay off the player may walk on
+STILL = ("desktop", "loading", "death")
 LENGTH = {"desktop": (1, 3), "loading": (1, 3), "panel": (1, 3), "tree": (1, 2), "overlay_off": (2, 4), "death": (1, 2), "other_area": (1, 1)}
 
 
