@@ -2,8 +2,9 @@
 the preparation step of the published pipeline (the ViT trains on the masks the UNet really produces).
 
 Each layout is run through the UNet on 32 px tiles with its own channel statistics, exactly as the
-server does, then sparse pixels are cleaned. Masks are written atomically; existing masks are left
-alone unless --overwrite.
+server does. The mask is written as the UNet gives it: a training sample cleans sparse pixels once, after
+the fog, as the server does on a live mask (poemap.tokens.mask_tokens). Masks are written atomically;
+existing masks are left alone unless --overwrite.
 
   python prepare_vit_data.py --unet UNet_synth
   python prepare_vit_data.py --data out/synth --unet data/model/UNet_synth.safetensors --overwrite
@@ -17,7 +18,6 @@ from tqdm import tqdm
 from models.checkpoint import load_tiled_unet
 from poemap.datadir import report_read, scan_layouts, write_layout_mask
 from poemap.fileio import load_png
-from poemap.tokens import clean_sparse_pixels
 from poemap.usererror import UserError, run_main
 
 
@@ -39,7 +39,7 @@ def main(argv=None) -> int:
   kept = [f for f in todo if f.mask is not None and not a.overwrite]
   written = 0
   for f in tqdm([f for f in todo if f not in kept], desc="masks", unit="layout"):
-    write_layout_mask(f.instance_dir, f.n, clean_sparse_pixels(tiled.mask(load_png(f.image))), overwrite=a.overwrite)
+    write_layout_mask(f.instance_dir, f.n, tiled.mask(load_png(f.image)), overwrite=a.overwrite)
     written += 1
   print(f"wrote {written} mask(s)" + (f"; kept {len(kept)} existing (pass --overwrite to recompute them)" if kept else ""))
   return 0

@@ -12,36 +12,41 @@ docs/MODELS.md for its exact command. Examples:
   python train_unet.py                                            # our recipe, data/ -> out/unet.safetensors
   python train_unet.py --recipe published                         # the original recipe -> out/unet_200.safetensors, ...
   python train_unet.py --data out/synth --config small --batch 128 --steps 3000 --out data/model/UNet_synth.safetensors
+  python train_unet.py --config small --mid-chan 12                # a named config with one size changed
 
-Ctrl+C finishes the current step and saves a checkpoint (written atomically, never torn).
+--out keeps the weights of the best validation F1 (the last ones without a validation set); every --save-every
+steps a resume state is written beside it (OUT.resume), and `--resume` with the same flags continues from it.
+Ctrl+C finishes the current step and saves both (written atomically, never torn).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 from tinygrad import Tensor
 from tinygrad.nn.state import get_parameters
-from tqdm import tqdm, trange
+from tqdm import tqdm
 
-from models.checkpoint import load_checkpoint
-from models.config import UNET_CONFIGS, build_unet
+from models.checkpoint import load_checkpoint, save_checkpoint
+from models.config import UNET_CONFIGS, add_config_flags, build_unet, config_from_args, unet_config
 from models.tiled import TiledUNet
+from models.unet import UNetConfig
 from poemap.colorfilter import line_f1
+from poemap.contract import TILE
 from poemap.fidelity import BUNDLED, PUBLISHED
 from poemap.usererror import UserError, run_main
 from training.loop import (
   Stepper,
-  StopOnSigint,
   add_optimizer_flags,
   add_run_flags,
   checkpoint_target,
+  fit,
   lr_from_args,
-  save,
   seed_all,
+  step_norm,
+  step_rng,
   wandb_run,
   weighted_cross_entropy,
 )
@@ -55,22 +60,22 @@ def get_args(argv=None) -> argparse.Namespace:
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--recipe", choices=("ours", "published"), default="ours", help="flag defaults: ours, or the original recipe of the published "
                  "UNet (see the top of this help) (default %(default)s)")
-  add_run_flags(p, "out/unet.safetensors", "--config")
+  add_run_flags(p, "out/unet.safetensors", "--config", save_every=500)
   p.add_argument("--config", default="published", help=f"architecture: one of {sorted(UNET_CONFIGS)} (models/config.py) or a JSON config such as "
-                 "'{\"arch\": \"UNet\", \"mid_chan\": 4, \"depth\": 1}' (default %(default)s, the published AttentionUNet)")
-  p.add_argument("--patch", type=int, default=32, help="patch side, px (default %(default)s)")
+                 "'{\"arch\": \"UNet\", \"mid_chan\": 4, \"depth\": 1}'; the size flags below change single fields of it (default %(default)s, the published AttentionUNet)")
+  add_config_flags(p, UNetConfig, defaults=False)
+  p.add_argument("--patch", type=int, default=TILE, help="patch side, px (default %(default)s)")
   add_optimizer_flags(p, 512, "patches", 10000, "constant")
   p.add_argument("--class-weights", default="1,1", help="cross-entropy weights 'background,line', or 'auto' = inverse class frequency, capped at 10 (default %(default)s)")
   p.add_argument("--line-frac", type=float, default=0.5, help="fraction of patches centred near a line pixel (default %(default)s)")
   p.add_argument("--noise", type=float, default=0.1, help="augmentation: pixel noise std in normalised units (default %(default)s)")
   p.add_argument("--jitter", type=float, default=0.1, help="augmentation: per-channel gain/offset jitter (default %(default)s)")
-  p.add_argument("--val-frac", type=float, default=0.15, help="fraction of groups held out for validation F1 (default %(default)s)")
+  p.add_argument("--val-frac", type=float, default=0.15, help="fraction of groups held out for validation F1, which picks the kept checkpoint (default %(default)s)")
   p.add_argument("--val-crops", type=int, default=8, help="crops per held-out group used for validation (default %(default)s)")
   p.add_argument("--eval-every", type=int, default=500, help="validate every N steps (default %(default)s)")
-  p.add_argument("--save-every", type=int, default=500, help="checkpoint every N steps (default %(default)s)")
   p.add_argument("--augment", choices=("ours", "original"), default="ours", help="ours: --line-frac sampling, --jitter, --noise; original: "
                  "uniform crops, flip/rotate/noise each p 0.5, noise sigma 0.05 clipped to [0, 1] (default %(default)s)")
-  p.add_argument("--step-names", action="store_true", help="name each checkpoint after its step: OUT_<step>.safetensors (the original's rule)")
+  p.add_argument("--step-names", action="store_true", help="write OUT_<step>.safetensors at every save point instead of --out (the original's rule)")
   p.add_argument("--seed", type=int, default=0, help="seeds weights, sampling and augmentation (default %(default)s)")
   p.add_argument("--wandb", action="store_true", help="log to Weights & Biases (when installed)")
   if p.parse_known_args(argv)[0].recipe == "published": p.set_defaults(**PUBLISHED_RECIPE)
@@ -81,6 +86,12 @@ def get_args(argv=None) -> argparse.Namespace:
     except json.JSONDecodeError as e: p.error(f"--config is not valid JSON: {e}")
   elif a.config not in UNET_CONFIGS: p.error(f"--config {a.config!r}: not one of {sorted(UNET_CONFIGS)} nor a JSON config")
   return a
+
+
+def model_config(a: argparse.Namespace) -> UNetConfig:
+  """--config (a name or JSON) with the size flags given on top."""
+  try: return config_from_args(UNetConfig, a, unet_config(a.config))
+  except (TypeError, ValueError) as e: raise UserError(f"--config: {e}") from None
 
 
 def class_weights(spec: str, crops) -> np.ndarray:
@@ -99,9 +110,9 @@ def validate(tiled: TiledUNet, crops) -> dict[str, float]:
 
 
 def train(a: argparse.Namespace) -> dict:
-  """Runs the training described by the parsed flags; returns {"losses": [...], "val": [(step, scores)], "out": path, "steps": n}."""
-  out = checkpoint_target(a.out, a.overwrite)
-  rng = seed_all(a.seed)
+  """Runs the training described by the parsed flags; returns training.loop.fit's history with "val" = its evaluations."""
+  out = checkpoint_target(a.out, a.overwrite, a.resume)
+  seed_all(a.seed)
   groups = load_groups(a.data)
   train_names, val_names = split_groups(list(groups), a.val_frac, a.seed)
   train = [c for g in train_names for c in groups[g]]
@@ -109,63 +120,43 @@ def train(a: argparse.Namespace) -> dict:
   weights = class_weights(a.class_weights, train)
   print(f"{len(train_names)} training groups ({len(train)} crops), {len(val_names)} held out: {', '.join(val_names) or '-'}; class weights {weights.tolist()}")
 
-  model = build_unet(a.config)
-  if a.init:
-    load_checkpoint(model, a.init)
+  model = build_unet(model_config(a), seed=a.seed)
+  if a.init: load_checkpoint(model, a.init)
   print(f"UNet config {json.dumps(model.config)}: {sum(p.numel() for p in get_parameters(model)):,} parameters -> {out}")
   w_t = Tensor(weights)
-  def loss_fn(x: Tensor, y: Tensor) -> Tensor:
+  def loss_fn(x: Tensor, y: Tensor, norm: Tensor) -> Tensor:
     logits = model(x).permute(0, 2, 3, 1).reshape(-1, 2)
-    return weighted_cross_entropy(logits, y.reshape(-1), w_t)
+    return weighted_cross_entropy(logits, y.reshape(-1), w_t, norm=norm)
   stepper = Stepper(get_parameters(model), loss_fn, lr_from_args(a), a.accum, a.weight_decay)
   tiled = TiledUNet(model, batch=64)
-  input_path = PUBLISHED if a.augment == "original" else BUNDLED
-  def save_at(done: int) -> Path:
-    p = out.with_name(f"{out.stem}_{done}{out.suffix}") if a.step_names else out
-    if a.step_names and p.exists() and not a.overwrite: raise UserError(f"{p} exists; pass --overwrite to replace it, or choose another --out")
-    hist["saved"].append(save(model, p, input_path))
-    return p
-  def batch() -> tuple[np.ndarray, np.ndarray]:
-    if a.augment == "original": return augment_original(*sample_patches_original(train, micro, rng, a.patch), rng)
-    return augment(*sample_patches(train, micro, rng, a.patch, a.line_frac), rng, a.noise, a.jitter)
-  run = wandb_run(a.wandb, "poemap-unet", vars(a))
   micro = a.batch // a.accum
 
-  best, step, t0 = None, 0, time.time()
-  hist: dict = {"losses": [], "val": [], "out": out, "saved": []}
-  with StopOnSigint() as sig:
-    bar = trange(a.steps, desc="unet", unit="step", dynamic_ncols=True)
-    for step in bar:
-      mbs = [batch() for _ in range(a.accum)]
-      loss = stepper(mbs)
-      hist["losses"].append(loss)
-      bar.set_postfix(loss=f"{loss:.4f}", **({"val_f1": f"{best:.4f}"} if best is not None else {}))
-      if run: run.log({"loss": loss, "lr": stepper.lr_at(step)}, step=step)
-      done = step + 1
-      if val and (done % a.eval_every == 0 or done == a.steps):
-        v = validate(tiled, val)
-        best = v["f1"]
-        hist["val"].append((done, v))
-        tqdm_write(f"step {done}: loss {loss:.4f}  val F1 {v['f1']:.4f} (precision {v['precision']:.4f}, recall {v['recall']:.4f})")
-        if run: run.log({f"val_{k}": x for k, x in v.items()}, step=step)
-      if done % a.save_every == 0 or done == a.steps: save_at(done)
-      if sig.stop:
-        tqdm_write(f"stopped at step {done}; saved {save_at(done)}")
-        break
-    else: step = a.steps - 1
-  if a.steps == 0: save_at(0)
-  hist["steps"] = len(hist["losses"])
-  print(f"done: {hist['steps']} steps in {time.time() - t0:.0f} s; checkpoint {hist['saved'][-1] if hist['saved'] else out}")
+  def batch(step: int) -> list[tuple[np.ndarray, ...]]:
+    rng = step_rng(a.seed, step)
+    def one() -> tuple[np.ndarray, np.ndarray]:
+      if a.augment == "original": return augment_original(*sample_patches_original(train, micro, rng, a.patch), rng)
+      return augment(*sample_patches(train, micro, rng, a.patch, a.line_frac), rng, a.noise, a.jitter)
+    mbs = [one() for _ in range(a.accum)]
+    norm = step_norm([weights[y] for _, y in mbs])  # the whole step's weight: micro-batches add up to the full batch
+    return [(x, y, norm) for x, y in mbs]
+  def snapshot(done: int) -> Path:
+    p = out.with_name(f"{out.stem}_{done}{out.suffix}")
+    if p.exists() and not (a.overwrite or a.resume): raise UserError(f"{p} exists; pass --overwrite to replace it, or choose another --out")
+    return save_checkpoint(model, p, overwrite=True, input_path=input_path)
+  def report(step: int, loss: float, v: dict | None, better: bool) -> None:
+    if v: tqdm.write(f"step {step + 1}: loss {loss:.4f}  val F1 {v['f1']:.4f} (precision {v['precision']:.4f}, recall {v['recall']:.4f}){'  (best, saved)' if better else ''}")
+  input_path = PUBLISHED if a.augment == "original" else BUNDLED
+  keep = "best" if val else "none" if a.step_names else "last"
+  hist = fit(model, stepper, batch, out, a, keep=keep, evaluate=(lambda: validate(tiled, val)) if val else None, score=lambda v: (v["f1"],),
+             eval_every=a.eval_every, snapshot=snapshot if a.step_names else None, input_path=input_path, desc="unet", report=report,
+             run=wandb_run(a.wandb, "poemap-unet", vars(a)))
+  hist["val"] = hist["evals"]
   return hist
 
 
 def main(argv=None) -> int:
   train(get_args(argv))
   return 0
-
-
-def tqdm_write(msg: str) -> None:
-  tqdm.write(msg)
 
 
 if __name__ == "__main__": run_main(main)

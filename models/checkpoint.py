@@ -89,7 +89,7 @@ def load_checkpoint(model, path_or_name: str | os.PathLike):
   """Load weights into model in place (names and shapes must fit exactly); returns the model."""
   p = resolve(path_or_name)
   sd = safe_load(str(p))
-  check_fits(model, {k: tuple(v.shape) for k, v in sd.items()}, str(p))
+  check_fits(model, {k: tuple(int(d) for d in v.shape) for k, v in sd.items()}, str(p))
   own = get_state_dict(model)
   load_state_dict(model, {k: v if v.dtype == own[k].dtype else v.cast(own[k].dtype) for k, v in sd.items()}, verbose=False)
   return model

@@ -43,7 +43,7 @@ def groups_for(channels: int) -> int:
 
 
 def relu(x: Tensor) -> Tensor: return x.relu()
-def max_pool(x: Tensor) -> Tensor: return x.max_pool2d((2, 2))
+def max_pool(x: Tensor) -> Tensor: return x.max_pool2d((2, 2))  # type: ignore[return-value]  # one output, no indices
 
 
 def channel_dropout(x: Tensor, p: float = 0.5) -> Tensor:
@@ -66,9 +66,9 @@ class ResBlock:
 class AttentionGate:
   """Scales the skip connection x by a per-pixel weight computed from x and the decoder signal g."""
   def __init__(self, g_chan: int, x_chan: int, inter: int, rng: np.random.Generator):
-    self.W_g = [Conv2d(g_chan, inter, 1, rng), GroupNorm(groups_for(inter), inter, EPS)]
-    self.W_x = [Conv2d(x_chan, inter, 1, rng), GroupNorm(groups_for(inter), inter, EPS)]
-    self.psi = [Conv2d(inter, 1, 1, rng), LayerNorm2d(1, EPS)]
+    self.W_g: list[Callable] = [Conv2d(g_chan, inter, 1, rng), GroupNorm(groups_for(inter), inter, EPS)]
+    self.W_x: list[Callable] = [Conv2d(x_chan, inter, 1, rng), GroupNorm(groups_for(inter), inter, EPS)]
+    self.psi: list[Callable] = [Conv2d(inter, 1, 1, rng), LayerNorm2d(1, EPS)]
   def __call__(self, g: Tensor, x: Tensor) -> Tensor:
     # NOTE: LayerNorm2d over a single channel normalises to 0, so psi is sigmoid(bias) per pixel; the
     # published weights were trained with exactly this function, so it stays.

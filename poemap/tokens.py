@@ -86,6 +86,14 @@ def tokenize_mask(mask: np.ndarray, origin) -> np.ndarray:
   return tokens
 
 
+def mask_tokens(mask: np.ndarray, origin, limit: int | None = None) -> np.ndarray:
+  """The ViT's tokens of a revealed line mask (a UNet's mask of a live minimap, or a layout's mask seen through the
+  fog): sparse pixels cleaned once, then tokenize_mask; the first `limit` (all: None). The one way from a mask to
+  tokens: training samples (training.vitdata) call it, and the server's incremental form (stream.session.update_clean
+  + update_tokens) equals it bit for bit. A mask must reach it uncleaned: cleaning twice removes more."""
+  return tokenize_mask(clean_sparse_pixels(mask), origin)[:limit]
+
+
 def token_grid(shape: tuple[int, int], origin) -> tuple[int, int, int, int]:
   """(above, left, rows, cols) of tokenize_mask's patch grid over a mask of this shape: patches before the
   origin patch, and the grid's size."""

@@ -10,6 +10,9 @@ anew, over the minimap zero-padded to whole tiles. Any change of the statistics 
 input, so a tile is reused only when the statistics are bit-identical to last time; what stays cheap
 is the unrevealed canvas: every black tile (and every padded pixel, raw black too) has one mask per
 request, computed once. That is exact: the same mask as the original server's full pass.
+
+The mask's tokens are poemap.tokens.mask_tokens's (sparse pixels cleaned once, then tokenized), computed
+around the changed tiles only (update_clean, update_tokens) and bit-identical to it.
 """
 from __future__ import annotations
 
@@ -146,8 +149,9 @@ def update_clean(prev: SessionState | None, state: SessionState) -> np.ndarray:
 
 
 def update_tokens(prev: SessionState | None, state: SessionState, limit: int | None = None) -> tuple[np.ndarray, int]:
-  """(the first `limit` tokens of poemap.tokens.tokenize_mask(state.clean, state.origin), how many there are
-  in all), bit for bit; the patch occupancy is kept in state.occupancy and recomputed only over changed_box.
+  """(the first `limit` tokens of poemap.tokens.mask_tokens(state.mask, state.origin), how many there are in all),
+  bit for bit: the one function from a mask to tokens that training samples call too (tests/test_vitdata.py feeds
+  one minimap through both); the patch occupancy is kept in state.occupancy and recomputed only over changed_box.
   Run update_clean first."""
   if state.clean is None: raise ValueError("no cleaned mask in the state: run update_clean first")
   if state.shift is None or prev is None or prev.occupancy is None: occ = patch_occupancy(state.clean, state.origin)

@@ -20,7 +20,7 @@ from tinygrad import Tensor
 
 import train_unet
 import train_vit
-from models.checkpoint import load_unet, load_vit, save_checkpoint
+from models.checkpoint import load_tiled_unet, load_unet, load_vit, save_checkpoint
 from models.config import build_unet
 from models.tiled import ViTRunner
 from poemap import REPO_ROOT
@@ -175,6 +175,9 @@ def test_prepare_vit_data_writes_masks_and_never_clobbers(tmp_path):
   assert len(masks) == 6 and "wrote 6 mask(s)" in r.stdout
   m = load_png(masks[0], grey=True)
   assert m.shape == (320, 320) and set(np.unique(m)) <= {0, 255}
+  # the UNet's mask as it is: a training sample cleans it once, after the fog, as the server does (poemap.tokens.mask_tokens)
+  image = load_png(masks[0].with_name("0.png"))
+  np.testing.assert_array_equal(m > 0, load_tiled_unet(ck, batch=64).mask(image) > 0)
   (masks[0]).write_bytes(b"not touched")
   r = _run(["prepare_vit_data.py", "--data", str(root), "--unet", str(ck)])
   assert r.returncode == 0 and "wrote 0 mask(s)" in r.stdout and "kept 6" in r.stdout

@@ -1,13 +1,17 @@
 """ViT training samples (training.vitdata): the bit-packed layout masks the producer keeps, and the cropped
-view each exploration is cut from, give exactly what the full mask gives."""
+view each exploration is cut from, give exactly what the full mask gives; a training sample and the server
+turn the same minimap into the same tokens (one cleaning, poemap.tokens.mask_tokens)."""
 from __future__ import annotations
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from models.config import build_unet
+from models.tiled import TiledUNet
 from poemap.explore import explore_map
-from poemap.tokens import clean_sparse_pixels, tokenize_mask
+from poemap.tokens import clean_sparse_pixels, mask_tokens, tokenize_mask
+from stream.session import update_clean, update_mask, update_tokens
 from training.vitdata import PackedMask, crop_to_view, make_sample
 
 
@@ -60,3 +64,25 @@ def test_random_samples_agree_between_array_and_packed_mask(mask_seed, seed):
   a = make_sample(m, path[0], path, np.random.default_rng(seed), **kw)
   b = make_sample(PackedMask(m), path[0], path, np.random.default_rng(seed), **kw)
   assert a.dtype == b.dtype and np.array_equal(a, b)
+
+
+def test_a_training_sample_and_the_server_make_the_same_tokens():
+  """One minimap through both paths: prepare_vit_data's mask (the UNet's, as it is: tests/test_train.py checks the
+  file) seen along a path that reveals all of it, and the server's session (stream.session, as stream.server runs it)."""
+  rng = np.random.default_rng(4)
+  img = rng.integers(0, 90, (200, 260, 3), dtype=np.uint8)
+  for _ in range(12):  # line-coloured strokes over noise
+    y, x = rng.integers(0, 200), rng.integers(0, 260)
+    img[max(0, y - 1):y + 2, max(0, x - 50):x + 50] = (130, 60, 220)
+  origin = np.array([90, 120])
+  unet = TiledUNet(build_unet("tiny", seed=3), batch=16)  # a random UNet whose mask is sparse: cleaning matters
+  mask = unet.mask(img)
+  sample = make_sample(mask, origin, origin[None], np.random.default_rng(0), min_frac=1.0, max_drop=0.0, radius=400)
+  state, _ = update_mask(unet, None, img, origin)
+  update_clean(None, state)
+  served, n = update_tokens(None, state)
+  assert n == len(served) == len(sample) > 10 and served.dtype == sample.dtype
+  np.testing.assert_array_equal(sample, served)
+  np.testing.assert_array_equal(sample, mask_tokens(mask, origin))
+  # the test has teeth: the old training path cleaned the mask twice (prepare_vit_data, then the sample), and differs
+  assert not np.array_equal(mask_tokens(clean_sparse_pixels(mask), origin), served)

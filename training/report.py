@@ -20,7 +20,8 @@ TOKEN_BINS = (1, 8, 16, 32, 64, 128, 10**9)   # revealed-token bins: [1,8), [8,1
 def vit_predictions(runner, root: str | os.PathLike | None = None, curated_only: bool = True) -> list[dict]:
   """One record per test sample: path, label, pred, probs, n_tokens (samples without tokens get pred -1:
   the server answers no_features for them)."""
-  recs, skipped = [], []
+  recs: list[dict] = []
+  skipped: list[tuple[str, str]] = []
   samples = test_samples(root, curated_only, skipped)
   report_read(f"test samples under {root or 'data'}/test", len(samples), skipped)
   for label, p in samples:

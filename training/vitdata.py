@@ -2,10 +2,11 @@
 
 A source is one (layout mask, origin, path) triple from the train tree. A sample takes a prefix of the
 path (the exploration so far), drops some of its points (paths are drawn/recorded at uneven density),
-reveals discs of radius 65 px around the rest (explore_map), cleans sparse pixels as the server does on
-a live mask, and tokenizes around the origin. Samples are made in a background process that streams
-class-balanced steps into a queue, so training starts at once; the trainer keeps what it got in a pool
-and draws class-balanced batches from it while the producer is busy.
+reveals discs of radius 65 px around the rest (explore_map), and turns that into tokens around the origin
+with poemap.tokens.mask_tokens, the server's function (sparse pixels cleaned once, after the fog, as on a live
+mask). Samples are made in a background process that streams class-balanced steps into a queue, so training
+starts at once; the trainer keeps what it got in a pool and draws class-balanced batches from it while the
+producer is busy. Step k's samples are a function of (seed, k) alone, so a resumed run continues the stream.
 """
 from __future__ import annotations
 
@@ -19,10 +20,9 @@ import numpy as np
 
 from poemap.datadir import read_layout, read_paths, report_read, scan_layouts
 from poemap.explore import explore_map
-from poemap.tokens import PATCH, clean_sparse_pixels, tokenize_mask
+from poemap.contract import FOG_RADIUS, TILE
+from poemap.tokens import clean_sparse_pixels, mask_tokens, tokenize_mask
 from poemap.usererror import UserError
-
-LIGHT_RADIUS = 65
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,9 @@ def find_sources(root: str | os.PathLike | None = None, log=print) -> list[Sourc
   """Every (layout mask, path) pair of the train tree. Like the original reader it needs only <n>_mask.png,
   <n>_origin.npz and paths.npz (the image may be <n>.png, <ts>_raw.png or absent); a layout image without
   its mask is an error that names the preparation command. Prints what it read and what it skipped, why."""
-  out, missing, skipped = [], [], []
+  out: list[Source] = []
+  missing: list[str] = []
+  skipped: list[tuple[str, str]] = []
   by_dir: dict[Path, list] = {}
   for f in scan_layouts(root, "train", skipped): by_dir.setdefault(f.instance_dir, []).append(f)
   for idir, files in by_dir.items():
@@ -82,12 +84,12 @@ def crop_to_view(mask: np.ndarray | PackedMask, origin: np.ndarray, path: np.nda
 
 
 def make_sample(mask: np.ndarray | PackedMask, origin: np.ndarray, path: np.ndarray, rng: np.random.Generator, min_frac: float = 0.05,
-                max_drop: float = 0.5, radius: int = LIGHT_RADIUS, origin_jitter: int = 0, clean: bool = True) -> np.ndarray:
+                max_drop: float = 0.5, radius: int = FOG_RADIUS, origin_jitter: int = 0, clean: bool = True) -> np.ndarray:
   """Tokens (N,32,32,4) of one random exploration along `path` (a prefix, with points dropped). With
   origin_jitter > 0 the token grid is anchored up to that many px away from the recorded origin: a live
   session starts wherever the player stood when streaming began, and a shifted grid cuts different
-  patches, so the model cannot learn one layout image's exact patch contents. clean=False skips the
-  sparse-pixel cleaning (the original recipe: the layout mask was cleaned once, when it was made)."""
+  patches, so the model cannot learn one layout image's exact patch contents. clean=False tokenizes the revealed
+  mask as it is (the original recipe, which cleaned the whole layout mask once before the fog: EpochSteps)."""
   K = len(path)
   k = int(rng.integers(max(1, int(np.ceil(min_frac * K))), K + 1))
   sub = path[:k]
@@ -99,7 +101,7 @@ def make_sample(mask: np.ndarray | PackedMask, origin: np.ndarray, path: np.ndar
   if origin_jitter: origin = np.clip(origin + rng.integers(-origin_jitter, origin_jitter + 1, 2), 0, np.array(mask.shape) - 1)
   m, o, p = crop_to_view(mask, origin, sub, radius)
   seen = explore_map(m, p, radius)
-  return tokenize_mask(clean_sparse_pixels(seen) if clean else seen, o)
+  return mask_tokens(seen, o) if clean else tokenize_mask(seen, o)
 
 
 def pack(tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
@@ -109,8 +111,8 @@ def pack(tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
 
 def unpack(packed: tuple[np.ndarray, np.ndarray, int]) -> np.ndarray:
   bits, rc, n = packed
-  t = np.zeros((n, PATCH, PATCH, 4), np.int64)
-  t[..., 0] = np.unpackbits(bits)[:n * PATCH * PATCH].reshape(n, PATCH, PATCH)
+  t = np.zeros((n, TILE, TILE, 4), np.int64)
+  t[..., 0] = np.unpackbits(bits)[:n * TILE * TILE].reshape(n, TILE, TILE)
   t[..., 1], t[..., 2] = rc[:, 0, None, None], rc[:, 1, None, None]
   t[..., 3] = t[..., 1] ** 2 + t[..., 2] ** 2
   return t
@@ -123,25 +125,27 @@ def balanced_labels(classes: list[int], n: int, rng: np.random.Generator) -> lis
   return out[:n]
 
 
-def _producer(sources: list[Source], seed: int, batch: int, q, stop, opts: dict) -> None:
-  """Background process: loads every source once, then puts class-balanced steps of packed samples forever."""
-  rng = np.random.default_rng(seed)
-  cache: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+def _producer(sources: list[Source], seed: int, batch: int, q, stop, opts: dict, start: int = 0) -> None:
+  """Background process: loads every source once, then puts class-balanced steps of packed samples forever,
+  step k drawn from its own generator (seed, k), starting at step `start`."""
+  cache: dict[tuple[str, str], tuple[PackedMask, np.ndarray]] = {}
   paths: dict[str, list[np.ndarray]] = {}
   by_class: dict[int, list[Source]] = {}
   for s in sources: by_class.setdefault(s.layout, []).append(s)
   classes = sorted(by_class)
+  k = start
   while not stop.is_set():
-    step = []
+    rng, k, step = np.random.default_rng([seed, k]), k + 1, []
     for label in balanced_labels(classes, batch, rng):
       s = by_class[label][int(rng.integers(len(by_class[label])))]
       if (s.instance_dir, s.n) not in cache:
         _, origin, mask = read_layout(s.instance_dir, s.n, with_image=False)
+        assert mask is not None  # find_sources keeps only layouts with a mask
         cache[(s.instance_dir, s.n)] = (PackedMask(mask), origin)
       if s.instance_dir not in paths: paths[s.instance_dir] = read_paths(s.instance_dir)
-      mask, origin = cache[(s.instance_dir, s.n)]
+      packed, origin = cache[(s.instance_dir, s.n)]
       for _ in range(10):  # an early prefix may reveal no line at all: try another
-        t = make_sample(mask, origin, paths[s.instance_dir][s.path_index], rng, **opts)
+        t = make_sample(packed, origin, paths[s.instance_dir][s.path_index], rng, **opts)
         if len(t): break
       if len(t): step.append((label, pack(t)))
     while not stop.is_set():
@@ -167,24 +171,36 @@ def round_robin_steps(labels: list[int], batch: int, rng: np.random.Generator) -
 
 
 class EpochSteps:
-  """The original recipe's samples: each (layout mask, path) source seen along its whole path, uncleaned,
-  computed once (they do not change), served as epochs of round-robin class-balanced steps (round_robin_steps).
-  next() has SampleStream's signature; a sample that reveals no line is left out (and counted in .empty)."""
-  def __init__(self, sources: list[Source], batch: int, seed: int, radius: int = LIGHT_RADIUS):
-    self.batch, self.rng, self.fresh, self.epoch = batch, np.random.default_rng(seed), 0, 0
+  """The original recipe's samples: each (layout mask, path) source seen along its whole path, computed once (they do
+  not change), served as epochs of round-robin class-balanced steps (round_robin_steps), epoch e shuffled by its own
+  generator (seed, e). As the original did, the whole layout mask is cleaned once, before the fog (its preparation
+  step cleaned the masks it wrote), and the revealed mask is not cleaned again. next() has SampleStream's signature;
+  a sample that reveals no line is left out (and counted in .empty). start: the first step (a resumed run)."""
+  def __init__(self, sources: list[Source], batch: int, seed: int, radius: int = FOG_RADIUS, start: int = 0):
+    self.batch, self.seed, self.fresh = batch, seed, 0
     self.samples, self.labels, self.empty = [], [], 0
     masks: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+    rng = np.random.default_rng(seed)  # unused by whole-path samples without jitter, kept for make_sample's signature
     for s in sources:
-      if (s.instance_dir, s.n) not in masks: masks[(s.instance_dir, s.n)] = read_layout(s.instance_dir, s.n, with_image=False)[1:][::-1]
+      if (s.instance_dir, s.n) not in masks:
+        _, origin, mask = read_layout(s.instance_dir, s.n, with_image=False)
+        assert mask is not None  # find_sources keeps only layouts with a mask
+        masks[(s.instance_dir, s.n)] = (clean_sparse_pixels(mask), origin)
       mask, origin = masks[(s.instance_dir, s.n)]
-      t = make_sample(mask, origin, read_paths(s.instance_dir)[s.path_index], self.rng, min_frac=1.0, max_drop=0.0, radius=radius, clean=False)
+      t = make_sample(mask, origin, read_paths(s.instance_dir)[s.path_index], rng, min_frac=1.0, max_drop=0.0, radius=radius, clean=False)
       if len(t): self.samples.append(pack(t)); self.labels.append(s.layout)
       else: self.empty += 1
     if not self.samples: raise UserError("no source reveals any line along its whole path")
-    self._steps: list[list[int]] = []
+    per_epoch = -(-len(self.samples) // batch)
+    self.epoch, skip = divmod(start, per_epoch)
+    self._steps: list[list[int]] = self._epoch()[skip:] if skip else []
+
+  def _epoch(self) -> list[list[int]]:
+    self.epoch += 1
+    return round_robin_steps(self.labels, self.batch, np.random.default_rng([self.seed, self.epoch]))
 
   def next(self, wait: bool = True) -> tuple[list[np.ndarray], np.ndarray]:
-    if not self._steps: self._steps, self.epoch = round_robin_steps(self.labels, self.batch, self.rng), self.epoch + 1
+    if not self._steps: self._steps = self._epoch()
     ix = self._steps.pop(0)
     self.fresh += 1
     return [unpack(self.samples[i]) for i in ix], np.array([self.labels[i] for i in ix], np.int32)
@@ -195,14 +211,14 @@ class EpochSteps:
 class SampleStream:
   """Class-balanced training batches: the producer process's steps in order, or (wait=False) a draw from
   the pool of samples received so far whenever no fresh step is ready, so the trainer never waits."""
-  def __init__(self, sources: list[Source], batch: int, seed: int, pool_size: int = 20000, **opts):
+  def __init__(self, sources: list[Source], batch: int, seed: int, pool_size: int = 20000, start: int = 0, **opts):
     self.batch, self.pool_size = batch, pool_size
     self.rng = np.random.default_rng(seed + 1)
     self.pool: dict[int, list] = {}
     self.fresh = 0
     ctx = mp.get_context("spawn")  # no fork after tinygrad started: the child only needs numpy/OpenCV
     self.q, self.stop = ctx.Queue(maxsize=8), ctx.Event()
-    self.proc = ctx.Process(target=_producer, args=(sources, seed, batch, self.q, self.stop, opts), daemon=True)
+    self.proc = ctx.Process(target=_producer, args=(sources, seed, batch, self.q, self.stop, opts, start), daemon=True)
     self.proc.start()
 
   def _add(self, step: list) -> None:
