@@ -27,15 +27,28 @@ import numpy as np
 
 from poemap.fileio import atomic_write_bytes
 
-TRUNC = 20.0         # guide px: chamfer distances are truncated here, so lines with no counterpart cost a constant
+TRUNC = 10.0         # guide px: chamfer distances are truncated here, so lines with no counterpart cost a constant
 INLIER = 5.0         # guide px: a mask line this close to a guide line agrees with it
+BELIEF_STEP = 2      # guide px per cell of the belief grid
+RADIUS = 250.0       # 1/2-scale px: the lines this near the player weigh the belief
+TAU = 3.0            # guide px of mean chamfer distance that weigh a cell down by e
+SPREAD0 = 2.0        # guide px: the belief's spread per frame, plus
+SPREAD = 0.08        # of the step: the instance's corridors are longer or shorter than the guide's
+WALK_OUT = 0.0001    # belief weight off the guide's walkable ground (where it has one)
+CLEAR = 20.0         # 1/2-scale px a walking player keeps from the walls: the belief's weight is full only that far inside
+PULL = 80.0          # 1/2-scale px: sigma of the per-frame pull of the belief toward entrance + scale (0: none)
+SLIDE = 1            # belief pushed off the ground slides to the nearest ground (0: it is dropped)
+MEAN_NEAR_MODE = 1   # the marker: 1 the mean of the belief near its mode, 0 the mode (sub-cell)
+CONC_RADIUS = 40.0   # 1/2-scale px: the quality is the belief's share this near the marker
+MEAN_RADIUS = 120.0  # 1/2-scale px: the marker is the mean of the belief this near its mode
+MEAN_FLOOR = 0.1     # of the mode's belief: cells below it are left out of that mean
+MIN_AGREEMENT = 0.25  # share of all revealed lines on the guide's under the size fit below which they do not match this guide
+MAX_OFFSET = 300.0   # 1/2-scale px: a marker farther from entrance + scale is not believed (instances differ by less)
+MIN_QUALITY = 0.5    # below: unsure, placed by entrance and scale
+MIN_POINTS = 120     # mask pixels near the player below which the lines are not used
 SCALES = np.linspace(0.86, 1.16, 16)  # the instance's size relative to the guide's instance
-GLOBAL_SHIFT = 0.055  # of the guide's longer side: the global search window each way (~ node jitter)
-LOCAL_LEVELS = ((400, 0.06),)  # local fits: (radius in 1/2-scale px of the lines used, search window each way as a share of the guide's longer side)
-PRIOR = 1.5           # guide px of mean chamfer distance a global shift of a whole window costs
-PRIOR_LOCAL = 3.0     # the same for the local shift from where tracking (or the global fit) starts it
-MIN_POINTS = 120      # mask pixels below which the lines are not used
-MIN_QUALITY = 0.35    # inlier fraction below which a fit is not trusted
+FIT_SCALE = 1        # fit the instance's size to all revealed lines (0: the metadata's scale)
+GLOBAL_SHIFT = 0.055  # of the guide's longer side: the shift searched each way by that fit (~ node jitter)
 
 
 # ---- metadata
@@ -107,16 +120,61 @@ def guide_lines(img: np.ndarray, meta: GuideMeta | None = None) -> np.ndarray:
 
 
 class GuideRef:
-  """A guide ready for registration: metadata (at the image's size), lines and their distance transform."""
+  """A guide ready for registration: metadata (at the image's size), lines, their distance transform and
+  the walkable ground (the region the lines enclose around the entrance) on the belief grid."""
 
   def __init__(self, img: np.ndarray, meta: GuideMeta | None, lines: np.ndarray | None = None):
     h, w = img.shape[:2]
     self.meta = meta.resized(h, w) if meta is not None else None
     self.lines = guide_lines(img, self.meta) if lines is None else lines.astype(bool)
-    self.pad = int(np.ceil(max(h, w) * (GLOBAL_SHIFT + sum(w for _, w in LOCAL_LEVELS)))) + 4
+    self.pad = max(h, w) // 2 + 4
     dt = cv2.distanceTransform((~self.lines).astype(np.uint8), cv2.DIST_L2, 5) if self.lines.any() else np.full((h, w), TRUNC, np.float32)
-    self.dt = cv2.copyMakeBorder(np.minimum(dt, TRUNC).astype(np.float32), self.pad, self.pad, self.pad, self.pad, cv2.BORDER_CONSTANT, value=TRUNC)
+    dt = np.minimum(dt, TRUNC).astype(np.float32)
+    self.dt = cv2.copyMakeBorder(dt, self.pad, self.pad, self.pad, self.pad, cv2.BORDER_CONSTANT, value=TRUNC)
+    self.dt_coarse = np.ascontiguousarray(dt[::BELIEF_STEP, ::BELIEF_STEP])
+    self.walk_prior = self._walkable(np.asarray(img))
+    # every cell's nearest cell of open ground: belief moved into a wall slides to the ground beside it
+    # (the instance's corridor bends another way than the guide's; the player follows the corridor)
+    ground = (self.walk_prior >= 0.5 * self.walk_prior.max()).astype(np.uint8)
+    if ground.all() or not ground.any(): self.nearest = None
+    else:
+      _, lab = cv2.distanceTransformWithLabels(1 - ground, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
+      ys, xs = np.nonzero(ground)  # labels number the zero pixels of the input in row-major order, from 1
+      idx = np.zeros(lab.max() + 1, np.int64)
+      idx[lab[ys, xs]] = ys * ground.shape[1] + xs
+      self.nearest = idx[lab].ravel()
     self.shape, self.side = (h, w), max(h, w)
+
+  def _walkable(self, img: np.ndarray) -> np.ndarray:
+    """Belief weights: 1 on the guide's ground (the flat colour around the entrance, its region holding
+    the entrance, small holes such as marks, text and rocks filled), WALK_OUT elsewhere. All 1 when
+    there is no entrance or no such region (no flat ground colour, or it leaks to the image's border)."""
+    hb, wb = self.dt_coarse.shape
+    ones = np.ones((hb, wb), np.float32)
+    if self.meta is None or self.meta.entrance is None: return ones
+    h, w = img.shape[:2]
+    ey, ex = self.meta.entrance
+    yy, xx = np.mgrid[0:h, 0:w]
+    ring = (np.hypot(yy - ey, xx - ex) >= 15) & (np.hypot(yy - ey, xx - ex) < 22) & ~self.lines  # beyond the entrance's own mark
+    if ring.sum() < 20: return ones
+    q = (img[..., :3] // 8).astype(np.int32)
+    code = (q[..., 0] << 10) | (q[..., 1] << 5) | q[..., 2]
+    vals, cnt = np.unique(code[ring], return_counts=True)
+    for v in vals[np.argsort(-cnt)][:3]:  # the ring's commonest colours; the background's region reaches the border
+      if cnt[vals == v][0] < 0.15 * ring.sum(): return ones
+      ground = np.array([(v >> 10) & 31, (v >> 5) & 31, v & 31]) * 8 + 4
+      near = (np.abs(img[..., :3].astype(np.int16) - ground).max(-1) <= 14).astype(np.uint8)
+      _, lab, st, _ = cv2.connectedComponentsWithStats(near, connectivity=4)
+      ids = np.unique(lab[ring & (near > 0)])
+      reg = (lab == ids[np.argmax(st[ids, cv2.CC_STAT_AREA])]).astype(np.uint8)
+      # fill holes smaller than a few marks: the inverse's small components
+      _, lab2, st2, _ = cv2.connectedComponentsWithStats(1 - reg, connectivity=4)
+      reg = reg | np.isin(lab2, np.nonzero(st2[:, cv2.CC_STAT_AREA] < 0.01 * h * w)[0]).astype(np.uint8)
+      if not (reg.mean() > 0.6 or reg.sum() < 400 or reg[0].any() or reg[-1].any() or reg[:, 0].any() or reg[:, -1].any()): break
+    else: return ones
+    # a player keeps clear of the walls: the weight grows from the region's edge to CLEAR inside it
+    din = cv2.distanceTransform(reg, cv2.DIST_L2, 5)[::BELIEF_STEP, ::BELIEF_STEP]
+    return (WALK_OUT + (1 - WALK_OUT) * np.clip(din / max(CLEAR * self.meta.scale, 1.0), 0, 1) ** 2).astype(np.float32)
 
   def dt_at(self, g: np.ndarray) -> np.ndarray:
     """Truncated distance to the guide's lines at guide px g (N, 2); TRUNC off the image."""
@@ -132,11 +190,14 @@ class GuideRef:
 @dataclass
 class Placement:
   yx: tuple[float, float] | None   # the player in guide px (None: no marker)
-  status: str                      # registered (lines, locally) / global (lines, whole mask) / entrance (entrance + scale only) / lines (no entrance known) / none
-  quality: float                   # 0..1: the share of the fit's mask lines that lie on the guide's lines
+  status: str                      # registered (lines and walk agree) / entrance (unsure: entrance + scale) / lines (no entrance known) / none
+  quality: float                   # 0..1: the belief's share within CONC_RADIUS of the marker
   reason: str = ""
-  scale: float | None = None       # guide px per 1/2-scale px of the global fit
-  offset: tuple[float, float] | None = None  # yx minus the entrance + scale placement, guide px: what the next frame tracks
+  scale: float | None = None       # guide px per 1/2-scale px used
+  offset: tuple[float, float] | None = None  # the belief's estimate minus the entrance + scale placement, guide px
+  belief: np.ndarray | None = field(default=None, repr=False)  # (h, w) float32 posterior over guide px (BELIEF_STEP grid): the next frame's prior
+  pos: tuple[float, float] | None = None  # the player's 1/2-scale position relative to the entrance this belief is for
+  agreement: float | None = None  # share of all revealed lines on the guide's lines under the size fit (None: not fitted)
 
   def to_json(self) -> dict:
     return {"yx": [round(v, 1) for v in self.yx] if self.yx is not None else None, "status": self.status,
@@ -159,59 +220,131 @@ def _search(ref: GuideRef, g: np.ndarray, w: np.ndarray | None, T: int, prior: f
   r = np.arange(-T, T + 1, dtype=np.float32)
   cost = cost + prior * (r[:, None] ** 2 + r[None, :] ** 2) / max(T, 1) ** 2
   i, j = np.unravel_index(int(np.argmin(cost)), cost.shape)
-  def parab(a, b, c): d = a - 2 * b + c; return 0.0 if d <= 1e-9 else float(np.clip(0.5 * (a - c) / d, -0.5, 0.5))
-  sy = parab(cost[i - 1, j], cost[i, j], cost[i + 1, j]) if 0 < i < cost.shape[0] - 1 else 0.0
-  sx = parab(cost[i, j - 1], cost[i, j], cost[i, j + 1]) if 0 < j < cost.shape[1] - 1 else 0.0
+  sy = _parab(cost[i - 1, j], cost[i, j], cost[i + 1, j]) if 0 < i < cost.shape[0] - 1 else 0.0
+  sx = _parab(cost[i, j - 1], cost[i, j], cost[i, j + 1]) if 0 < j < cost.shape[1] - 1 else 0.0
   shift = np.array([i - T + sy, j - T + sx])
   d = ref.dt_at(g + shift)
   ww = np.ones(len(g)) if w is None else w
   return shift, float(cost[i, j]), float((ww * (d <= INLIER)).sum() / max(ww.sum(), 1e-9))
 
 
+def _parab(a: float, b: float, c: float) -> float:
+  d = a - 2 * b + c
+  return 0.0 if d <= 1e-9 else float(np.clip(0.5 * (a - c) / d, -0.5, 0.5))
+
+
+def _local_cost(ref: GuideRef, off: np.ndarray) -> np.ndarray:
+  """Mean truncated distance of the lines at offsets `off` (N, 2 guide px from the player) to the guide's
+  lines, for the player at every cell of the belief grid: one correlation over the whole guide."""
+  k = BELIEF_STEP
+  R = int(np.ceil(np.abs(off).max() / k)) + 1 if len(off) else 1
+  yx = np.round(off / k).astype(int) + R
+  tmpl = np.bincount(yx[:, 0] * (2 * R + 1) + yx[:, 1], minlength=(2 * R + 1) ** 2).reshape(2 * R + 1, 2 * R + 1).astype(np.float32)
+  dt = ref.dt_coarse
+  big = cv2.copyMakeBorder(dt, R, R, R, R, cv2.BORDER_CONSTANT, value=TRUNC)
+  return cv2.matchTemplate(big, tmpl, cv2.TM_CCORR) / max(float(tmpl.sum()), 1e-9)
+
+
 def register(mask: np.ndarray, origin, position, ref: GuideRef, prior: Placement | None = None) -> Placement:
   """Place the player at `position` ([y, x] px of the 1/2-scale line mask whose entrance is `origin`) on the
-  guide `ref`. prior: this stream's placement of the last frame. The local fit then starts where the
-  last frame's offset from the entrance placement says (the player moved a little; the instance's
-  difference from the guide's changes smoothly along the way) and the global one near its scale."""
+  guide `ref`. prior: this stream's placement of the last frame (its belief is carried on).
+
+  A histogram filter over guide px (Markov localisation): the belief of the last frame is moved by
+  the player's step (times the scale) and spread in proportion to it (the instance's corridors are
+  longer or shorter than the guide's, its nodes elsewhere), kept to the guide's walkable ground, and
+  weighted by how well the lines revealed around the player fit the guide's lines there. Walls alone
+  are ambiguous (jittered, a straight corridor fits anywhere along itself); the walk alone drifts; the
+  two together hold. The marker is the belief's mode; it is trusted when most of the belief lies near
+  it and the lines there agree with the guide's, else the placement is entrance + scale and says so."""
   m = ref.meta
   if m is None or m.scale is None:
     return Placement(None, "none", 0.0, "the guide has no metadata (entrance, scale): set it with python -m poemap.guidepos set")
   origin, position = np.asarray(origin, np.float64), np.asarray(position, np.float64)
   ys, xs = np.nonzero(np.asarray(mask))
   rel = np.stack([ys, xs], 1).astype(np.float64) - origin
-  if m.entrance is None: return _lines_only(rel, position - origin, ref)
+  pos = position - origin
+  if m.entrance is None: return _lines_only(rel, pos, ref)
+  E, k = np.asarray(m.entrance, np.float64), BELIEF_STEP
+  s, agree = _scale(ref, rel, prior)
+  anchored = E + s * pos
+  hb, wb = ref.walk_prior.shape
+  # predict: the last belief moved by the step and spread; none yet: a spread around the entrance placement
+  if prior is not None and prior.belief is not None and prior.pos is not None:
+    step = s * (pos - np.asarray(prior.pos))
+    M = np.float32([[1, 0, step[1] / k], [0, 1, step[0] / k]])
+    b = cv2.warpAffine(prior.belief, M, (wb, hb), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    sig = SPREAD0 + SPREAD * float(np.hypot(*step))
+    if b.sum() < 1e-12: b = _gauss(ref, anchored, sig)
+  else:
+    b, sig = _gauss(ref, anchored, SPREAD0 + SPREAD * s * float(np.hypot(*pos))), 0.0
+  if sig > 0: b = cv2.GaussianBlur(b, (0, 0), sig / k)
+  if ref.nearest is not None and SLIDE: b = np.bincount(ref.nearest, weights=b.ravel(), minlength=hb * wb).reshape(hb, wb).astype(np.float32)
+  b = b * ref.walk_prior
+  if PULL > 0:  # the offset from entrance + scale is bounded (node jitter): a weak pull back keeps drift from piling up
+    b = b * _gauss(ref, anchored, PULL * s)
+  # update: the lines around the player against the guide's lines, for every cell at once
+  near = rel[np.hypot(*(rel - pos).T) < RADIUS]
+  if len(near) >= MIN_POINTS:
+    if len(near) > 20000: near = near[np.random.default_rng(0).choice(len(near), 20000, replace=False)]
+    cost = _local_cost(ref, s * (near - pos))
+    b = b * np.exp(-(cost - cost.min()) / TAU).astype(np.float32)
+  tot = float(b.sum())
+  if not tot > 1e-30:
+    return Placement(tuple(anchored.tolist()), "entrance", 0.0, "the walk and the map lines found no place on this guide: placed by entrance and scale", s)
+  b = (b / tot).astype(np.float32)
+  i, j = np.unravel_index(int(np.argmax(b)), b.shape)
+  lb = np.log(np.maximum(b, 1e-30))
+  dy = _parab(-lb[i - 1, j], -lb[i, j], -lb[i + 1, j]) if 0 < i < hb - 1 else 0.0  # a parabola on -log b: the peak's sub-cell place
+  dx = _parab(-lb[i, j - 1], -lb[i, j], -lb[i, j + 1]) if 0 < j < wb - 1 else 0.0
+  yx = np.array([i + dy, j + dx]) * k
+  r = int(np.ceil(MEAN_RADIUS * s / k))
+  win = b[max(0, i - r):i + r + 1, max(0, j - r):j + r + 1]
+  if MEAN_NEAR_MODE and win.sum() > 0:
+    # the middle of the belief's top near its mode: along a corridor the belief is a long plateau whose
+    # mode is anywhere on it; a sharp peak keeps its place (the floor leaves out its flanks)
+    win = np.where(win >= MEAN_FLOOR * b[i, j], win, 0)
+    wy, wx = np.mgrid[max(0, i - r):max(0, i - r) + win.shape[0], max(0, j - r):max(0, j - r) + win.shape[1]]
+    yx = np.array([(wy * win).sum(), (wx * win).sum()]) / win.sum() * k
+  # the quality: the belief's share within CONC_RADIUS of the marker, i.e. how likely the filter itself
+  # thinks the marker is that close (calibrated on the tuning seeds, bench/eval_guide_position.py)
+  yy, xx = np.ogrid[0:hb, 0:wb]
+  conc = float(b[(yy * k - yx[0]) ** 2 + (xx * k - yx[1]) ** 2 <= (CONC_RADIUS * s) ** 2].sum())
+  out = dict(scale=s, offset=tuple((yx - anchored).tolist()), belief=b, pos=tuple(pos.tolist()), agreement=agree)
+  if len(near) < MIN_POINTS:
+    return Placement(tuple(anchored.tolist()), "entrance", 0.0, f"only {len(near)} map line pixels revealed near the player: placed by entrance and scale", **out)
+  q = conc
+  if agree is not None and agree < MIN_AGREEMENT:
+    return Placement(tuple(anchored.tolist()), "entrance", q * agree,
+                     f"the map lines do not match this guide (agreement {agree:.2f} < {MIN_AGREEMENT}): placed by entrance and scale", **out)
+  far = float(np.hypot(*(yx - anchored))) / s
+  if far > MAX_OFFSET:
+    return Placement(tuple(anchored.tolist()), "entrance", q, f"the lines put the player {far:.0f} px from where entrance and scale do, more than instances differ: "
+                     "placed by entrance and scale", **out)
+  if q < MIN_QUALITY:
+    return Placement(tuple(anchored.tolist()), "entrance", q, f"unsure where on the guide (quality {q:.2f} < {MIN_QUALITY}): placed by entrance and scale", **out)
+  return Placement(tuple(yx.tolist()), "registered", q, "", **out)
+
+
+def _scale(ref: GuideRef, rel: np.ndarray, prior: Placement | None) -> tuple[float, float | None]:
+  """Guide px per 1/2-scale px of this instance: the metadata's, times the size of this instance relative
+  to the guide's (each is a few % larger or smaller) as a similarity fit of all lines revealed so far
+  finds it (scale about the entrance plus a small shift, truncated chamfer), near the last frame's; and
+  that fit's agreement (the share of all lines on the guide's lines; None: too few lines to fit)."""
+  m = ref.meta
+  if not FIT_SCALE or len(rel) < 4 * MIN_POINTS: return (prior.scale if prior is not None and prior.scale else m.scale), None
+  if len(rel) > 20000: rel = rel[np.random.default_rng(0).choice(len(rel), 20000, replace=False)]
   E = np.asarray(m.entrance, np.float64)
-  anchored = E + m.scale * (position - origin)
-  track = np.asarray(prior.offset, np.float64) if prior is not None and prior.offset is not None else None
-  def fallback(why: str, q: float = 0.0) -> Placement:
-    # unsure: entrance + scale (plus the offset tracked so far, which lines trusted earlier gave)
-    return Placement(tuple((anchored + (track if track is not None else 0)).tolist()), "entrance", q, why, m.scale, offset=None if track is None else tuple(track.tolist()))
-  if len(rel) < MIN_POINTS: return fallback(f"only {len(rel)} map line pixels revealed: placed by entrance and scale")
-  if len(rel) > 40000: rel = rel[np.random.default_rng(0).choice(len(rel), 40000, replace=False)]  # plenty for a fit, bounded cost
-  # global: scale about the entrance (and a small shift) of everything revealed
-  Tg = max(2, int(round(GLOBAL_SHIFT * ref.side)))
-  scales = SCALES if prior is None or prior.scale is None else SCALES[np.abs(SCALES - prior.scale / m.scale) <= 0.045]
-  best = None
-  for sg in scales:
-    sh, c, q = _search(ref, E + m.scale * sg * rel, None, Tg, PRIOR)
-    if best is None or c < best[1]: best = (sh, c, q, sg)
-  shg, _, qg, sg = best
-  s = m.scale * sg
-  glob = E + s * (position - origin) + shg
-  # local: the lines around the player, shifted from where tracking (else the global fit) puts them;
-  # coarse to fine: a wide window finds the corridors and junctions, narrower ones the walls nearby
-  centre = anchored + track if track is not None else glob
-  d = np.sqrt(((rel - (position - origin)) ** 2).sum(1))
-  if (d < LOCAL_LEVELS[-1][0]).sum() < MIN_POINTS: return fallback("few map lines near the player: placed by entrance and scale", qg)
-  shl, ql = np.zeros(2), 0.0
-  for radius, window in LOCAL_LEVELS:
-    near = d < radius
-    if near.sum() < MIN_POINTS: continue
-    sh, _, ql = _search(ref, centre + shl - s * (position - origin) + s * rel[near], None, max(2, int(round(window * ref.side))), PRIOR_LOCAL)
-    shl = shl + sh
-  if ql < MIN_QUALITY: return fallback(f"the map lines do not match this guide here (agreement {ql:.2f} < {MIN_QUALITY}): placed by entrance and scale", ql)
-  yx = centre + shl
-  return Placement(tuple(yx.tolist()), "registered", ql, "", s, tuple((yx - anchored).tolist()))
+  T = max(2, int(round(GLOBAL_SHIFT * ref.side)))
+  scales = SCALES if prior is None or not prior.scale else SCALES[np.abs(SCALES - prior.scale / m.scale) <= 0.045]
+  fits = [(*_search(ref, E + m.scale * sg * rel, None, T, 1.5)[1:], sg) for sg in scales]
+  _, agree, sg = min(fits)
+  return m.scale * float(sg), agree
+
+
+def _gauss(ref: GuideRef, c: np.ndarray, sig: float) -> np.ndarray:
+  hb, wb = ref.walk_prior.shape
+  yy, xx = np.mgrid[0:hb, 0:wb].astype(np.float32) * BELIEF_STEP
+  return np.exp(-((yy - c[0]) ** 2 + (xx - c[1]) ** 2) / (2 * max(sig, 1.0) ** 2)).astype(np.float32)
 
 
 def _lines_only(rel: np.ndarray, pos: np.ndarray, ref: GuideRef) -> Placement:

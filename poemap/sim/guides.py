@@ -17,7 +17,7 @@ import numpy as np
 from poemap.fileio import save_png
 from poemap.guidepos import GuideMeta, meta_path, save_meta
 from poemap.sim.classes import N_CLASSES, SPECS
-from poemap.sim.layout import Layout, make_layout
+from poemap.sim.layout import WALL_CLEARANCE, Layout, make_layout
 
 GUIDE_SEED = 0
 GUIDE_SIDE = 900  # px: the longer side of the map part of a guide
@@ -116,27 +116,23 @@ def _walls(lay: Layout, q: np.ndarray, n: np.ndarray) -> tuple[float, float]:
 def guide_truth(instance: Layout, guide: Layout, points) -> np.ndarray:
   """Where points [y, x] (4K px) of `instance` lie on the guide drawn from `guide` (same class).
 
-  What a player means by "the same place": on the same corridor, as far along it, and as far across
-  it between its walls. So: the nearest corridor centre line, the arc-length fraction along it, and
-  the point's place between the two walls on the normal there (0: the wall on one side, 1: the other),
-  carried to the same corridor of the guide's instance at the same fraction and between its walls
-  there. This undoes the instance's node jitter, corridor bends, widths and unit scale. (An offset
-  from the centre line kept in layout units instead, the first definition, puts the player into or
-  beyond the guide's wall wherever the two instances' corridors differ in width.) Where the point
-  is not between the walls on that normal (around a corner), the offset in layout units is kept."""
+  What a player means by "the same place": on the same corridor, as far along it, as far from its
+  middle, and not in a wall. So: the nearest corridor centre line, the arc-length fraction along it
+  and the offset from it (in layout units), carried to the same corridor of the guide's instance,
+  the offset then kept between the guide's walls on the normal there (WALL_CLEARANCE inside them,
+  as a walking player keeps). This undoes the instance's node jitter, corridor bends and unit scale.
+  (The first definition kept the offset alone, which puts the player into or beyond the guide's wall
+  wherever the two instances' corridors differ in width; the share of the way between the walls
+  instead inherits the walls' noise, e.g. the entrance itself lands off the guide's entrance.)"""
   if instance.layout_id != guide.layout_id: raise ValueError(f"classes differ: {instance.layout_id} vs {guide.layout_id}")
   pts = np.asarray(points, np.float64).reshape(-1, 2)
   out = []
   for p in pts:
     e, s, off = _locate(instance, p)
-    q, n = _on(instance, e, s)
-    dm, dp = _walls(instance, q, n)
     qg, ng = _on(guide, e, s)
-    u = (off + dm) / max(dm + dp, 1e-9)
-    if 0.0 <= u <= 1.0 and dm + dp > 0:
-      gm, gp = _walls(guide, qg, ng)
-      out.append(qg + ng * (-gm + u * (gm + gp)))
-    else: out.append(qg + ng * off * guide.unit / instance.unit)
+    gm, gp = _walls(guide, qg, ng)
+    c = min(WALL_CLEARANCE, (gm + gp) / 2)
+    out.append(qg + ng * float(np.clip(off * guide.unit / instance.unit, -gm + c, gp - c)))
   return to_guide(guide, np.asarray(out))
 
 
