@@ -3,10 +3,15 @@
 For every seed and class: an instance of the class (poemap.sim.layout, that seed), a simulated walk
 (poemap.sim.player) and its fog of war; at every `--every`-th frame the revealed map lines at 1/2
 scale (what a perfect UNet gives: layout lines where fog lifted, poemap.sim.layout.half_scale) are
-registered with the class's guide (poemap.sim.guides: instance GUIDE_SEED, with its metadata). The
-truth is poemap.sim.guides.guide_truth: the player's place on its corridor (nearest centre line,
-fraction along it, offset from it) carried to the same corridor of the guide's instance.
+registered with the class's guide (poemap.sim.guides: instance GUIDE_SEED, with its metadata), the
+placement of one frame being the prior of the next as in the client. The truth is
+poemap.sim.guides.guide_truth: the player's place on its corridor (nearest centre line, fraction along
+it, offset from it in layout units) carried to the same corridor of the guide's instance and kept
+between the guide's walls there.
 
+Columns: the marker shown (the filter's when confident, else entrance + scale, as the overlay draws
+it), the confident markers alone and the share refused, and entrance + scale alone (the metadata's
+scale). The calibration line says how often the filter's estimate is within 40 px per quality band.
 "Predicted" is the true layout here: this measures registration given the right guide, not the ViT.
 The last line covers the frames where the layout is predictable, i.e. an expert who knows the guides
 could tell it (poemap.sim.dataset.rival_classes names no other class), the same rule that curates the
@@ -70,8 +75,11 @@ def run_one(job: tuple[int, int, int, int]) -> list[dict]:
     p = prior = register(mask, origin - top, w.positions[t] / 2 - top, ref, prior)
     anchored = np.asarray(ref.meta.entrance) + ref.meta.scale * (w.positions[t] / 2 - origin)
     err = lambda yx: float(np.hypot(*(np.asarray(yx) - truth[t]))) / ref.meta.scale
+    # the filter's own estimate, also where the placement refused it (what refusing gives up)
+    est = np.asarray(ref.meta.entrance) + p.scale * (w.positions[t] / 2 - origin) + np.asarray(p.offset) if p.offset is not None else p.yx
     out.append({"layout": l, "seed": seed, "t": t, "stage": STAGES[min(2, 3 * t // n_frames)], "status": p.status, "quality": p.quality,
-                "err": err(p.yx) if p.yx is not None else np.inf, "err_entrance": err(anchored), "scale": ref.meta.scale,
+                "reason": p.reason.split(" (")[0].split(":")[0], "err": err(p.yx) if p.yx is not None else np.inf,
+                "err_est": err(est) if est is not None else np.inf, "err_entrance": err(anchored), "scale": ref.meta.scale,
                 "predictable": t > 0 and not rival_classes(lay, rev.mask)})
   return out
 
@@ -98,18 +106,31 @@ def main() -> None:
   print(f"{len(jobs)} walks ({len(a.seeds)} seeds x {N_CLASSES} classes), {len(rows)} placements, {time.time() - t0:.0f} s; error in px at 1/2 scale")
   E = lambda rs, k="err": np.array([r[k] for r in rs])
   pred = [r for r in rows if r["predictable"]]
-  print(f"{'':24s} {'marker':>22s}   {'entrance + scale only':>22s}")
+  sure = lambda rs: [r for r in rs if r["status"] == "registered"]
+  refused = lambda rs: f"{1 - len(sure(rs)) / len(rs):4.0%}" if rs else "   -"
+  print(f"{'':30s} {'marker shown':>22s}   {'confident markers':>22s} refused   {'entrance + scale only':>22s}")
   for l in range(N_CLASSES):
     rs = [r for r in pred if r["layout"] == l]
-    print(f"class {l} (n={len(rs):3d}) predictable  {stats(E(rs))}   {stats(E(rs, 'err_entrance'))}")
+    print(f"class {l} (n={len(rs):3d}) predictable  {stats(E(rs))}   {stats(E(sure(rs)))}  {refused(rs)}     {stats(E(rs, 'err_entrance'))}")
   for st in STAGES:
-    rs = [r for r in rows if r["stage"] == st]
-    print(f"stage {st:6s} (n={len(rs):3d}) all      {stats(E(rs))}   {stats(E(rs, 'err_entrance'))}")
+    rs = [r for r in pred if r["stage"] == st]
+    print(f"stage {st:6s} (n={len(rs):3d}) predictable {stats(E(rs))}   {stats(E(sure(rs)))}  {refused(rs)}     {stats(E(rs, 'err_entrance'))}")
   by = defaultdict(int)
-  for r in pred: by[r["status"]] += 1
-  print("status (predictable): " + ", ".join(f"{k} {v}" for k, v in sorted(by.items())))
+  for r in pred: by[r["status"] + (f" ({r['reason']})" if r["reason"] else "")] += 1
+  print("status (predictable): " + "; ".join(f"{k}: {v}" for k, v in sorted(by.items(), key=lambda kv: -kv[1])))
+  # is the quality honest? the share of markers within 40 px, per quality band
+  q, ee = E(pred, "quality"), E(pred, "err_est")
+  bands = [(0, 0.25), (0.25, 0.5), (0.5, 0.75), (0.75, 1.01)]
+  inb = [(q >= lo) & (q < hi) for lo, hi in bands]
+  print("calibration (predictable, the filter's estimate): " + ", ".join(
+    f"quality {lo:.2f}-{min(hi, 1):.2f}: {((ee <= 40) & m).sum() / max(1, m.sum()):.0%} within 40 px of {m.sum()}"
+    for (lo, hi), m in zip(bands, inb)))
+  print(f"the filter's estimate, refused or not (predictable): {stats(ee)}")
   g = np.array([r["err"] * r["scale"] for r in pred])
   print(f"in guide px (predictable): {stats(g)}; entrance + scale only: {stats(E(pred, 'err_entrance') * E(pred, 'scale'))}")
+  c = E(sure(pred))
+  print(f"confident markers (predictable): {stats(c)}, {len(c)} of {len(pred)} "
+        f"({1 - len(c) / max(1, len(pred)):.0%} refused: entrance + scale shown, and said)")
   e = E(pred)
   print(f"marker error: median {np.median(e):.1f} px, p95 {np.percentile(e, 95):.1f} px")
 
