@@ -104,8 +104,11 @@ def draw(img: np.ndarray, placement: Placement | None, trail: list, meta: GuideM
     if n > 30:
       tip = (int(c[0] + v[0] / n * 60), int(c[1] + v[1] / n * 60))
       cv2.arrowedLine(out, c, tip, (255, 80, 80), 3, cv2.LINE_AA, tipLength=0.3)
-    cv2.putText(out, f"exit {ex[1]:.0f} px", (c[0] + 18, c[1] - 14), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 4, cv2.LINE_AA)
-    cv2.putText(out, f"exit {ex[1]:.0f} px", (c[0] + 18, c[1] - 14), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 120, 120), 1, cv2.LINE_AA)
+    txt = f"exit {ex[1]:.0f} px"
+    (tw, _), _ = cv2.getTextSize(txt, cv2.FONT_HERSHEY_SIMPLEX, 0.6, 2)
+    org = (min(c[0] + 18, out.shape[1] - tw - 4), max(18, c[1] - 16))  # kept on the picture
+    cv2.putText(out, txt, org, cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 5, cv2.LINE_AA)
+    cv2.putText(out, txt, org, cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 150, 150), 2, cv2.LINE_AA)
   h = heading([(p[0] * f[0], p[1] * f[1]) for p in trail])
   if h is not None:
     tip = (int(c[0] + 26 * np.cos(h)), int(c[1] + 26 * np.sin(h)))
