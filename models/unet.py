@@ -7,7 +7,7 @@ was saved from, so tinygrad's get_state_dict yields its exact tensor names.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 from tinygrad import Tensor
@@ -80,7 +80,7 @@ class UNet:
   """depth encoder levels of `width` residual blocks each, channels mid_chan * 2**level; a middle at
   mid_chan * 2**depth; a mirrored decoder. Input (B,in_chan,H,W) with H,W multiples of 2**depth.
   UNet(cfg) or UNet(mid_chan=8, ...) (fields of UNetConfig over its defaults); seed draws the initial weights."""
-  def __init__(self, cfg: UNetConfig | None = None, seed: int = 0, **sizes):
+  def __init__(self, cfg: UNetConfig | None = None, /, seed: int = 0, **sizes: Any):
     cfg = replace(cfg or UNetConfig(arch=type(self).__name__), **sizes)
     if cfg.arch != type(self).__name__: raise ValueError(f"a {cfg.arch} config for a {type(self).__name__}")
     self.cfg, self.attention = cfg, cfg.arch == "AttentionUNet"

@@ -67,7 +67,7 @@ class ViT:
   """ViT(cfg) or ViT(layers=1, ...) (fields of ViTConfig over the published defaults); seed draws the initial weights.
   dropout (attention and feed-forward branches) and embed_dropout (patch embedding) act only in training
   (TRAINING context) and hold no parameters: the state dict and the saved config are the same without them."""
-  def __init__(self, cfg: ViTConfig | None = None, seed: int = 0, dropout: float = 0.0, embed_dropout: float = 0.0, **sizes):
+  def __init__(self, cfg: ViTConfig | None = None, /, seed: int = 0, dropout: float = 0.0, embed_dropout: float = 0.0, **sizes: int):
     self.cfg = cfg = replace(cfg or ViTConfig(), **sizes)
     self.max_tokens, self.embed_dim = cfg.max_tokens, cfg.embed_dim
     rng = np.random.default_rng(seed)

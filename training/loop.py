@@ -34,11 +34,10 @@ RESUME_KEY = "poemap_resume"
 KEEP_RULES = ("best", "train-loss", "last", "none")  # what --out holds; "none": only the snapshots (the original UNet recipe)
 
 
-def seed_all(seed: int) -> np.random.Generator:
-  """Seed numpy's global state and tinygrad's RNG (dropout); returns a Generator for one-off draws."""
+def seed_all(seed: int) -> None:
+  """Seed numpy's global state and tinygrad's RNG (dropout); data draws use step_rng."""
   np.random.seed(seed)
   Tensor.manual_seed(seed)
-  return np.random.default_rng(seed)
 
 
 def step_rng(seed: int, step: int) -> np.random.Generator:
