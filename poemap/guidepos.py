@@ -4,16 +4,20 @@ A guide is just a picture (data/user/<area>/<id>.png); its metadata beside it (<
 GuideMeta) ties it to the minimap: the entrance pixel (the minimap's origin), the guide's scale (guide
 px per px of the 1/2-scale minimap the server sees) and labelled points such as exits.
 
-register() places the player: entrance + scale give a first placement, which is off by as much as the
-instance differs from the guide's instance (nodes jittered, corridors bent, the whole layout a few
-% larger or smaller). The revealed line mask then corrects it: a global fit (scale and shift of all
-lines revealed so far), then a local one (a shift of the lines around the player, kept near the global
-fit where the lines say little, e.g. along a straight corridor). Both maximise the agreement of mask
-lines with the guide's lines as a truncated chamfer distance (the distance transform of the guide's
-lines summed under the mask lines, for every shift at once with cv2.matchTemplate). A fit whose lines
-mostly miss the guide's is not trusted: the placement falls back to the global fit, then to entrance +
-scale, and its status says so. A guide with a scale but no entrance is searched over its whole area
-(lines alone); one without a scale gets no marker. Pure numpy/OpenCV.
+register() places the player, frame by frame, with a histogram filter over guide px (Markov
+localisation; the last frame's Placement carries the belief): the belief is moved by the player's step
+times the scale, spread in proportion to it (the instance's corridors are longer, shorter and bent
+otherwise than the guide's), kept to the guide's ground (the flat colour around its entrance, full
+weight only a player's clearance inside the walls; belief pushed into a wall slides to the ground
+beside it), pulled weakly toward entrance + scale (instances differ by a bounded node jitter), and
+weighed by how well the lines revealed around the player fit the guide's lines there (truncated
+chamfer for every cell at once, one cv2.matchTemplate). The scale is the metadata's times the
+instance's size relative to the guide's, fitted to all revealed lines (similarity about the entrance).
+The marker is the middle of the belief's top near its mode; its quality is the belief's share within
+CONC_RADIUS of it. Not trusted, and placed by entrance + scale with the reason: lines whose size fit
+does not match the guide (another layout), a marker implausibly far from entrance + scale, a belief
+spread too wide, or too few lines. A guide with a scale but no entrance is searched over its whole
+area (lines alone); one without a scale gets no marker. Pure numpy/OpenCV.
 """
 from __future__ import annotations
 
@@ -254,8 +258,10 @@ def register(mask: np.ndarray, origin, position, ref: GuideRef, prior: Placement
   longer or shorter than the guide's, its nodes elsewhere), kept to the guide's walkable ground, and
   weighted by how well the lines revealed around the player fit the guide's lines there. Walls alone
   are ambiguous (jittered, a straight corridor fits anywhere along itself); the walk alone drifts; the
-  two together hold. The marker is the belief's mode; it is trusted when most of the belief lies near
-  it and the lines there agree with the guide's, else the placement is entrance + scale and says so."""
+  two together hold. The marker is the middle of the belief's top near its mode; it is trusted when the
+  size fit of all lines matches this guide, the marker is within MAX_OFFSET of entrance + scale and at
+  least MIN_QUALITY of the belief lies within CONC_RADIUS of it; else the placement is entrance + scale
+  (the fitted one) and its reason says why. The belief is carried on either way."""
   m = ref.meta
   if m is None or m.scale is None:
     return Placement(None, "none", 0.0, "the guide has no metadata (entrance, scale): set it with python -m poemap.guidepos set")

@@ -44,6 +44,21 @@ def test_known_transform_recovered():
   assert np.hypot(*(naive - want)) > 10  # the metadata alone is well off: the lines did the work
 
 
+def test_tracks_a_walk_on_a_guide_of_its_own_instance():
+  # frame by frame with the last placement as the prior, as the client does: where the guide's walls
+  # are the instance's own (no jitter between them) the filter follows the player to a pixel
+  l, seed, n = 2, 5, 24
+  lay = make_layout(l, seed)
+  w, rev = walk_full(lay, seed, n), Reveal(lay.shape)
+  ref = GuideRef(guide_image(l, seed), guide_meta(l, seed))
+  p = None
+  for t in range(n):
+    rev.visit(w.trails[t])
+    p = register(half_scale(lay.lines & (rev.mask > 0)), lay.entrance / 2, w.positions[t] / 2, ref, p)
+    assert p.status == "registered" and p.belief is not None, (t, p)
+    assert np.hypot(*(np.asarray(p.yx) - to_guide(lay, w.positions[t]))) < 2.0, (t, p.yx)
+
+
 def test_wrong_layout_scores_low():
   mask, origin, pos = revealed(0, 21, 40)
   right = register(mask, origin, pos, GuideRef(guide_image(0), guide_meta(0)))
