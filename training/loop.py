@@ -88,7 +88,7 @@ def add_run_flags(p: argparse.ArgumentParser, out: str, init_same: str, save_eve
   p.add_argument("--out", default=out, help="checkpoint path or name under <data>/model/ (default %(default)s)")
   p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
   p.add_argument("--init", default=None, help=f"start from this checkpoint's weights (same {init_same})")
-  p.add_argument("--save-every", type=int, default=save_every, help="write the resume state (and --out under --keep last) every N steps (default %(default)s)")
+  p.add_argument("--save-every", type=int, default=save_every, help="write the resume state every N steps (and --out, where no selection set picks it) (default %(default)s)")
   p.add_argument("--resume", action="store_true", help="continue an interrupted run of the same flags from its resume state (OUT.resume)")
 
 
