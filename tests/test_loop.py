@@ -18,7 +18,7 @@ from models.checkpoint import load_unet, load_vit
 from tests.test_train import UNET_MICRO, VIT_MICRO, make_tiny_data
 from training import loop
 from training.loop import Stepper, resume_path, step_norm, weighted_cross_entropy
-from training.vitdata import SampleStream
+from training.vitdata import EpochSteps, SampleStream, find_sources
 
 
 def np_cross_entropy(logits: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None, mask: np.ndarray | None = None) -> float:
@@ -126,3 +126,16 @@ def test_hard_interrupt_leaves_the_last_step_loadable_and_resumable(tiny, tmp_pa
   rest = train_vit.train(train_vit.get_args([*args, "--out", str(out), "--resume"]))
   assert rest["losses"] == whole["losses"] and [s for s, _ in rest["test"]] == [2, 4] and rest["test"] == whole["test"]
   assert out.read_bytes() == (tmp_path / "a.safetensors").read_bytes()
+
+
+def test_epoch_steps_resume_at_any_step(tiny):
+  """The original recipe's epochs: a stream started at step k serves what the uninterrupted one serves from step k."""
+  sources = find_sources(tiny, log=None)
+  whole = EpochSteps(sources, batch=5, seed=3)
+  want = [whole.next() for _ in range(7)]  # 12 samples in steps of 5: three steps an epoch, so this crosses two epoch boundaries
+  for k in (1, 3, 5):
+    resumed = EpochSteps(sources, batch=5, seed=3, start=k)
+    for tokens, labels in want[k:]:
+      got_tokens, got_labels = resumed.next()
+      np.testing.assert_array_equal(got_labels, labels)
+      assert all(np.array_equal(a, b) for a, b in zip(got_tokens, tokens))
