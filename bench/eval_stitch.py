@@ -5,8 +5,9 @@
   --suite stress: one session per seed, each in a look drawn from the seed (poemap.sim.look: every
     family, parallax 1.1-10, line colour, alpha, width, fog, resolution) with interruptions
     (poemap.sim.interrupt). Scores every consecutive frame pair with find_translation (right: within
-    1 px; wrong: a translation more than 2 px off, interruption pairs included; None) and every whole session with MinimapCanvas (interruptions pasted, frames
-    placed more than 2 px off, final error). Prints a scoreboard per look family and per
+    1 px; wrong: a translation more than 2 px off, interruption pairs included; None) and every
+    whole session with MinimapCanvas (interruptions pasted, frames placed more than 2 px off, final
+    error). Prints a scoreboard per look family and per
     interruption kind.
 
   .venv/bin/python bench/eval_stitch.py --suite stress --seeds 1000-1041 [--frames 30] [--jobs 2]
@@ -19,12 +20,14 @@ from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from poemap.sim.look import FAMILIES, random_look  # noqa: E402
 from poemap.sim.session import load_session, make_session, parse_seeds, save_session  # noqa: E402
-from poemap.stitch import MinimapCanvas, find_translation  # noqa: E402
-from stream.capture import CAPTURE_SIDE, to_pipeline_scale  # noqa: E402
+from poemap.stitch import MIN_LONG, MinimapCanvas, find_translation, long_line_pixels  # noqa: E402
+from poemap.contract import CAPTURE_SIDE  # noqa: E402
+from stream.capture import to_pipeline_scale  # noqa: E402
 
 RIGHT, WRONG = 1.0, 2.0   # px: a pair within RIGHT is right, beyond WRONG is wrong
 MIN_OVERLAP = 200         # px of map-line length (4K) both frames show: pairs that must be found
@@ -63,7 +66,8 @@ def stress_session(seed: int, frames: int, interruptions: int, cache: str | None
       misplaced += e > WRONG
   final = float(np.abs((c.position - c.origin) - pos[-1]).max())
   return {"lost": c.lost, "seed": seed, "layout": seed % 9, "look": look, "pairs": pairs, "pasted": pasted, "misplaced": misplaced, "worst": worst,
-          "final": final, "skipped": c.skipped, "kinds": [k for k in kinds if k], "add_ms": float(np.median(ms))}
+          "final": final, "skipped": c.skipped, "kinds": [k for k in kinds if k], "add_ms": float(np.median(ms)),
+          "entrance": long_line_pixels(f[0])}
 
 
 def _run_stress(args) -> dict: return stress_session(*args)
@@ -72,24 +76,21 @@ def _run_stress(args) -> dict: return stress_session(*args)
 def stress(a) -> int:
   seeds = parse_seeds(a.seeds)
   jobs = [(s, a.frames, a.interruptions, a.cache) for s in seeds]
-  try:
-    from tqdm import tqdm
-  except ImportError:
-    tqdm = lambda x, **k: x  # noqa: E731
   if a.jobs > 1:
     with Pool(a.jobs) as p: res = list(tqdm(p.imap(_run_stress, jobs), total=len(jobs), desc="sessions"))
   else:
     res = [stress_session(*j) for j in tqdm(jobs, desc="sessions")]
   print("\nper session (seed, layout, look): final error, frames placed > 2 px off, interruptions pasted, skipped")
   for r in res:
-    print(f"  {r['seed']:5d} L{r['layout']} {r['look'].describe():88s} final {r['final']:7.2f} px{' (lost)' if r['lost'] else '       '}  misplaced {r['misplaced']:2d}  "
-          f"pasted {r['pasted']}  skipped {r['skipped']:2d}  [{','.join(sorted(set(r['kinds'])))}]")
+    print(f"  {r['seed']:5d} L{r['layout']} {r['look'].describe():88s} final {r['final']:7.2f} px{' (lost)' if r['lost'] else '       '}  "
+          f"misplaced {r['misplaced']:2d}  pasted {r['pasted']}  skipped {r['skipped']:2d}  entrance {r['entrance']:4d} long px  "
+          f"[{','.join(sorted(set(r['kinds'])))}]")
   def board(title: str, key):
     rows = defaultdict(list)
     for r in res:
       for p in r["pairs"]: rows[key(r, p)].append(p)
     print(f"\n{title:14s} {'pairs':>6s} {'right':>6s} {'wrong':>6s} {'None':>6s} {'must':>6s} {'found':>7s} {'ms med':>7s}")
-    tot = defaultdict(int)
+    tot: defaultdict[str, int] = defaultdict(int)
     for name in sorted(rows, key=lambda n: (n not in FAMILIES, FAMILIES.index(n) if n in FAMILIES else 0, n)):
       ps = rows[name]
       right = sum(p["err"] is not None and not p["kind"] and p["err"] <= RIGHT for p in ps)
@@ -119,6 +120,11 @@ def stress(a) -> int:
   print(f"\nsessions: {ok}/{len(res)} end within {WRONG} px (median {np.median(finals):.2f} px); {len(lost)} end lost "
         f"(the canvas says so: {', '.join(str(r['seed']) for r in lost) or '-'}); {len(wrong_end)} end placed more than {WRONG} px off "
         f"({', '.join(str(r['seed']) for r in wrong_end) or '-'})")
+  # nothing can place the second frame against an entrance frame without long line runs (the ground
+  # and the world offer only fragments): those sessions are lost from the start, whatever the stitcher
+  sparse = [r for r in lost if r["entrance"] < MIN_LONG]
+  print(f"  of the lost, {len(sparse)} start from an entrance frame with fewer than {MIN_LONG} ½-scale px of long line runs "
+        f"({', '.join(str(r['seed']) for r in sparse) or '-'})")
   print(f"frames: interruptions pasted {pasted}; frames placed > {WRONG} px off {misplaced} of {sum(len(r['pairs']) for r in res)}; "
         f"median canvas add {np.median([r['add_ms'] for r in res]):.0f} ms")
   print(f"pairs: {tot['wrong']} wrong of {tot['pairs']}; {tot['found']}/{tot['must']} "

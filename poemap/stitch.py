@@ -11,12 +11,14 @@ cannot be trusted is refused, and the canvas says when it has lost the player (`
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
 
-GROW = 64          # the canvas grows in whole multiples of this at capture scale (= 32 px tiles at ½)
+from poemap.contract import CAPTURE_SIDE, TILE
+
+GROW = 2 * TILE    # the canvas grows in whole multiples of this at capture scale (= one tile at ½)
 MIN_CONFIDENCE = 0.2  # chance-corrected share of prev's line pixels that the chosen shift must find in cur
 DISTINCT = 1.5        # ...and it must explain them this many times better than any other shift
 MAX_SHIFT = 0.75   # of the frame size: larger moves leave too little overlap to trust
@@ -92,6 +94,7 @@ LINE_LEVEL_MIN, LEVEL_GAIN = 5, 3  # ... LEVEL_GAIN times the frame's 99th perce
 MIN_LINE_PIXELS = 80  # at ½ scale: fewer shared line pixels than this pin a translation only if
 MIN_CONFIRMED = 120  # ½-scale line pixels confirmed beyond chance (score x n) that any shift needs
 WEAK, WEAK_CONFIRMED = 0.5, 300  # ... and a shift confirmed less well than WEAK, this many
+LOW_SHARE, LOW_CONFIRMED = 0.5, 600  # below the confidence asked for, down to this share of it, on this many
 MIN_SPARSE, SPARSE_CONFIDENCE, SPARSE_SHARE = 40, 0.8, 0.8  # ... there are MIN_SPARSE of them and nearly all agree
 APERTURE_DISTINCT = 1.2  # how much better than 12 px off the chosen shift must explain the lines
 APERTURE = [(dy, dx) for dy, dx in ((12, 0), (0, 12), (8, 8), (8, -8)) for dy, dx in ((dy, dx), (-dy, -dx))]  # ½-scale px
@@ -100,15 +103,18 @@ RELOCATE, RELOCATE_MAX = 3, 5  # crop side, in frame sides, that a lost frame is
 MAX_CONFIDENCE = 0.3  # the most agreement (chance-corrected) asked for after a gap
 GAP_CONFIDENCE = 0.02  # more agreement asked for per skipped frame
 COUNT_MOVE = 16    # capture px a frame must lie from the last counted one to count into hits/miss
-CAPTURE_AREA = 1200 * 1200  # the 4K capture square, which the canvas checks' pixel counts are for
+CAPTURE_AREA = CAPTURE_SIDE * CAPTURE_SIDE  # the 4K capture square, which the canvas checks' pixel counts are for
 CANVAS_MIN_PIXELS = 60  # persistent ½-scale line pixels under a frame needed to judge it against the canvas
 CANVAS_AGREE = 0.5   # chance-corrected share of them a frame must show,
 STRICT_MIN_PIXELS, STRICT_AGREE = 200, 0.6  # ... and for a strict check
 LOST_AFTER = 3       # refused frames in a row after which the canvas no longer claims a position
 PAIR_GAP = 3         # lost frames after which only relocation against the canvas is tried
 JUMP = 0.4           # of the frame side: a step this long from the last frame is checked strictly
+FLAT_DROP, FLAT_MAX = 0.03, 2.0  # refinement: agreement within this share of its peak is the peak, which
+# may reach this far (px) from it; farther, a straight line leaves the shift along it unknown
 STRONG, STRONG_CONFIRMED = 0.5, 300  # ... unless the frames agree on it this well, on this many ½-scale line pixels
 CELL_AGREE, CELL_MIN_PIXELS, CELL_MIN_FLOOR = 0.2, 40, 25  # and in each ninth of the frame that holds this many, this share
+LAST_WEIGHT = 1 / 3  # what one of the last frame's (not yet persistent) line pixels counts for there
 BLANK = 0.04       # of the frame height: half-side of the square around the player icon ignored
 
 
@@ -152,6 +158,14 @@ def line_image(frame: np.ndarray) -> np.ndarray:
   """The ½-scale line image of a capture frame that find_translation correlates (for pictures
   and debugging)."""
   return _Features(_check_frame(frame)).lines
+
+
+def long_line_pixels(frame: np.ndarray) -> int:
+  """How many of a capture frame's ½-scale line pixels lie in long runs (full weight): the map
+  evidence it offers. A frame with fewer than MIN_LONG can't pin a shift, so an entrance frame like
+  that leaves the next frame unplaceable."""
+  f = _Features(_check_frame(frame))
+  return int(np.count_nonzero(f.on & (f.weight == 255)))
 
 
 VERIFY_POINTS = 4000  # line pixels of the reference sampled to verify a candidate shift
@@ -224,7 +238,7 @@ def _spectrum(img: np.ndarray) -> np.ndarray:
 
 def _correlate(sa: np.ndarray, sb: np.ndarray) -> np.ndarray:
   """Phase correlation surface of two equal-size spectra: peaks where b's content moved to."""
-  cross = cv2.mulSpectrums(sb, sa, 0, conjB=True)
+  cross: np.ndarray = cv2.mulSpectrums(sb, sa, 0, conjB=True)
   cross /= (cv2.magnitude(cross[..., 0], cross[..., 1]) + 1e-9)[..., None]
   # complex-to-complex and keep the real part: faster than DFT_REAL_OUTPUT (see _spectrum)
   return np.ascontiguousarray(cv2.idft(cross, flags=cv2.DFT_SCALE)[..., 0])
@@ -240,7 +254,8 @@ WORLD_SWITCH = 0.7   # ... and it is taken for the map when it explains its pixe
 REFUSALS: list[str] = []  # why the latest refusals happened, newest last (for debugging)
 
 
-def _refuse(why: str) -> None:
+def _refuse(why: str) -> Any:
+  """None, after noting why: `return _refuse(...)` refuses from any function that may return a shift."""
   REFUSALS.append(why)
   del REFUSALS[:-64]
   return None
@@ -279,8 +294,8 @@ def _same_evidence(a: Candidate, b: Candidate) -> bool:
   """Whether two shifts explain mostly the same line pixels (a straight wall fits along itself)
   rather than different ones (the map's lines and the world's texture)."""
   common = a.e.inside & b.e.inside  # points either shift could judge
-  both = np.count_nonzero(a.e.hits & b.e.hits)
-  return both >= SAME_EVIDENCE * max(1, min(np.count_nonzero(a.e.hits & common), np.count_nonzero(b.e.hits & common)))
+  both = int(np.count_nonzero(a.e.hits & b.e.hits))
+  return both >= SAME_EVIDENCE * max(1, min(int(np.count_nonzero(a.e.hits & common)), int(np.count_nonzero(b.e.hits & common))))
 
 
 def _world_of(a: Candidate, b: Candidate) -> bool:
@@ -329,7 +344,10 @@ def _pick(r: np.ndarray, verify, need: int, limit: tuple[float, float], min_conf
     if ray.e.score < max(min_confidence, WORLD_SWITCH * best.e.score):
       return _refuse(f'world rival: ray {ray.e.score:.2f} best {best.e.score:.2f}')
     best = ray
-  if best.e.score < min_confidence: return _refuse(f'best {best.e.score:.2f} < {min_confidence:.2f}')
+  # transient strokes just like map lines (spell effects) leave most of a frame's line pixels
+  # unconfirmed even at the true shift; many confirmed ones still pin it at a lower share
+  if best.e.score < min_confidence and not (best.e.score >= LOW_SHARE * min_confidence and best.e.score * best.e.n >= LOW_CONFIRMED):
+    return _refuse(f'best {best.e.score:.2f} < {min_confidence:.2f}')
   # weak agreement is what a screen that is not the map (a panel's frame, the passive tree, another
   # area) reaches by chance on a few hundred pixels; from the map it comes with many more
   if best.e.score < WEAK and best.e.score * best.e.n < WEAK_CONFIRMED:
@@ -351,7 +369,7 @@ def _pick(r: np.ndarray, verify, need: int, limit: tuple[float, float], min_conf
   return best.sy - (fy - py), best.sx - (fx - px), best.e.score, best.e.score * best.e.n
 
 
-def _translation(a: _Features, b: _Features, min_confidence: float) -> tuple[float, float, float, float] | None:
+def _translation(a: _Features, b: _Features, min_confidence: float) -> tuple[float, float, float, float, float] | None:
   """Coarse phase correlation at ½ scale over the whole frame, verified; then refined at full
   scale (see _refine)."""
   if a.spectrum is None or b.spectrum is None: return None
@@ -362,31 +380,35 @@ def _translation(a: _Features, b: _Features, min_confidence: float) -> tuple[flo
   need = min(MIN_LINE_PIXELS, max(MIN_SPARSE, int(0.7 * np.count_nonzero(a.on))))
   t = _pick(r, lambda sy, sx: _verify(a.points, b.near, b.chance, sy, sx), need, (MAX_SHIFT * h, MAX_SHIFT * w), min_confidence)
   if t is None: return None
-  return (*_refine(a.full_on, b.full_on, 2 * t[0], 2 * t[1]), t[2], t[3])
+  dy, dx, spread = _refine(a.full_on, b.full_on, 2 * t[0], 2 * t[1])
+  if spread > FLAT_MAX: return _refuse(f'ridge: {spread:.1f} px along it')
+  return dy, dx, t[2], t[3], spread
 
 
 REFINE = 5  # ± full-scale pixels searched around the coarse estimate (±2.5 px at ½ scale)
 REFINE_POINTS = 3000  # line pixels of prev looked up per candidate shift
 
 
-def _refine(a_on: np.ndarray, b_on: np.ndarray, dy: float, dx: float) -> tuple[float, float]:
+def _refine(a_on: np.ndarray, b_on: np.ndarray, dy: float, dx: float) -> tuple[float, float, float]:
   """Full-scale refinement over the whole overlap of two frames' line pixels: the integer shift
   within ±REFINE of the coarse estimate under which most of a's (prev's) line pixels are found in
   b (revealed lines never disappear; b may have new ones), then a parabola through the
   neighbouring counts for the sub-pixel part. Counting agreeing line pixels is immune to the
   broad structure that biases phase correlation's sub-pixel peak. Keeps the coarse estimate when
-  no clear peak emerges."""
+  no clear peak emerges. Also returns how far (px) from the peak the agreement comes within
+  FLAT_DROP of it: a ridge, where one straight line dominates the overlap, or a second peak as
+  good, leaves the shift unknown by that much (inf when the coarse estimate is kept)."""
   h, w = a_on.shape
   R, iy, ix = REFINE, int(round(dy)), int(round(dx))
   oh, ow = h - abs(iy) - 2 * R, w - abs(ix) - 2 * R
-  if oh < 64 or ow < 64: return dy, dx
+  if oh < 64 or ow < 64: return dy, dx, np.inf
   # a rows [py, py+oh) hold the content of b rows [py-iy, py-iy+oh); b is cut R wider
   py, px = R + max(0, iy), R + max(0, ix)
   cy, cx = py - iy - R, px - ix - R
   # all rows: a subsample of every other row biases the sub-pixel peak across thick (blurred) lines
   ys, xs = np.nonzero(a_on[py:py + oh, px:px + ow])
   cw = b_on[cy:cy + oh + 2 * R, cx:cx + ow + 2 * R]
-  if len(ys) < MIN_LINE_PIXELS: return dy, dx
+  if len(ys) < MIN_LINE_PIXELS: return dy, dx, np.inf
   step = -(-len(ys) // REFINE_POINTS)  # an even subsample bounds the cost on line-dense frames
   ys, xs = ys[::step], xs[::step]
   n = 2 * R + 1
@@ -395,14 +417,16 @@ def _refine(a_on: np.ndarray, b_on: np.ndarray, dy: float, dx: float) -> tuple[f
   bu, bv = np.unravel_index(int(counts.argmax()), counts.shape)
   # a peak barely above the rest is no refinement (full-scale texture passes the line filter too,
   # so the absolute agreement can be low even at the right shift)
-  if counts[bu, bv] < 1.2 * np.median(counts): return dy, dx
+  if counts[bu, bv] < 1.2 * np.median(counts): return dy, dx, np.inf
+  yy, xx = np.nonzero(counts >= (1 - FLAT_DROP) * counts[bu, bv])  # a ridge, or a second peak as good
+  spread = float(np.sqrt(((yy - bu) ** 2 + (xx - bv) ** 2).max()))
   def parabola(m: float, c: float, p: float) -> float:
     d = m - 2 * c + p
     return 0.0 if d >= 0 else float(np.clip(0.5 * (m - p) / d, -0.5, 0.5))
   fy = parabola(counts[bu - 1, bv], counts[bu, bv], counts[bu + 1, bv]) if 0 < bu < n - 1 else 0.0
   fx = parabola(counts[bu, bv - 1], counts[bu, bv], counts[bu, bv + 1]) if 0 < bv < n - 1 else 0.0
   # a pixel q sits at q - (d - i) + R in the b cut, so offset u means d = i + R - u
-  return iy + R - (bu + fy), ix + R - (bv + fx)
+  return iy + R - (bu + fy), ix + R - (bv + fx), spread
 
 
 def find_translation(prev: np.ndarray, cur: np.ndarray, min_confidence: float = MIN_CONFIDENCE) -> tuple[float, float, float] | None:
@@ -455,7 +479,7 @@ class MinimapCanvas:
     h, w = f.shape[:2]
     # fog lifts in an ellipse of 120 x 140 px (4K, where the capture square is 1200 px) around
     # the player; refresh a margin beyond it
-    s = h / 1200.0
+    s = h / CAPTURE_SIDE
     self.refresh_radius = np.array(refresh_radius if refresh_radius is not None else (180 * s, 200 * s))
     self.min_confidence = min_confidence
     H, W = -(-h // GROW) * GROW, -(-w // GROW) * GROW
@@ -559,14 +583,21 @@ class MinimapCanvas:
     a = h * w / CAPTURE_AREA  # the pixel counts below are for the 4K capture square
     kappa = lambda hit, tot: (hit / tot - feats.chance) / max(1e-6, 1 - feats.chance)
     if n >= CANVAS_MIN_PIXELS * a and kappa(float(np.count_nonzero(sub[pers])), n) < (STRICT_AGREE if strict else CANVAS_AGREE): return False
-    if strict and n < STRICT_MIN_PIXELS * a: return False
+    # a strict check counts the last frame's long lines too: after the player walked on behind a
+    # panel, what the canvas knows under the new frame is mostly what the last frame revealed
+    if strict:
+      both = pers | last
+      nb = int(np.count_nonzero(both))
+      if nb < STRICT_MIN_PIXELS * a or kappa(float(np.count_nonzero(sub[both])), nb) < STRICT_AGREE: return False
     # ... and everywhere: a panel or a dialog hides the lines of a whole region, a fire only a spot
+    # (the last frame's lines count for less: a fire or an effect there hides them as well as a panel)
     ys, xs = np.nonzero(pers | last)
     cell = (ys * 3 // pers.shape[0]) * 3 + xs * 3 // pers.shape[1]
     tot, hit = np.bincount(cell, minlength=9), np.bincount(cell, weights=sub[ys, xs], minlength=9)
-    return all(kappa(hit[i], tot[i]) >= CELL_AGREE for i in range(9) if tot[i] >= max(CELL_MIN_FLOOR, CELL_MIN_PIXELS * a))
+    vote = np.bincount(cell, weights=np.where(pers[ys, xs], 1.0, LAST_WEIGHT), minlength=9)
+    return all(kappa(hit[i], tot[i]) >= CELL_AGREE for i in range(9) if vote[i] >= max(CELL_MIN_FLOOR, CELL_MIN_PIXELS * a))
 
-  def _relocate(self, feats: _Features) -> tuple[float, float, float, float] | None:
+  def _relocate(self, feats: _Features) -> tuple[float, float, float, float, float] | None:
     """Align a frame against the canvas around the last accepted position instead of against the
     last frame: the canvas holds every line revealed so far, and a crop RELOCATE times the frame
     size still overlaps after long moves or several skipped frames. Costlier, so only when the
@@ -600,7 +631,9 @@ class MinimapCanvas:
               self._min_confidence(), min_share=0.0, aperture=False)
     if t is None: return None
     last = _full_on(crop(self.image, tl[0], tl[1], h, w))  # the canvas where the last frame lies
-    return (*_refine(last, feats.full_on, 2 * t[0], 2 * t[1]), t[2], t[3])
+    dy, dx, spread = _refine(last, feats.full_on, 2 * t[0], 2 * t[1])
+    if spread > FLAT_MAX: return _refuse(f'ridge: {spread:.1f} px along it')
+    return dy, dx, t[2], t[3], spread
 
   def _grow_to_fit(self) -> None:
     tl, (h, w) = self._rounded(), self.frame_shape[:2]

@@ -11,7 +11,8 @@ from poemap.sim import interrupt
 from poemap.sim.look import FAMILIES, Look, named_look, parse_look, random_look
 from poemap.sim.session import make_session
 from poemap.stitch import MinimapCanvas
-from stream.capture import CAPTURE_SIDE, to_pipeline_scale
+from poemap.contract import CAPTURE_SIDE
+from stream.capture import to_pipeline_scale
 
 
 def stitched(s: dict) -> tuple[list[bool], list[float]]:

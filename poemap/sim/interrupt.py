@@ -9,6 +9,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from poemap.contract import CAPTURE_SIDE
+
 KINDS = ("desktop", "loading", "panel", "tree", "overlay_off", "death", "other_area")
 # the character stays where it is while these are shown: alt-tabbed it gets no input, a loading
 # screen pauses the game, a dead one lies where it fell (resurrecting elsewhere is not modelled);
@@ -47,11 +49,11 @@ def desktop(side: int, rng: np.random.Generator) -> np.ndarray:
   """A browser or file manager after alt-tab: light background, dark text bars, a few thin blue
   lines (links, underlines, borders) that a map-line filter would like."""
   img = np.full((side, side, 3), rng.integers(225, 250), np.uint8)
-  s = side / 1200
+  s = side / CAPTURE_SIDE
   cv2.rectangle(img, (0, 0), (side, int(70 * s)), (60, 64, 72), -1)
   _text_bars(img, rng, int(60 * s), int(120 * s), side - int(60 * s), side - int(40 * s), (40, 40, 45), max(6, int(16 * s)))
   for _ in range(int(rng.integers(6, 14))):
-    y, x = int(rng.integers(100 * s, side - 20)), int(rng.integers(20, side // 2))
+    y, x = int(rng.integers(int(100 * s), side - 20)), int(rng.integers(20, side // 2))
     cv2.line(img, (x, y), (x + int(rng.integers(80, 500) * s), y), (40, 70, 230), max(1, int(2 * s)))
   cv2.rectangle(img, (int(40 * s), int(100 * s)), (side - int(40 * s), side - int(20 * s)), (90, 120, 220), max(1, int(2 * s)))
   return img
@@ -60,7 +62,7 @@ def desktop(side: int, rng: np.random.Generator) -> np.ndarray:
 def loading(side: int, rng: np.random.Generator) -> np.ndarray:
   """A loading screen: black, a dim art panel and a progress bar."""
   img = np.zeros((side, side, 3), np.uint8)
-  s = side / 1200
+  s = side / CAPTURE_SIDE
   if rng.random() < 0.6:
     art = (rng.uniform(0, 1, (6, 6, 3)) * 40).astype(np.float32)
     img[int(200 * s):int(900 * s)] = cv2.resize(art, (side, int(900 * s) - int(200 * s)), interpolation=cv2.INTER_CUBIC).clip(0, 255).astype(np.uint8)
@@ -109,5 +111,6 @@ def death(game: np.ndarray, rng: np.random.Generator) -> np.ndarray:
   a, b = int(side * 0.3), int(side * 0.7)
   cv2.rectangle(img, (a, int(side * 0.4)), (b, int(side * 0.6)), (25, 18, 14), -1)
   cv2.rectangle(img, (a, int(side * 0.4)), (b, int(side * 0.6)), (150, 120, 80), max(1, side // 400))
-  cv2.putText(img, "You have died", (a + side // 40, int(side * 0.5)), cv2.FONT_HERSHEY_SIMPLEX, side / 1200, (200, 60, 50), max(1, side // 600), cv2.LINE_AA)
+  cv2.putText(img, "You have died", (a + side // 40, int(side * 0.5)), cv2.FONT_HERSHEY_SIMPLEX, side / CAPTURE_SIDE, (200, 60, 50),
+              max(1, side // 600), cv2.LINE_AA)
   return img
