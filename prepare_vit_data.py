@@ -32,7 +32,8 @@ def main(argv=None) -> int:
   except (FileNotFoundError, ValueError) as e: raise UserError(str(e)) from None
   skipped: list = []
   files = scan_layouts(a.data, "train", skipped)
-  skipped += [(str(f.instance_dir / f"{f.n}_origin.npz"), "a mask without its image: nothing to compute it from (kept as it is)") for f in files if f.image is None]
+  skipped += [(str(f.instance_dir / f"{f.n}_origin.npz"), "a mask without its image: nothing to compute it from (kept as it is)")
+              for f in files if f.image is None]
   todo = [f for f in files if f.image is not None]
   report_read(f"full layouts under {a.data or 'data'}/train", len(todo), skipped)
   if not todo: raise UserError(f"no full layouts (train/<layout>/<instance>/<n>.png or <ts>_raw.png + _origin.npz) under {a.data or 'data'}")

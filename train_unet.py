@@ -62,15 +62,18 @@ def get_args(argv=None) -> argparse.Namespace:
                  "UNet (see the top of this help) (default %(default)s)")
   add_run_flags(p, "out/unet.safetensors", "--config", save_every=500)
   p.add_argument("--config", default="published", help=f"architecture: one of {sorted(UNET_CONFIGS)} (models/config.py) or a JSON config such as "
-                 "'{\"arch\": \"UNet\", \"mid_chan\": 4, \"depth\": 1}'; the size flags below change single fields of it (default %(default)s, the published AttentionUNet)")
+                 "'{\"arch\": \"UNet\", \"mid_chan\": 4, \"depth\": 1}'; the size flags below change single fields of it "
+                 "(default %(default)s, the published AttentionUNet)")
   add_config_flags(p, UNetConfig, defaults=False)
   p.add_argument("--patch", type=int, default=TILE, help="patch side, px (default %(default)s)")
   add_optimizer_flags(p, 512, "patches", 10000, "constant")
-  p.add_argument("--class-weights", default="1,1", help="cross-entropy weights 'background,line', or 'auto' = inverse class frequency, capped at 10 (default %(default)s)")
+  p.add_argument("--class-weights", default="1,1",
+                 help="cross-entropy weights 'background,line', or 'auto' = inverse class frequency, capped at 10 (default %(default)s)")
   p.add_argument("--line-frac", type=float, default=0.5, help="fraction of patches centred near a line pixel (default %(default)s)")
   p.add_argument("--noise", type=float, default=0.1, help="augmentation: pixel noise std in normalised units (default %(default)s)")
   p.add_argument("--jitter", type=float, default=0.1, help="augmentation: per-channel gain/offset jitter (default %(default)s)")
-  p.add_argument("--val-frac", type=float, default=0.15, help="fraction of groups held out for validation F1, which picks the kept checkpoint (default %(default)s)")
+  p.add_argument("--val-frac", type=float, default=0.15,
+                 help="fraction of groups held out for validation F1, which picks the kept checkpoint (default %(default)s)")
   p.add_argument("--val-crops", type=int, default=8, help="crops per held-out group used for validation (default %(default)s)")
   p.add_argument("--eval-every", type=int, default=500, help="validate every N steps (default %(default)s)")
   p.add_argument("--augment", choices=("ours", "original"), default="ours", help="ours: --line-frac sampling, --jitter, --noise; original: "
@@ -118,7 +121,8 @@ def train(a: argparse.Namespace) -> dict:
   train = [c for g in train_names for c in groups[g]]
   val = [c for g in val_names for c in groups[g][:a.val_crops]]
   weights = class_weights(a.class_weights, train)
-  print(f"{len(train_names)} training groups ({len(train)} crops), {len(val_names)} held out: {', '.join(val_names) or '-'}; class weights {weights.tolist()}")
+  print(f"{len(train_names)} training groups ({len(train)} crops), {len(val_names)} held out: {', '.join(val_names) or '-'}; "
+        f"class weights {weights.tolist()}")
 
   model = build_unet(model_config(a), seed=a.seed)
   if a.init: load_checkpoint(model, a.init)
@@ -144,7 +148,8 @@ def train(a: argparse.Namespace) -> dict:
     if p.exists() and not (a.overwrite or a.resume): raise UserError(f"{p} exists; pass --overwrite to replace it, or choose another --out")
     return save_checkpoint(model, p, overwrite=True, input_path=input_path)
   def report(step: int, loss: float, v: dict | None, better: bool) -> None:
-    if v: tqdm.write(f"step {step + 1}: loss {loss:.4f}  val F1 {v['f1']:.4f} (precision {v['precision']:.4f}, recall {v['recall']:.4f}){'  (best, saved)' if better else ''}")
+    if v: tqdm.write(f"step {step + 1}: loss {loss:.4f}  val F1 {v['f1']:.4f} (precision {v['precision']:.4f}, recall {v['recall']:.4f})"
+                     f"{'  (best, saved)' if better else ''}")
   input_path = PUBLISHED if a.augment == "original" else BUNDLED
   keep = "best" if val else "none" if a.step_names else "last"
   hist = fit(model, stepper, batch, out, a, keep=keep, evaluate=(lambda: validate(tiled, val)) if val else None, score=lambda v: (v["f1"],),

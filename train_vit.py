@@ -56,7 +56,8 @@ PUBLISHED_RECIPE = dict(sampling="epochs", dropout=0.1, embed_dropout=0.3, lr=1e
 
 def get_args(argv=None) -> argparse.Namespace:
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument("--recipe", choices=("ours", "published"), default="ours", help="flag defaults: ours, or the original recipe (above) (default %(default)s)")
+  p.add_argument("--recipe", choices=("ours", "published"), default="ours",
+                 help="flag defaults: ours, or the original recipe (above) (default %(default)s)")
   add_run_flags(p, "out/vit.safetensors", "architecture flags", save_every=200)
   add_config_flags(p, ViTConfig)
   add_optimizer_flags(p, 64, "samples", 3000, "cosine")
@@ -69,7 +70,8 @@ def get_args(argv=None) -> argparse.Namespace:
   p.add_argument("--eval-every", type=int, default=200, help="evaluate on the test tree every N steps (default %(default)s)")
   p.add_argument("--eval-batch", type=int, default=32, help="samples per evaluation batch (default %(default)s)")
   p.add_argument("--sampling", choices=("ours", "epochs"), default="ours", help="ours: random explorations (--min-frac, --max-drop, "
-                 "--origin-jitter), cleaned after the fog; epochs: each source's whole path, in epochs of round-robin class-balanced steps (default %(default)s)")
+                 "--origin-jitter), cleaned after the fog; epochs: each source's whole path, in epochs of round-robin class-balanced steps "
+                 "(default %(default)s)")
   p.add_argument("--dropout", type=float, default=0.0, help="dropout on the attention and feed-forward branches, training only (default %(default)s)")
   p.add_argument("--embed-dropout", type=float, default=0.0, help="dropout on the patch embedding, training only (default %(default)s)")
   p.add_argument("--keep", choices=("test-acc", "train-loss"), default="test-acc", help="save the checkpoint when the test accuracy (ties: "
@@ -128,7 +130,8 @@ def train(a: argparse.Namespace) -> dict:
         stream = EpochSteps(sources, a.batch, a.seed, a.radius, start=step)
         print(f"{len(stream.samples)} fixed samples (whole paths, uncleaned); the layout masks were cleaned once, before the fog, as the original did"
               + (f"; {stream.empty} left out: they reveal no line" if stream.empty else ""))
-      else: stream = SampleStream(sources, a.batch, a.seed, start=step, min_frac=a.min_frac, max_drop=a.max_drop, radius=a.radius, origin_jitter=a.origin_jitter)
+      else: stream = SampleStream(sources, a.batch, a.seed, start=step, min_frac=a.min_frac, max_drop=a.max_drop, radius=a.radius,
+                                  origin_jitter=a.origin_jitter)
     tokens, labels = stream.next(wait=not a.no_wait)
     mbs = []
     for s in range(0, a.batch, micro):  # a short step (the last of an epoch) is padded: rows of zero loss weight, mask token only (n = 0)
@@ -147,7 +150,8 @@ def train(a: argparse.Namespace) -> dict:
   keep = "train-loss" if a.keep == "train-loss" else "best" if len(test_labels) else "last"
   try:
     hist = fit(model, stepper, batch, out, a, keep=keep, evaluate=(lambda: evaluate(runner, test_tokens, test_labels)) if len(test_labels) else None,
-               score=lambda ev: (ev["acc"], -ev["loss"]), eval_every=a.eval_every, desc="vit", report=report, run=wandb_run(a.wandb, "poemap-vit", vars(a)))
+               score=lambda ev: (ev["acc"], -ev["loss"]), eval_every=a.eval_every, desc="vit", report=report,
+               run=wandb_run(a.wandb, "poemap-vit", vars(a)))
   finally:
     if stream is not None: stream.close()
   hist["test"] = hist["evals"]

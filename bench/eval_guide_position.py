@@ -115,7 +115,7 @@ def main() -> None:
   for st in STAGES:
     rs = [r for r in pred if r["stage"] == st]
     print(f"stage {st:6s} (n={len(rs):3d}) predictable {stats(E(rs))}   {stats(E(sure(rs)))}  {refused(rs)}     {stats(E(rs, 'err_entrance'))}")
-  by = defaultdict(int)
+  by: defaultdict[str, int] = defaultdict(int)
   for r in pred: by[r["status"] + (f" ({r['reason']})" if r["reason"] else "")] += 1
   print("status (predictable): " + "; ".join(f"{k}: {v}" for k, v in sorted(by.items(), key=lambda kv: -kv[1])))
   # is the quality honest? the share of markers within 40 px, per quality band

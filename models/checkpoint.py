@@ -31,7 +31,8 @@ def resolve(path_or_name: str | os.PathLike) -> Path:
   return p
 
 
-def save_checkpoint(model, path_or_name: str | os.PathLike, config: dict | None = None, overwrite: bool = False, input_path: str | None = None) -> Path:
+def save_checkpoint(model, path_or_name: str | os.PathLike, config: dict | None = None, overwrite: bool = False,
+                    input_path: str | None = None) -> Path:
   """Write the model's state dict as safetensors (temp file + rename, so readers never see a torn
   file). config defaults to model.config; it lands in the metadata, with input_path (a UNet's input
   path, poemap.fidelity) when given. An existing file is an error unless overwrite=True."""
@@ -114,7 +115,8 @@ def infer_unet_config(shapes: dict[str, tuple[int, ...]]) -> UNetConfig:
 def infer_vit_config(shapes: dict[str, tuple[int, ...]]) -> ViTConfig:
   """ViT config from names/shapes; num_heads and max_tokens are not visible in shapes and take the published values."""
   try:
-    return ViTConfig(embed_dim=shapes["cls_token"][-1], layers=len(_indices(shapes, "tbs.")), ff_dim=shapes["tbs.0.ff1.0"][1], num_classes=shapes["head.0"][1])
+    return ViTConfig(embed_dim=shapes["cls_token"][-1], layers=len(_indices(shapes, "tbs.")), ff_dim=shapes["tbs.0.ff1.0"][1],
+                     num_classes=shapes["head.0"][1])
   except KeyError as e: raise ValueError(f"not a ViT checkpoint: no tensor {e}") from None
 
 

@@ -66,7 +66,8 @@ class Linear(tuple):
   """(weight (din, dout), bias (dout,)) applied x @ W + b: a tuple, so its tensors are named <name>.0 and <name>.1 as in
   the published ViT. __slots__ = () keeps instances without a __dict__, which tinygrad's get_state_dict would read instead."""
   __slots__ = ()
-  def __new__(cls, din: int, dout: int, rng: np.random.Generator): return super().__new__(cls, (uniform(rng, (din, dout), din), uniform(rng, (dout,), din)))
+  def __new__(cls, din: int, dout: int, rng: np.random.Generator):
+    return super().__new__(cls, (uniform(rng, (din, dout), din), uniform(rng, (dout,), din)))
   def __call__(self, x: Tensor) -> Tensor: return x.linear(*self)
 
 

@@ -21,15 +21,18 @@ area (lines alone); one without a scale gets no marker. Pure numpy/OpenCV.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
 
-from poemap.fileio import atomic_write_bytes
+from poemap.datadir import guide_path
+from poemap.fileio import atomic_write_bytes, load_png
 
 TRUNC = 10.0         # guide px: chamfer distances are truncated here, so lines with no counterpart cost a constant
 INLIER = 5.0         # guide px: a mask line this close to a guide line agrees with it
@@ -74,25 +77,29 @@ class GuideMeta:
   def from_json(o: dict, where: str = "guide metadata") -> GuideMeta:
     def yx(v, what):
       if v is None: return None
-      if not (isinstance(v, list) and len(v) == 2 and all(isinstance(c, (int, float)) for c in v)): raise ValueError(f"{where}: {what} must be [y, x], got {v!r}")
+      if not (isinstance(v, list) and len(v) == 2 and all(isinstance(c, (int, float)) for c in v)):
+        raise ValueError(f"{where}: {what} must be [y, x], got {v!r}")
       return (float(v[0]), float(v[1]))
     if not isinstance(o, dict): raise ValueError(f"{where}: wants a JSON object, got {type(o).__name__}")
     sc = o.get("scale")
     if sc is not None and (not isinstance(sc, (int, float)) or not sc > 0): raise ValueError(f"{where}: scale must be a number > 0, got {sc!r}")
     pts = []
     for q in o.get("points") or []:
-      if not isinstance(q, dict) or not isinstance(q.get("label"), str): raise ValueError(f"{where}: a point must be {{\"label\": str, \"yx\": [y, x]}}, got {q!r}")
+      if not isinstance(q, dict) or not isinstance(q.get("label"), str):
+        raise ValueError(f"{where}: a point must be {{\"label\": str, \"yx\": [y, x]}}, got {q!r}")
       pts.append((q["label"], yx(q.get("yx"), f"point {q['label']!r}")))
     size, rgb = o.get("size"), o.get("line_rgb")
     return GuideMeta(yx(o.get("entrance"), "entrance"), float(sc) if sc is not None else None, pts,
-                     (int(size[0]), int(size[1])) if size else None, tuple(int(c) for c in rgb) if rgb else None)
+                     (int(size[0]), int(size[1])) if size else None,
+                     cast(tuple[int, int, int], tuple(int(c) for c in rgb)) if rgb else None)
 
   def resized(self, h: int, w: int) -> GuideMeta:
     """The same metadata for the image shown at (h, w) instead of `size` (the overlay fits guides to its window)."""
     if self.size is None or tuple(self.size) == (h, w): return GuideMeta(self.entrance, self.scale, self.points, (h, w), self.line_rgb)
     fy, fx = h / self.size[0], w / self.size[1]
-    f = lambda p: (p[0] * fy, p[1] * fx) if p is not None else None
-    return GuideMeta(f(self.entrance), self.scale * (fy + fx) / 2 if self.scale else None, [(l, f(p)) for l, p in self.points], (h, w), self.line_rgb)
+    f = lambda p: (p[0] * fy, p[1] * fx)
+    return GuideMeta(f(self.entrance) if self.entrance is not None else None, self.scale * (fy + fx) / 2 if self.scale else None,
+                     [(l, f(p)) for l, p in self.points], (h, w), self.line_rgb)
 
   def exits(self) -> list[tuple[float, float]]: return [p for l, p in self.points if l.lower().startswith("exit")]
 
@@ -155,7 +162,7 @@ class GuideRef:
     there is no entrance or no such region (no flat ground colour, or it leaks to the image's border)."""
     hb, wb = self.dt_coarse.shape
     ones = np.ones((hb, wb), np.float32)
-    if self.meta is None or self.meta.entrance is None: return ones
+    if self.meta is None or self.meta.entrance is None or self.meta.scale is None: return ones
     h, w = img.shape[:2]
     ey, ex = self.meta.entrance
     yy, xx = np.mgrid[0:h, 0:w]
@@ -277,7 +284,7 @@ def register(mask: np.ndarray, origin, position, ref: GuideRef, prior: Placement
   # predict: the last belief moved by the step and spread; none yet: a spread around the entrance placement
   if prior is not None and prior.belief is not None and prior.pos is not None:
     step = s * (pos - np.asarray(prior.pos))
-    M = np.float32([[1, 0, step[1] / k], [0, 1, step[0] / k]])
+    M = np.array([[1, 0, step[1] / k], [0, 1, step[0] / k]], np.float32)
     b = cv2.warpAffine(prior.belief, M, (wb, hb), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     sig = SPREAD0 + SPREAD * float(np.hypot(*step))
     if b.sum() < 1e-12: b = _gauss(ref, anchored, sig)
@@ -296,7 +303,8 @@ def register(mask: np.ndarray, origin, position, ref: GuideRef, prior: Placement
     b = b * np.exp(-(cost - cost.min()) / TAU).astype(np.float32)
   tot = float(b.sum())
   if not tot > 1e-30:
-    return Placement(tuple(anchored.tolist()), "entrance", 0.0, "the walk and the map lines found no place on this guide: placed by entrance and scale", s)
+    return Placement(tuple(anchored.tolist()), "entrance", 0.0,
+                     "the walk and the map lines found no place on this guide: placed by entrance and scale", s)
   b = (b / tot).astype(np.float32)
   i, j = np.unravel_index(int(np.argmax(b)), b.shape)
   lb = np.log(np.maximum(b, 1e-30))
@@ -317,17 +325,20 @@ def register(mask: np.ndarray, origin, position, ref: GuideRef, prior: Placement
   conc = float(b[(yy * k - yx[0]) ** 2 + (xx * k - yx[1]) ** 2 <= (CONC_RADIUS * s) ** 2].sum())
   out = dict(scale=s, offset=tuple((yx - anchored).tolist()), belief=b, pos=tuple(pos.tolist()), agreement=agree)
   if len(near) < MIN_POINTS:
-    return Placement(tuple(anchored.tolist()), "entrance", 0.0, f"only {len(near)} map line pixels revealed near the player: placed by entrance and scale", **out)
+    return Placement(tuple(anchored.tolist()), "entrance", 0.0,
+                     f"only {len(near)} map line pixels revealed near the player: placed by entrance and scale", **out)
   q = conc
   if agree is not None and agree < MIN_AGREEMENT:
     return Placement(tuple(anchored.tolist()), "entrance", q * agree,
                      f"the map lines do not match this guide (agreement {agree:.2f} < {MIN_AGREEMENT}): placed by entrance and scale", **out)
   far = float(np.hypot(*(yx - anchored))) / s
   if far > MAX_OFFSET:
-    return Placement(tuple(anchored.tolist()), "entrance", q, f"the lines put the player {far:.0f} px from where entrance and scale do, more than instances differ: "
+    return Placement(tuple(anchored.tolist()), "entrance", q,
+                     f"the lines put the player {far:.0f} px from where entrance and scale do, more than instances differ: "
                      "placed by entrance and scale", **out)
   if q < MIN_QUALITY:
-    return Placement(tuple(anchored.tolist()), "entrance", q, f"unsure where on the guide (quality {q:.2f} < {MIN_QUALITY}): placed by entrance and scale", **out)
+    return Placement(tuple(anchored.tolist()), "entrance", q,
+                     f"unsure where on the guide (quality {q:.2f} < {MIN_QUALITY}): placed by entrance and scale", **out)
   return Placement(tuple(yx.tolist()), "registered", q, "", **out)
 
 
@@ -337,6 +348,7 @@ def _scale(ref: GuideRef, rel: np.ndarray, prior: Placement | None) -> tuple[flo
   finds it (scale about the entrance plus a small shift, truncated chamfer), near the last frame's; and
   that fit's agreement (the share of all lines on the guide's lines; None: too few lines to fit)."""
   m = ref.meta
+  assert m is not None and m.scale is not None and m.entrance is not None, "register() fits a scale only for a guide with both"
   if not FIT_SCALE or len(rel) < 4 * MIN_POINTS: return (prior.scale if prior is not None and prior.scale else m.scale), None
   if len(rel) > 20000: rel = rel[np.random.default_rng(0).choice(len(rel), 20000, replace=False)]
   E = np.asarray(m.entrance, np.float64)
@@ -356,6 +368,7 @@ def _gauss(ref: GuideRef, c: np.ndarray, sig: float) -> np.ndarray:
 def _lines_only(rel: np.ndarray, pos: np.ndarray, ref: GuideRef) -> Placement:
   """No entrance known: slide all revealed lines over the whole guide at the metadata's scale."""
   m = ref.meta
+  assert m is not None and m.scale is not None, "register() places by lines alone only a guide with a scale"
   if len(rel) < 4 * MIN_POINTS: return Placement(None, "none", 0.0, "the guide has no entrance and too few lines are revealed to find one")
   g = m.scale * rel
   g = g - g.min(0)
@@ -385,9 +398,6 @@ def _click_entrance(img: np.ndarray) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-  import argparse
-  from poemap.datadir import guide_path
-  from poemap.fileio import load_png
   ap = argparse.ArgumentParser(prog="python -m poemap.guidepos", description="Guide metadata for 'you are here' (data/user/<area>/<id>.json).")
   sub = ap.add_subparsers(dest="cmd", required=True)
   s = sub.add_parser("set", help="write a guide's metadata")
@@ -395,7 +405,8 @@ def main(argv: list[str] | None = None) -> None:
   s.add_argument("--id", type=int, required=True, help="layout id")
   s.add_argument("--data", help="data root (default data/)")
   s.add_argument("--entrance", metavar="Y,X", help="entrance pixel in the guide image; leave out to click it in a window")
-  s.add_argument("--scale", type=float, required=True, help="guide px per px of the 1/2-scale minimap (e.g. a corridor's width on the guide / on the minimap)")
+  s.add_argument("--scale", type=float, required=True,
+                 help="guide px per px of the 1/2-scale minimap (e.g. a corridor's width on the guide / on the minimap)")
   s.add_argument("--point", action="append", default=[], metavar="LABEL=Y,X", help="a labelled point, e.g. exit=120,640 (repeatable)")
   s.add_argument("--line-rgb", metavar="R,G,B", help="colour of the guide's map lines (default: found as edges)")
   s.add_argument("--no-entrance", action="store_true", help="no entrance: register on lines alone")
@@ -410,14 +421,17 @@ def main(argv: list[str] | None = None) -> None:
     return
   if not png.is_file(): raise SystemExit(f"no guide image {png}")
   img = load_png(png)
-  pair = lambda v, what: tuple(float(c) for c in v.split(",")) if len(v.split(",")) == 2 else ap.error(f"{what}: want Y,X, got {v!r}")
+  def pair(v: str, what: str) -> tuple[float, float]:
+    c = v.split(",")
+    if len(c) != 2: ap.error(f"{what}: want Y,X, got {v!r}")
+    return float(c[0]), float(c[1])
   ent = None if a.no_entrance else pair(a.entrance, "--entrance") if a.entrance else _click_entrance(img)
-  pts = []
+  pts: list[tuple[str, tuple[float, float]]] = []
   for p in a.point:
     if "=" not in p: ap.error(f"--point: want LABEL=Y,X, got {p!r}")
     lab, v = p.split("=", 1)
     pts.append((lab, pair(v, "--point")))
-  rgb = tuple(int(c) for c in a.line_rgb.split(",")) if a.line_rgb else None
+  rgb = cast(tuple[int, int, int], tuple(int(c) for c in a.line_rgb.split(","))) if a.line_rgb else None
   try: out = save_meta(png, GuideMeta(ent, a.scale, pts, img.shape[:2], rgb), overwrite=a.overwrite)
   except FileExistsError: raise SystemExit(f"{meta_path(png)} exists: --overwrite replaces it")
   print(f"wrote {out}")

@@ -8,15 +8,21 @@ import argparse
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
+import mss
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from poemap import REPO_ROOT
 from poemap.fileio import save_png
+from poemap.guidepos import GuideRef, register
+from poemap.sim.layout import half_scale, make_layout
+from poemap.sim.player import walk_full
+from poemap.sim.render import Reveal, make_world, render_screen
+from stream.guidemarker import TRAIL_MAX, Tracker, draw_tracked
+from stream.overlay import Overlay, OverlayWindow
 
 W, H = 1280, 720
 
@@ -29,13 +35,6 @@ def here(out: Path) -> Path:
   fog of war) placed on the guide frame by frame by poemap.guidepos.register, as stream.guidemarker's
   Tracker does in the client, with the revealed lines a perfect UNet gives (the client's Tracker takes
   them from the colour filter of its minimap instead); the windowed window then shows the last frame."""
-  import mss
-  from poemap.guidepos import register
-  from poemap.sim.layout import half_scale, make_layout
-  from poemap.sim.player import walk_full
-  from poemap.sim.render import Reveal
-  from stream.guidemarker import TRAIL_MAX, Tracker, draw_tracked
-  from stream.overlay import Overlay, OverlayWindow
   l, seed, n = HERE
   lay = make_layout(l, seed)
   walk, reveal, origin = walk_full(lay, seed, n), Reveal(lay.shape), lay.entrance / 2
@@ -44,6 +43,7 @@ def here(out: Path) -> Path:
   tr = Tracker()
   png = ov.guides.path(l)
   ref = tr.ref(png)
+  assert isinstance(ref, GuideRef), ref  # the demo guide has its metadata
   tr.guide = png
   for t in range(n):
     reveal.visit(walk.trails[t])
@@ -54,6 +54,7 @@ def here(out: Path) -> Path:
   probs = [0.97 if j == l else 0.00375 for j in range(9)]
   ov.update("ok", l, probs)
   rec = tr.record()
+  assert rec is not None, "a placement per frame walked"
   ov.detail = f"frame {n - 1} | you are here: {rec['status']}, quality {rec['quality']:.2f}"
   for _ in range(60): ov.render(); ov.pump(20)
   with mss.MSS() as sct: img = np.asarray(sct.grab(sct.monitors[1]))[..., 2::-1]
@@ -67,7 +68,9 @@ def main() -> None:
   ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   ap.add_argument("--only", choices=["modes", "here"], help="only the two modes' screenshots, or only the 'you are here' one")
   a = ap.parse_args()
-  x = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", f"{W}x{H}x24", "-nolisten", "tcp"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+  x = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", f"{W}x{H}x24", "-nolisten", "tcp"],
+                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+  assert x.stdout is not None  # stdout=PIPE
   try:
     os.environ["DISPLAY"] = ":" + x.stdout.readline().decode().strip()
     out = REPO_ROOT / "docs" / "img"
@@ -79,11 +82,6 @@ def main() -> None:
 
 def modes(out: Path) -> None:
   """docs/img/overlay_mode.png and docs/img/windowed_mode.png."""
-  import mss
-  from poemap.sim.layout import make_layout
-  from poemap.sim.player import walk_full
-  from poemap.sim.render import Reveal, make_world, render_screen
-  from stream.overlay import Overlay, OverlayWindow
   layout, n = make_layout(4, 7), 40
   walk, world, reveal = walk_full(layout, 7, n), make_world(layout, 7), Reveal(layout.shape)
   for t in range(n): reveal.visit(walk.trails[t])

@@ -21,8 +21,11 @@ TRAIL_MAX = 400  # placements kept for the trail
 
 class Tracker:
   """The placements of one stream on the guide shown: the prior for the next frame and the trail."""
+  guide: Path | None
+  placement: Placement | None
+  trail: list[tuple[float, float]]
 
-  def __init__(self):
+  def __init__(self) -> None:
     self.refs: dict[Path, GuideRef | str] = {}
     self.reset()
 
@@ -33,7 +36,7 @@ class Tracker:
     """The guide ready for registration, or why there is none (cached per image)."""
     if png not in self.refs:
       try: meta = load_meta(png)
-      except ValueError as e: meta, why = None, str(e)
+      except ValueError: meta = None
       try: self.refs[png] = GuideRef(load_png(png), meta) if meta is not None else f"no metadata {png.with_suffix('.json').name} beside the guide"
       except (FileNotFoundError, ValueError) as e: self.refs[png] = f"no guide image: {e}"
     return self.refs[png]
@@ -53,7 +56,7 @@ class Tracker:
 
   @property
   def meta(self) -> GuideMeta | None:
-    r = self.refs.get(self.guide)
+    r = self.refs.get(self.guide) if self.guide is not None else None
     return r.meta if isinstance(r, GuideRef) else None
 
   def record(self) -> dict | None:

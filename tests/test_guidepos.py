@@ -2,18 +2,22 @@
 import json
 import subprocess
 import sys
+import time
 
-import cv2
+import mss
 import numpy as np
 import pytest
 
 from poemap import REPO_ROOT
 from poemap.fileio import load_png, save_png
-from poemap.guidepos import MIN_QUALITY, GuideMeta, GuideRef, load_meta, meta_path, register, save_meta
+from poemap.guidepos import MIN_QUALITY, GuideMeta, GuideRef, Placement, load_meta, meta_path, register, save_meta
 from poemap.sim.guides import GUIDE_SEED, guide_image, guide_meta, guide_truth, to_guide
 from poemap.sim.layout import half_scale, make_layout
 from poemap.sim.player import walk_full
 from poemap.sim.render import Reveal
+from stream.guidemarker import draw, exit_direction
+from stream.overlay import MAX_GUIDE, fit
+from tests.test_capture import HAS_XVFB, helper, xvfb
 
 
 def revealed(layout_id: int, seed: int, frames: int):
@@ -153,11 +157,7 @@ ov.close()
 
 
 def test_window_shows_the_marker_where_the_record_says(tmp_path):
-  from tests.test_capture import HAS_XVFB, helper, xvfb
   if not HAS_XVFB: pytest.skip("Xvfb is not installed")
-  import mss
-  from stream.guidemarker import Tracker
-  from stream.overlay import MAX_GUIDE, fit
   png = save_png(tmp_path / "user" / "here" / "2.png", np.full((400, 600, 3), 20, np.uint8))
   save_meta(png, GuideMeta((130.0, 410.0), 0.5, [], (400, 600), None))
   with xvfb(1000, 800) as display:
@@ -188,8 +188,6 @@ def test_window_shows_the_marker_where_the_record_says(tmp_path):
 
 
 def test_marker_drawing_follows_the_placement():
-  from poemap.guidepos import Placement
-  from stream.guidemarker import draw, exit_direction
   meta = GuideMeta((100.0, 100.0), 0.5, [("exit", (100.0, 300.0))], (200, 400), None)
   img = np.zeros((400, 800, 3), np.uint8)  # shown at twice the guide's size
   pl = Placement((150.0, 120.0), "registered", 0.8)

@@ -23,8 +23,6 @@ BELOW = {  # layer -> the layers it may import (itself included)
   "stream": CORE | {"poemap.sim", "poemap.datatools", "models", "stream"},
 }
 FORBIDDEN_THIRD_PARTY = {"poemap": {"tinygrad"}}  # the core and the sim are numpy: the client and the data tools run without tinygrad
-# files other work in progress owns, whose imports inside functions are still to be hoisted; remove each once it is
-PENDING_INNER = {"poemap/guidepos.py", "tests/test_guidepos.py", "scripts/screenshots.py"}
 
 
 def sources() -> list[Path]:
@@ -92,7 +90,6 @@ def test_imports_go_only_downward(path: Path):
 def test_imports_sit_at_the_top(path: Path):
   """An import inside a function hides a dependency; one is kept only with its reason on the line (`# deferred: ...`),
   e.g. a package the client's dependency set lacks."""
-  if str(path.relative_to(ROOT)) in PENDING_INNER: pytest.skip("owned by work in progress: its inner imports are still to be hoisted")
   bad = [f"line {line}: {src.strip()}" for line, _, inner, src in imports(path) if inner and "# deferred:" not in src]
   assert not bad, f"{path.relative_to(ROOT)} imports inside functions without a reason:\n  " + "\n  ".join(bad)
 

@@ -62,7 +62,8 @@ class StopOnSigint:
 def checkpoint_target(out: str | os.PathLike, overwrite: bool, resume: bool = False) -> Path:
   """The path a run will write; an existing file there is refused unless overwrite or resume (the run replaces it as it goes)."""
   p = model_path(out)
-  if resume and not resume_path(p).exists(): raise UserError(f"--resume: no resume state {resume_path(p)} (it is written at every save point of a run)")
+  if resume and not resume_path(p).exists():
+    raise UserError(f"--resume: no resume state {resume_path(p)} (it is written at every save point of a run)")
   if p.exists() and not (overwrite or resume): raise UserError(f"{p} exists; pass --overwrite to replace it, or choose another --out")
   return p
 
@@ -88,7 +89,8 @@ def add_run_flags(p: argparse.ArgumentParser, out: str, init_same: str, save_eve
   p.add_argument("--out", default=out, help="checkpoint path or name under <data>/model/ (default %(default)s)")
   p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
   p.add_argument("--init", default=None, help=f"start from this checkpoint's weights (same {init_same})")
-  p.add_argument("--save-every", type=int, default=save_every, help="write the resume state every N steps (and --out, where no selection set picks it) (default %(default)s)")
+  p.add_argument("--save-every", type=int, default=save_every,
+                 help="write the resume state every N steps (and --out, where no selection set picks it) (default %(default)s)")
   p.add_argument("--resume", action="store_true", help="continue an interrupted run of the same flags from its resume state (OUT.resume)")
 
 
@@ -98,7 +100,8 @@ def add_optimizer_flags(p: argparse.ArgumentParser, batch: int, batch_unit: str,
   p.add_argument("--accum", type=int, default=1, help="gradient accumulation: micro-batches per step, batch/accum each; "
                  "the same step as one batch, in the memory of one micro-batch (default %(default)s)")
   p.add_argument("--lr", type=float, default=3e-4, help="Adam learning rate (default %(default)s)")
-  p.add_argument("--lr-schedule", choices=("constant", "cosine"), default=schedule, help="constant, or a half cosine down to --min-lr (default %(default)s)")
+  p.add_argument("--lr-schedule", choices=("constant", "cosine"), default=schedule,
+                 help="constant, or a half cosine down to --min-lr (default %(default)s)")
   p.add_argument("--warmup", type=int, default=0, help="steps of linear learning-rate warm-up (default %(default)s)")
   p.add_argument("--min-lr", type=float, default=None, help="final learning rate of the cosine schedule (default: --lr / 20)")
   p.add_argument("--weight-decay", type=float, default=0.0, help="decoupled weight decay (default %(default)s)")
@@ -110,7 +113,8 @@ def lr_from_args(a: argparse.Namespace) -> Callable[[int], float]:
   return lambda step: scheduled_lr(step, a.lr, a.steps, a.lr_schedule, a.warmup, min_lr)
 
 
-def weighted_cross_entropy(logits: Tensor, y: Tensor, weights: Tensor | None = None, mask: Tensor | None = None, norm: Tensor | None = None) -> Tensor:
+def weighted_cross_entropy(logits: Tensor, y: Tensor, weights: Tensor | None = None, mask: Tensor | None = None,
+                           norm: Tensor | None = None) -> Tensor:
   """Cross-entropy of (N,C) logits vs int (N,) labels; optional per-class weights (C,) and a 0/1 (N,) mask of rows
   that count (padding rows in fixed-shape batches). The weighted mean over these rows, or with norm ((1,): one over
   the weight of the whole optimizer step) this micro-batch's share of the step's mean: what Stepper's accumulation sums."""
@@ -132,7 +136,8 @@ class Stepper:
   they are summed into persistent buffers by one TinyJit'd micro step, and a second TinyJit'd step applies them:
   memory of one micro-batch, result of the whole batch. `lr` is a number or a function of the step index (see
   scheduled_lr); the jitted steps read it from the optimizer's lr buffer, so changing it costs no recompilation."""
-  def __init__(self, params: list[Tensor], loss_fn: Callable[..., Tensor], lr: float | Callable[[int], float], accum: int = 1, weight_decay: float = 0.0):
+  def __init__(self, params: list[Tensor], loss_fn: Callable[..., Tensor], lr: float | Callable[[int], float], accum: int = 1,
+               weight_decay: float = 0.0):
     if accum < 1: raise ValueError(f"accum must be >= 1, got {accum}")
     self.params, self.loss_fn, self.accum = params, loss_fn, accum
     self.lr_at: Callable[[int], float] = lr if callable(lr) else (lambda step: lr)
@@ -151,7 +156,8 @@ class Stepper:
       self.opt.zero_grad()
       loss = self.loss_fn(*xs)
       loss.backward()
-      Tensor.realize(loss, *[p.grad for p in self.params if p.grad is not None])  # before the update: realized after it, the loss would read the new weights
+      # before the update: realized after it, the loss would read the new weights
+      Tensor.realize(loss, *[p.grad for p in self.params if p.grad is not None])
       self._decay()
       self.opt.step()
       return loss
@@ -226,7 +232,8 @@ def load_state(path: Path, model, stepper: Stepper) -> dict:
 
 def run_flags(a: argparse.Namespace) -> dict:
   """The flags a resumed run must share with the run it continues (--steps may grow: the schedule follows the new value)."""
-  return {k: v for k, v in sorted(vars(a).items()) if k not in ("resume", "overwrite", "steps", "wandb", "no_wait", "save_every", "eval_every", "init")}
+  return {k: v for k, v in sorted(vars(a).items())
+          if k not in ("resume", "overwrite", "steps", "wandb", "no_wait", "save_every", "eval_every", "init")}
 
 
 def fit(model, stepper: Stepper, batch: Callable[[int], list[tuple[np.ndarray, ...]]], out: Path, a: argparse.Namespace, *,
@@ -280,7 +287,8 @@ def fit(model, stepper: Stepper, batch: Callable[[int], list[tuple[np.ndarray, .
             hist["best"] = list(score(metrics))
             keep_out()
         if report is not None: report(step, loss, metrics, better)
-        if run is not None: run.log({"loss": loss, "lr": stepper.lr_at(step), **({f"eval_{k}": v for k, v in metrics.items()} if metrics else {})}, step=step)
+        if run is not None:
+          run.log({"loss": loss, "lr": stepper.lr_at(step), **({f"eval_{k}": v for k, v in metrics.items()} if metrics else {})}, step=step)
         bar.set_postfix(loss=f"{loss:.4f}", **({"best": "/".join(f"{v:.4f}" for v in hist["best"])} if hist["best"] else {}))
         if done % a.save_every == 0 or done == a.steps or sig.stop: save_point()
         if sig.stop:
@@ -292,7 +300,8 @@ def fit(model, stepper: Stepper, batch: Callable[[int], list[tuple[np.ndarray, .
   if start == a.steps: save_point()  # nothing to train (--steps 0): the initial weights
   if stepper.step == a.steps and state.exists(): state.unlink()  # finished: nothing to resume
   hist["steps"] = stepper.step
-  print(f"done: {stepper.step} steps ({stepper.step - start} in this run) in {time.time() - t0:.0f} s; checkpoint {out if book['kept'] else hist['saved'][-1] if hist['saved'] else '-'}")
+  print(f"done: {stepper.step} steps ({stepper.step - start} in this run) in {time.time() - t0:.0f} s; "
+        f"checkpoint {out if book['kept'] else hist['saved'][-1] if hist['saved'] else '-'}")
   return hist
 
 

@@ -53,12 +53,14 @@ def vit_summary(recs: list[dict], num_classes: int) -> dict:
   cm = np.zeros((num_classes, num_classes), np.int64)
   for l, p in zip(labels, preds):
     if p >= 0: cm[l, p] += 1
-  per_class = {str(c): {"n": int((labels == c).sum()), "acc": float((preds[labels == c] == c).mean()) if (labels == c).any() else None} for c in range(num_classes)}
+  per_class = {str(c): {"n": int((labels == c).sum()), "acc": float((preds[labels == c] == c).mean()) if (labels == c).any() else None}
+               for c in range(num_classes)}
   n_tok = np.array([r["n_tokens"] for r in recs])
   by_tokens = []
   for lo, hi in zip(TOKEN_BINS[:-1], TOKEN_BINS[1:]):
     sel = (n_tok >= lo) & (n_tok < hi)
-    if sel.any(): by_tokens.append({"tokens": f"{lo}-{hi - 1}" if hi < 10**9 else f"{lo}+", "n": int(sel.sum()), "acc": float((preds[sel] == labels[sel]).mean())})
+    if sel.any(): by_tokens.append({"tokens": f"{lo}-{hi - 1}" if hi < 10**9 else f"{lo}+", "n": int(sel.sum()),
+                                    "acc": float((preds[sel] == labels[sel]).mean())})
   walks = np.array([str(Path(r["path"]).parent) for r in recs])
   ci = cluster_bootstrap(preds == labels, walks) if len(recs) else None
   roots = np.array([str(r.get("data", "")) for r in recs])
@@ -118,7 +120,8 @@ def tokens_image(tokens: np.ndarray, caption: str = "") -> np.ndarray:
   r0, c0 = int(rows.min()), int(cols.min())
   H, W = (int(rows.max()) - r0 + 1) * 32, (int(cols.max()) - c0 + 1) * 32
   img = np.full((H + 30, max(W, 260), 3), 20, np.uint8)
-  for t, r, c in zip(tokens[..., 0], rows, cols): img[30 + (r - r0) * 32:30 + (r - r0 + 1) * 32, (c - c0) * 32:(c - c0 + 1) * 32][t > 0] = (120, 160, 255)
+  for t, r, c in zip(tokens[..., 0], rows, cols):
+    img[30 + (r - r0) * 32:30 + (r - r0 + 1) * 32, (c - c0) * 32:(c - c0 + 1) * 32][t > 0] = (120, 160, 255)
   if r0 <= 0 <= rows.max() and c0 <= 0 <= cols.max():
     cv2.rectangle(img, (-c0 * 32, 30 - r0 * 32), (-c0 * 32 + 31, 30 - r0 * 32 + 31), (255, 200, 0), 1)
   img[:30] = 255
@@ -161,7 +164,9 @@ def write_report(out: str | os.PathLike, summary: dict, recs: list[dict] | None,
   vit = summary.get("vit")
   if vit and recs is not None:
     written.append(save_png(out / "confusion.png", draw_confusion(np.array(vit["confusion"])), overwrite=True))
-    written.append(save_png(out / "accuracy_vs_tokens.png", draw_bars(vit["by_tokens"], f"ViT test accuracy by revealed tokens (overall {vit['acc']:.3f}, n={vit['n']})"), overwrite=True))
+    written.append(save_png(out / "accuracy_vs_tokens.png",
+                            draw_bars(vit["by_tokens"], f"ViT test accuracy by revealed tokens (overall {vit['acc']:.3f}, n={vit['n']})"),
+                            overwrite=True))
     fails = [r for r in recs if r["pred"] != r["label"] and r["n_tokens"]]
     for r in fails[:max_failures]:
       name = f"{r['label']}_{Path(r['path']).parent.name}_{Path(r['path']).name[:-len('_tokens.npz')]}.png"
@@ -176,9 +181,11 @@ def _write_markdown(path: Path, s: dict) -> Path:
   for k in ("data", "unet_checkpoint", "vit_checkpoint"):
     if s.get(k): L.append(f"- {k.replace('_', ' ')}: " + ", ".join(f"`{d}`" for d in (s[k] if isinstance(s[k], list) else [s[k]])))
   if u := s.get("unet"):
-    L += ["", f"## UNet line F1 ({u['groups']} groups, {u['crops']} crops, pooled pixels)", "", "| predictor | F1 | precision | recall |", "| --- | --- | --- | --- |"]
+    L += ["", f"## UNet line F1 ({u['groups']} groups, {u['crops']} crops, pooled pixels)", "",
+          "| predictor | F1 | precision | recall |", "| --- | --- | --- | --- |"]
     extra = [k for k in u if isinstance(u[k], dict) and "f1" in u[k] and k not in ("unet", "unet_cleaned", "color_filter")]
-    for k, name in (("unet", "UNet (argmax)"), ("unet_cleaned", "UNet + sparse-pixel cleaning"), ("color_filter", "colour filter (baseline)")) + tuple((k, k) for k in extra):
+    names = (("unet", "UNet (argmax)"), ("unet_cleaned", "UNet + sparse-pixel cleaning"), ("color_filter", "colour filter (baseline)"))
+    for k, name in names + tuple((k, k) for k in extra):
       L.append(f"| {name} | {u[k]['f1']:.4f} | {u[k]['precision']:.4f} | {u[k]['recall']:.4f} |")
     if fam := u.get("by_family"):
       cols = ["unet", "unet_cleaned", "color_filter"] + extra
@@ -191,10 +198,12 @@ def _write_markdown(path: Path, s: dict) -> Path:
       lo, hi = v["acc_ci95_walks"]
       L += [f"95 % interval {lo:.3f}–{hi:.3f} (bootstrap over the {v['walks']} walks: a walk's samples are not independent)", ""]
     if len(v.get("by_data", [])) > 1:
-      L += ["| data | samples | walks | accuracy |", "| --- | --- | --- | --- |"] + [f"| `{d['data']}` | {d['n']} | {d['walks']} | {d['acc']:.4f} |" for d in v["by_data"]] + [""]
+      L += ["| data | samples | walks | accuracy |", "| --- | --- | --- | --- |"]
+      L += [f"| `{d['data']}` | {d['n']} | {d['walks']} | {d['acc']:.4f} |" for d in v["by_data"]] + [""]
     L += ["| class | samples | accuracy |", "| --- | --- | --- |"]
     L += [f"| {c} | {d['n']} | {d['acc']:.4f} |" if d["acc"] is not None else f"| {c} | 0 | - |" for c, d in v["per_class"].items()]
-    L += ["", "| revealed tokens | samples | accuracy |", "| --- | --- | --- |"] + [f"| {r['tokens']} | {r['n']} | {r['acc']:.4f} |" for r in v["by_tokens"]]
+    L += ["", "| revealed tokens | samples | accuracy |", "| --- | --- | --- |"]
+    L += [f"| {r['tokens']} | {r['n']} | {r['acc']:.4f} |" for r in v["by_tokens"]]
     L += ["", "![confusion matrix](confusion.png)", "", "![accuracy vs revealed tokens](accuracy_vs_tokens.png)", "",
           f"{v['failures']} failing sample(s); up to the first few are drawn in `failures/` (true / predicted class in the caption)."]
   return atomic_write_bytes(path, ("\n".join(L) + "\n").encode(), overwrite=True)

@@ -71,6 +71,7 @@ def _locate(lay: Layout, p: np.ndarray) -> tuple[tuple[str, str], float, float]:
       s = (seg[:i].sum() + t[i] * seg[i]) / seg.sum()
       side = np.sign(v[i, 0] * (p[1] - a[i, 1]) - v[i, 1] * (p[0] - a[i, 0]))  # which side of the line
       best = (d[i], e, float(s), float(side * d[i]))
+  assert best is not None, "a layout has corridors"
   return best[1], best[2], best[3]
 
 
