@@ -97,7 +97,8 @@ class ViT:
     return self.forward_batch(*(Tensor(a) for a in batch_arrays(tokens_list, self.max_tokens, self.embed_dim)))
 
 
-def batch_arrays(tokens_list: list[np.ndarray], max_tokens: int, embed_dim: int, batch: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def batch_arrays(tokens_list: list[np.ndarray], max_tokens: int, embed_dim: int,
+                 batch: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """Tokens (N,32,32,4) as written by poemap.tokens.tokenize_mask (sorted nearest-first) -> padded
   (x float32 (B,max_tokens,1,32,32), pe float32 (B,max_tokens,embed_dim), n int32 (B,)) for ViT.forward_batch;
   keeps the first max_tokens tokens of each sample. With batch, B is len(tokens_list) rounded up to a whole number
