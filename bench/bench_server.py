@@ -40,7 +40,7 @@ from tinygrad import Device
 
 from models.checkpoint import load_unet, load_vit
 from models.config import DEFAULT_UNET as UNET_CONFIG
-from models.config import VIT_DEFAULT, build_unet
+from models.config import build_unet
 from models.vit import ViT
 from poemap.contract import PUBLISHED_UNET, PUBLISHED_VIT, TILE
 from poemap.fidelity import BUNDLED, PUBLISHED, shrink_cubic_with_origin
@@ -71,7 +71,7 @@ def load_model(kind: str, name: str | None, default: str, published: str):
   if name == "published":
     try: return load(p := find_model(None, (published,), kind)), p.stem
     except UserError: pass
-    return (build_unet("published"), f"random-{published}") if kind == "UNet" else (ViT(**{k: v for k, v in VIT_DEFAULT.items() if k != "arch"}),
+    return (build_unet("published"), f"random-{published}") if kind == "UNet" else (ViT(),
                                                                                     f"random-{published}")
   try: return load(p := find_model(name, (default,), kind)), p.stem
   except UserError:

@@ -21,7 +21,6 @@ UNET_CONFIGS: dict[str, UNetConfig] = {
   "tiny": UNetConfig(mid_chan=4, depth=2),
 }
 DEFAULT_UNET = "small"
-VIT_DEFAULT: dict = {"arch": "ViT", **dataclasses.asdict(ViTConfig())}  # the published ViT's metadata
 
 C = TypeVar("C", UNetConfig, ViTConfig)
 

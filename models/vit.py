@@ -117,10 +117,3 @@ def batch_arrays(tokens_list: list[np.ndarray], max_tokens: int, embed_dim: int,
     pe[i, :n[i]] = position_embedding(t, embed_dim)
   return x, pe, n
 
-
-def sample_arrays(tokens: np.ndarray, embed_dim: int | None = None) -> np.ndarray:
-  """PENDING removal: ViT.__call__ now takes the token arrays themselves; this returns them checked, for callers
-  that still wrap each sample (tests/test_fidelity.py) until they pass tokens directly."""
-  t = np.asarray(tokens)
-  if t.ndim != 4 or t.shape[1:] != (TILE, TILE, 4) or not len(t): raise ValueError(f"tokens must be (N,32,32,4) with N >= 1, got {t.shape}")
-  return t

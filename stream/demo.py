@@ -27,7 +27,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from tinygrad import Tensor
 
 from models.checkpoint import save_checkpoint
 from models.config import build_unet
@@ -92,9 +91,8 @@ def random_models(directory: str | os.PathLike, unet: str = "small", seed: int =
   """Randomly initialised UNet and ViT checkpoints (for when no trained ones exist, and for tests)."""
   d = Path(directory)
   up, vp = d / f"UNet_random_{unet}_{seed}.safetensors", d / f"ViT_random_{seed}.safetensors"
-  Tensor.manual_seed(seed)
-  if not up.is_file(): save_checkpoint(build_unet(unet), up)
-  if not vp.is_file(): save_checkpoint(ViT(), vp)
+  if not up.is_file(): save_checkpoint(build_unet(unet, seed=seed), up)
+  if not vp.is_file(): save_checkpoint(ViT(seed=seed), vp)
   return up, vp
 
 

@@ -10,6 +10,7 @@ import os
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from ctypes import wintypes
 from pathlib import Path
 
@@ -405,7 +406,7 @@ class Overlay:
   def __init__(self, area: str, sink=None, root: str | os.PathLike | None = None, k: int = 3, threshold: float = 0.8):
     self.guides, self.sink, self.sel, self.root = Guides(area, root), sink, GuideSelector(k, threshold), root
     self.detail = ""
-    self.marker = None  # guide image -> the same with 'you are here' drawn on it (stream.guidemarker), or None
+    self.marker: Callable[[np.ndarray], np.ndarray] | None = None  # guide image -> it with 'you are here' drawn (stream.guidemarker)
     self.dirty = True
 
   def update(self, status: str, layout_id: int | None = None, probs: list[float] | None = None) -> int | None:

@@ -51,7 +51,8 @@ def find_sources(root: str | os.PathLike | None = None, log=print) -> list[Sourc
       skipped.append((str(idir), "no paths.npz" if not (idir / "paths.npz").exists() else "paths.npz holds no path"))
       continue
     out += [Source(f.layout, str(idir), f.n, i) for f in with_mask for i in range(len(paths))]
-  if missing: raise UserError(f"{len(missing)} layout(s) have no line mask yet, e.g. {missing[0]}; compute them with `python prepare_vit_data.py --unet <checkpoint>`")
+  if missing: raise UserError(f"{len(missing)} layout(s) have no line mask yet, e.g. {missing[0]}; "
+                              "compute them with `python prepare_vit_data.py --unet <checkpoint>`")
   if log is not None: report_read(f"ViT training layouts under {root or 'data'}/train", len({(s.instance_dir, s.n) for s in out}), skipped, log)
   if not out: raise UserError(f"no (layout mask, path) pairs under {root or 'data'}/train")
   return out
