@@ -7,7 +7,7 @@
     (poemap.sim.interrupt). Scores every consecutive frame pair with find_translation (right: within
     1 px; wrong: a translation more than 2 px off, interruption pairs included; None) and every
     whole session with MinimapCanvas (interruptions pasted, frames placed more than 2 px off, final
-    error). Prints a scoreboard per look family and per
+    error, and whether the canvas says it is lost). Prints a scoreboard per look family and per
     interruption kind.
 
   .venv/bin/python bench/eval_stitch.py --suite stress --seeds 1000-1041 [--frames 30] [--jobs 2]
@@ -54,20 +54,23 @@ def stress_session(seed: int, frames: int, interruptions: int, cache: str | None
     pairs.append({"t": t, "kind": kind, "err": err, "conf": None if r is None else r[2], "overlap": int(overlap[t]), "ms": 1000 * dt,
                   "move": float(np.abs(pos[t] - pos[t - 1]).max())})
   c = MinimapCanvas(f[0])
-  pasted, misplaced, worst, ms = 0, 0, 0.0, []
+  pasted, misplaced, worst, ms, last_ok = 0, 0, 0.0, [], 0
   for t in range(1, len(f)):
     t0 = time.perf_counter()
     ok = c.add(f[t])
     ms.append(1000 * (time.perf_counter() - t0))
     if ok and kinds[t]: pasted += 1
     if ok:
+      last_ok = t
       e = float(np.abs((c.position - c.origin) - pos[t]).max())
       worst = max(worst, e)
       misplaced += e > WRONG
   final = float(np.abs((c.position - c.origin) - pos[-1]).max())
+  # what the canvas claims: the player where the last accepted frame showed them
+  claim = float(np.abs((c.position - c.origin) - pos[last_ok]).max())
   return {"lost": c.lost, "seed": seed, "layout": seed % 9, "look": look, "pairs": pairs, "pasted": pasted, "misplaced": misplaced, "worst": worst,
           "final": final, "skipped": c.skipped, "kinds": [k for k in kinds if k], "add_ms": float(np.median(ms)),
-          "entrance": long_line_pixels(f[0])}
+          "entrance": long_line_pixels(f[0]), "claim": claim, "stale": len(f) - 1 - last_ok}
 
 
 def _run_stress(args) -> dict: return stress_session(*args)
@@ -115,11 +118,14 @@ def stress(a) -> int:
   finals = np.array([r["final"] for r in res])
   ok = int((finals <= WRONG).sum())
   lost = [r for r in res if r["lost"] and r["final"] > WRONG]
-  wrong_end = [r for r in res if not r["lost"] and r["final"] > WRONG]
+  # not lost yet (fewer than LOST_AFTER frames refused at the end): right for the frame it last took, or wrong
+  stale = [r for r in res if not r["lost"] and r["final"] > WRONG and r["claim"] <= WRONG]
+  wrong_end = [r for r in res if not r["lost"] and r["final"] > WRONG and r["claim"] > WRONG]
   pasted, misplaced = sum(r["pasted"] for r in res), sum(r["misplaced"] for r in res)
   print(f"\nsessions: {ok}/{len(res)} end within {WRONG} px (median {np.median(finals):.2f} px); {len(lost)} end lost "
-        f"(the canvas says so: {', '.join(str(r['seed']) for r in lost) or '-'}); {len(wrong_end)} end placed more than {WRONG} px off "
-        f"({', '.join(str(r['seed']) for r in wrong_end) or '-'})")
+        f"(the canvas says so: {', '.join(str(r['seed']) for r in lost) or '-'}); {len(stale)} end on their last frames refused, "
+        f"placed right where they last stitched ({', '.join('%d (%d refused)' % (r['seed'], r['stale']) for r in stale) or '-'}); "
+        f"{len(wrong_end)} end placed more than {WRONG} px off ({', '.join(str(r['seed']) for r in wrong_end) or '-'})")
   # nothing can place the second frame against an entrance frame without long line runs (the ground
   # and the world offer only fragments): those sessions are lost from the start, whatever the stitcher
   sparse = [r for r in lost if r["entrance"] < MIN_LONG]
