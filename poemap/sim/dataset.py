@@ -25,7 +25,7 @@ from poemap.sim.look import Look, parse_look
 from poemap.sim.noise import smooth_noise
 from poemap.sim.player import walk_full
 from poemap.sim.render import LINE_ALPHA, LINE_RGB, Reveal, make_world, render_view, screen_scale
-from poemap.tokens import tokenize_mask
+from poemap.tokens import mask_tokens
 
 UNET_CROP = 256  # side of a UNet crop at 1/2 scale
 
@@ -142,7 +142,7 @@ def write_test_instance(root, layout: Layout, instance: int, seed: int, n_frames
     y1, x1 = min(layout.shape[0], int(ys.max()) * 8 + pad), min(layout.shape[1], int(xs.max()) * 8 + pad)
     raw, mask = minimap_half(layout, reveal.mask, rng, y0, x0, (y1 - y0) // 2 * 2, (x1 - x0) // 2 * 2)
     origin = (layout.entrance - np.array([y0, x0])) // 2
-    tokens = tokenize_mask(mask, origin)
+    tokens = mask_tokens(mask, origin)  # what the server would send the ViT for this mask (cleaned once)
     ts = str(base + int(t * 1000 / walk.fps))
     datadir.write_collect_sample(d, ts, raw, origin, mask, tokens)
     if len(tokens) >= 8 and not rival_classes(layout, reveal.mask): curated.append(ts)
