@@ -310,9 +310,9 @@ def _world_of(a: Candidate, b: Candidate) -> bool:
 def _pick(r: np.ndarray, verify, need: int, limit: tuple[float, float], min_confidence: float,
           min_share: float = MIN_SHARE, aperture: bool = True) -> tuple[float, float, float, float] | None:
   """The player's movement (dy, dx) in ½-scale pixels, sub-pixel, its confidence and how many
-  line pixels confirm it beyond chance: the strongest correlation peaks, each verified against the line pixels (a peak from the world,
-  from monsters or from noise fails that), the best kept only if it clearly beats the others and
-  is not the world's movement (see below)."""
+  line pixels confirm it beyond chance: the strongest correlation peaks, each verified against the
+  line pixels (a peak from the world, from monsters or from noise fails that), the best kept only
+  if it clearly beats the others and is not the world's movement (see below)."""
   h, w = r.shape
   cands = []
   for py, px in _peaks(r, CANDIDATES):

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st, HealthCheck
 
 from poemap.explore import explore_map, reveal_mask
-from poemap.stitch import GROW, MinimapCanvas, find_translation, shrink_with_origin
+from poemap.stitch import FLAT_MAX, GROW, MinimapCanvas, _refine, find_translation, shrink_with_origin
 from poemap.tokens import clean_sparse_pixels, position_embedding, tokenize_mask
 
 LINE = (130, 70, 220)  # map-line blue (docs/DESIGN.md, "The synthetic Coast")
@@ -301,3 +301,22 @@ def test_explore_map_keeps_values_and_rgb():
   assert out[100, 100].tolist() == [7, 7, 7] and out[100, 166].tolist() == [0, 0, 0] and out[100, 165].tolist() == [7, 7, 7]
   assert reveal_mask((10, 10), np.zeros((0, 2))).sum() == 0
   with pytest.raises(ValueError): explore_map(np.ones((5, 5)), [[1, 2, 3]])
+
+
+@settings(max_examples=20, deadline=None)
+@given(dy=st.integers(-4, 4), dx=st.integers(-4, 4), angle=st.sampled_from([0, 45, 90, 135]))
+def test_refinement_knows_when_one_straight_line_leaves_the_shift_open(dy, dx, angle):
+  """Along a lone straight line every shift agrees about as well: the refinement says so (a spread
+  beyond FLAT_MAX, which makes the stitcher refuse); with a crossing line it pins the shift. (Lines
+  along the pixel grid's axes and diagonals: at other angles the raster itself breaks the tie.)"""
+  def lines(angles):
+    img = np.zeros((400, 400), np.uint8)
+    for a in angles:
+      u = np.array([math.cos(math.radians(a)), math.sin(math.radians(a))]) * 300
+      cv2.line(img, tuple(int(v) for v in 200 - u), tuple(int(v) for v in 200 + u), 1, 3)
+    return img.astype(bool)
+  one, cross = lines([angle]), lines([angle, angle + 90])
+  shifted = lambda m: np.roll(m, (-dy, -dx), axis=(0, 1))  # b's pixel q shows a's q + (dy, dx)
+  assert _refine(one, shifted(one), 0.0, 0.0)[2] > FLAT_MAX
+  ry, rx, spread = _refine(cross, shifted(cross), 0.0, 0.0)
+  assert spread <= FLAT_MAX and abs(ry - dy) <= 0.5 and abs(rx - dx) <= 0.5
