@@ -36,7 +36,9 @@ class Tracker:
     """The guide ready for registration, or why there is none (cached per image)."""
     if png not in self.refs:
       try: meta = load_meta(png)
-      except ValueError: meta = None
+      except ValueError as e:  # a broken file says what is wrong with it, not that it is missing
+        self.refs[png] = f"unusable guide metadata: {e}"
+        return self.refs[png]
       try: self.refs[png] = GuideRef(load_png(png), meta) if meta is not None else f"no metadata {png.with_suffix('.json').name} beside the guide"
       except (FileNotFoundError, ValueError) as e: self.refs[png] = f"no guide image: {e}"
     return self.refs[png]

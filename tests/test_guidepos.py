@@ -15,7 +15,7 @@ from poemap.sim.guides import GUIDE_SEED, guide_image, guide_meta, guide_truth, 
 from poemap.sim.layout import half_scale, make_layout
 from poemap.sim.player import walk_full
 from poemap.sim.render import Reveal
-from stream.guidemarker import draw, exit_direction
+from stream.guidemarker import Tracker, draw, exit_direction
 from stream.overlay import MAX_GUIDE, fit
 from tests.test_capture import HAS_XVFB, helper, xvfb
 
@@ -102,6 +102,11 @@ def test_meta_roundtrip_resize_and_errors(tmp_path):
   with pytest.raises(ValueError, match="entrance"): load_meta(png)
   meta_path(png).write_text("{")
   with pytest.raises(ValueError, match="JSON"): load_meta(png)
+  # the window's tracker tells a broken file from a missing one, and places no marker on either
+  p = Tracker().update(png, np.zeros((64, 64, 3), np.uint8), (32, 32), (32, 32))
+  assert p.yx is None and p.status == "none" and "unusable guide metadata" in p.reason and "JSON" in p.reason
+  meta_path(png).unlink()
+  assert "no metadata" in Tracker().update(png, np.zeros((64, 64, 3), np.uint8), (32, 32), (32, 32)).reason
 
 
 def test_sim_guides_carry_metadata():
