@@ -127,6 +127,7 @@ class _Features:
     small = cv2.resize(frame, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
     self.lines, self.weight = _lines(small, (h // 4, w // 4), int(BLANK * h / 2))
     self.on = self.lines > 0
+    self.long_on = self.on & (self.weight == 255)  # line pixels in long runs: what the canvas checks trust of a frame
     self.near = cv2.dilate(self.on.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
     self.chance = float(np.count_nonzero(self.near)) / self.near.size
     self.points = _points(self.on, self.weight)
@@ -164,8 +165,7 @@ def long_line_pixels(frame: np.ndarray) -> int:
   """How many of a capture frame's ½-scale line pixels lie in long runs (full weight): the map
   evidence it offers. A frame with fewer than MIN_LONG can't pin a shift, so an entrance frame like
   that leaves the next frame unplaceable."""
-  f = _Features(_check_frame(frame))
-  return int(np.count_nonzero(f.on & (f.weight == 255)))
+  return int(np.count_nonzero(_Features(_check_frame(frame)).long_on))
 
 
 VERIFY_POINTS = 4000  # line pixels of the reference sampled to verify a candidate shift
@@ -569,7 +569,7 @@ class MinimapCanvas:
     # the last frame's long lines: not persistent yet where they were just revealed, around the
     # player, which is where a panel or a dialog covers the screen
     py, px = (self._rounded() // 2).tolist()
-    last = crop(self._prev.on & (self._prev.weight == 255), y0 - py, x0 - px, y1 - y0, x1 - x0)
+    last = crop(self._prev.long_on, y0 - py, x0 - px, y1 - y0, x1 - x0)
     rad = int(BLANK * h / 2) + 1
     sub = feats.near[y0 - ly:y1 - ly, x0 - lx:x1 - lx]
     cy, cx = h // 4 - (y0 - ly), w // 4 - (x0 - lx)
@@ -615,7 +615,7 @@ class MinimapCanvas:
     if np.count_nonzero(pers) >= STRICT_MIN_PIXELS:
       # plus the last frame's long lines: just revealed, not persistent yet, and they lie where a
       # player who walked on during a gap is likeliest to overlap what the canvas knows
-      pers[oy:oy + h // 2, ox:ox + w // 2] |= self._prev.on & (self._prev.weight == 255)
+      pers[oy:oy + h // 2, ox:ox + w // 2] |= self._prev.long_on
       ref = pers.astype(np.uint8) * 255
     else: ref = crop(self.lines, y0, x0, ch, cw)
     ref_on = ref > 0

@@ -25,7 +25,7 @@ from tinygrad.nn.optim import Adam
 from tinygrad.nn.state import get_state_dict, safe_load, safe_save
 from tqdm import tqdm, trange
 
-from models.checkpoint import save_checkpoint
+from models.checkpoint import read_header_meta, save_checkpoint
 from poemap.datadir import model_path
 from poemap.fileio import atomic_write_with
 from poemap.usererror import UserError
@@ -219,8 +219,7 @@ def save_state(path: Path, model, stepper: Stepper, meta: dict) -> Path:
 def load_state(path: Path, model, stepper: Stepper) -> dict:
   """Load a resume state into model and stepper in place; returns its bookkeeping."""
   sd = safe_load(str(path))
-  with open(path, "rb") as f: head = json.loads(f.read(int.from_bytes(f.read(8), "little")))
-  meta = json.loads(head["__metadata__"][RESUME_KEY])
+  meta = json.loads(read_header_meta(path.resolve())[1][RESUME_KEY])  # absolute: a bare name would be looked up under data/model/
   own = {**{f"model.{k}": v for k, v in get_state_dict(model).items()}, **stepper.state()}
   if set(own) != set(sd) or any(own[k].shape != sd[k].shape for k in own):
     raise UserError(f"{path} does not fit this run's model and optimizer (other sizes or --accum?); start afresh without --resume")
