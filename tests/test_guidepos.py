@@ -11,7 +11,7 @@ import pytest
 from poemap import REPO_ROOT
 from poemap.fileio import load_png, save_png
 from poemap.guidepos import MIN_QUALITY, GuideMeta, GuideRef, Placement, load_meta, meta_path, register, save_meta
-from poemap.sim.guides import GUIDE_SEED, guide_image, guide_meta, guide_truth, to_guide
+from poemap.sim.guides import GUIDE_SEED, _pairs, guide_image, guide_meta, guide_truth, to_guide
 from poemap.sim.layout import half_scale, make_layout
 from poemap.sim.player import walk_full
 from poemap.sim.render import Reveal
@@ -128,6 +128,21 @@ def test_truth_maps_corridors_to_corridors():
   assert np.hypot(*(guide_truth(lay, g, lay.entrance)[0] - to_guide(g, g.entrance))) < 1.0
   # every exit lands near the guide's exit
   for a, b in zip(lay.exits, g.exits): assert np.hypot(*(guide_truth(lay, g, a)[0] - to_guide(g, b))) < 0.25 * g.unit * guide_meta(2).scale
+
+
+def test_truth_follows_the_player_without_jumps():
+  # the centre lines correspond at equal arc-length fractions; in between the truth is continuous: a
+  # walk's trail, point by point, moves on the guide by about its own step (the nearest-line truth
+  # jumped up to 58 px at 1/2 scale on this walk, where the nearest centre line switched)
+  l, seed = 1, 103
+  g, lay = make_layout(l, GUIDE_SEED), make_layout(l, seed)
+  P, Q = _pairs(lay, g)
+  assert np.abs(guide_truth(lay, g, P[::5]) - to_guide(g, Q[::5])).max() < 0.5
+  pts = np.concatenate(walk_full(lay, seed, 60).trails)[::2]
+  s = guide_meta(l).scale
+  step = np.hypot(*np.diff(pts / 2, axis=0).T) * g.unit / lay.unit
+  moved = np.hypot(*np.diff(guide_truth(lay, g, pts), axis=0).T) / s
+  assert (moved - step).max() < 12, (moved - step).max()
 
 
 def test_set_command(tmp_path):
