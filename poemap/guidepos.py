@@ -13,8 +13,10 @@ beside it), pulled weakly toward entrance + scale (instances differ by a bounded
 weighed by how well the lines revealed around the player fit the guide's lines there (truncated
 chamfer for every cell at once, one cv2.matchTemplate). The scale is the metadata's times the
 instance's size relative to the guide's, fitted to all revealed lines (similarity about the entrance).
-The marker is the middle of the belief's top near its mode; its quality is the belief's share within
-CONC_RADIUS of it. Not trusted, and placed by entrance + scale with the reason: lines whose size fit
+The marker is the middle of the belief's top near its mode; its concentration is the belief's share within
+CONC_RADIUS of it, and its quality the chance it is within 15 px at 1/2 scale, calibrated on tuning seeds (CAL_*:
+about 4-15 %: the sim's instances differ from the guide's in corridor lengths the lines do not show, and no
+signal the filter has predicts that error well). Not trusted, and placed by entrance + scale with the reason: lines whose size fit
 does not match the guide (another layout), a marker implausibly far from entrance + scale, a belief
 spread too wide, or too few lines. A guide with a scale but no entrance is searched over its whole
 area (lines alone); one without a scale gets no marker. Pure numpy/OpenCV.
@@ -46,12 +48,17 @@ CLEAR = 20.0         # 1/2-scale px a walking player keeps from the walls: the b
 PULL = 80.0          # 1/2-scale px: sigma of the per-frame pull of the belief toward entrance + scale (0: none)
 SLIDE = 1            # belief pushed off the ground slides to the nearest ground (0: it is dropped)
 MEAN_NEAR_MODE = 1   # the marker: 1 the mean of the belief near its mode, 0 the mode (sub-cell)
-CONC_RADIUS = 40.0   # 1/2-scale px: the quality is the belief's share this near the marker
+CONC_RADIUS = 40.0   # 1/2-scale px: the concentration is the belief's share this near the marker
 MEAN_RADIUS = 120.0  # 1/2-scale px: the marker is the mean of the belief this near its mode
 MEAN_FLOOR = 0.1     # of the mode's belief: cells below it are left out of that mean
 MIN_AGREEMENT = 0.25  # share of all revealed lines on the guide's under the size fit below which they do not match this guide
 MAX_OFFSET = 300.0   # 1/2-scale px: a marker farther from entrance + scale is not believed (instances differ by less)
-MIN_QUALITY = 0.5    # below: unsure, placed by entrance and scale
+MIN_CONC = 0.5       # concentration below which the filter is unsure: placed by entrance and scale
+# the quality is P(marker within 15 px at 1/2 scale), calibrated on tuning seeds 100-102 (bench/eval_guide_position.py):
+# for a registered marker from its concentration (the belief's own confidence barely predicts its error:
+# the along-corridor error comes from corridor lengths the lines do not show), for entrance + scale a constant
+CAL_CONC, CAL_P15 = (0.5, 0.75, 0.85, 1.0), (0.04, 0.04, 0.15, 0.15)
+CAL_ENTRANCE = 0.05
 MIN_POINTS = 120     # mask pixels near the player below which the lines are not used
 SCALES = np.linspace(0.86, 1.16, 16)  # the instance's size relative to the guide's instance
 FIT_SCALE = 1        # fit the instance's size to all revealed lines (0: the metadata's scale)
@@ -202,17 +209,18 @@ class GuideRef:
 class Placement:
   yx: tuple[float, float] | None   # the player in guide px (None: no marker)
   status: str                      # registered (lines and walk agree) / entrance (unsure: entrance + scale) / lines (no entrance known) / none
-  quality: float                   # 0..1: the belief's share within CONC_RADIUS of the marker
+  quality: float                   # 0..1: the chance the marker is within 15 px at 1/2 scale (calibrated, CAL_*)
   reason: str = ""
   scale: float | None = None       # guide px per 1/2-scale px used
   offset: tuple[float, float] | None = None  # the belief's estimate minus the entrance + scale placement, guide px
   belief: np.ndarray | None = field(default=None, repr=False)  # (h, w) float32 posterior over guide px (BELIEF_STEP grid): the next frame's prior
   pos: tuple[float, float] | None = None  # the player's 1/2-scale position relative to the entrance this belief is for
   agreement: float | None = None  # share of all revealed lines on the guide's lines under the size fit (None: not fitted)
+  conc: float = 0.0               # the belief's share within CONC_RADIUS of the marker: what decides registered or not
 
   def to_json(self) -> dict:
     return {"yx": [round(v, 1) for v in self.yx] if self.yx is not None else None, "status": self.status,
-            "quality": round(float(self.quality), 3), "reason": self.reason}
+            "quality": round(float(self.quality), 3), "conc": round(float(self.conc), 3), "reason": self.reason}
 
 
 def _search(ref: GuideRef, g: np.ndarray, w: np.ndarray | None, T: int, prior: float) -> tuple[np.ndarray, float, float]:
@@ -267,7 +275,7 @@ def register(mask: np.ndarray, origin, position, ref: GuideRef, prior: Placement
   are ambiguous (jittered, a straight corridor fits anywhere along itself); the walk alone drifts; the
   two together hold. The marker is the middle of the belief's top near its mode; it is trusted when the
   size fit of all lines matches this guide, the marker is within MAX_OFFSET of entrance + scale and at
-  least MIN_QUALITY of the belief lies within CONC_RADIUS of it; else the placement is entrance + scale
+  least MIN_CONC of the belief lies within CONC_RADIUS of it; else the placement is entrance + scale
   (the fitted one) and its reason says why. The belief is carried on either way."""
   m = ref.meta
   if m is None or m.scale is None:
@@ -319,27 +327,24 @@ def register(mask: np.ndarray, origin, position, ref: GuideRef, prior: Placement
     win = np.where(win >= MEAN_FLOOR * b[i, j], win, 0)
     wy, wx = np.mgrid[max(0, i - r):max(0, i - r) + win.shape[0], max(0, j - r):max(0, j - r) + win.shape[1]]
     yx = np.array([(wy * win).sum(), (wx * win).sum()]) / win.sum() * k
-  # the quality: the belief's share within CONC_RADIUS of the marker, i.e. how likely the filter itself
-  # thinks the marker is that close (calibrated on the tuning seeds, bench/eval_guide_position.py)
+  # the belief's share within CONC_RADIUS of the marker: how likely the filter itself thinks the marker is
+  # that close; overconfident (bench/eval_guide_position.py), so the quality is calibrated from it
   yy, xx = np.ogrid[0:hb, 0:wb]
   conc = float(b[(yy * k - yx[0]) ** 2 + (xx * k - yx[1]) ** 2 <= (CONC_RADIUS * s) ** 2].sum())
-  out = dict(scale=s, offset=tuple((yx - anchored).tolist()), belief=b, pos=tuple(pos.tolist()), agreement=agree)
+  out = dict(scale=s, offset=tuple((yx - anchored).tolist()), belief=b, pos=tuple(pos.tolist()), agreement=agree, conc=conc)
+  E0, qe = tuple(anchored.tolist()), CAL_ENTRANCE
   if len(near) < MIN_POINTS:
-    return Placement(tuple(anchored.tolist()), "entrance", 0.0,
-                     f"only {len(near)} map line pixels revealed near the player: placed by entrance and scale", **out)
-  q = conc
+    return Placement(E0, "entrance", qe, f"only {len(near)} map line pixels revealed near the player: placed by entrance and scale", **out)
   if agree is not None and agree < MIN_AGREEMENT:
-    return Placement(tuple(anchored.tolist()), "entrance", q * agree,
+    return Placement(E0, "entrance", qe * agree,
                      f"the map lines do not match this guide (agreement {agree:.2f} < {MIN_AGREEMENT}): placed by entrance and scale", **out)
   far = float(np.hypot(*(yx - anchored))) / s
   if far > MAX_OFFSET:
-    return Placement(tuple(anchored.tolist()), "entrance", q,
-                     f"the lines put the player {far:.0f} px from where entrance and scale do, more than instances differ: "
+    return Placement(E0, "entrance", qe, f"the lines put the player {far:.0f} px from where entrance and scale do, more than instances differ: "
                      "placed by entrance and scale", **out)
-  if q < MIN_QUALITY:
-    return Placement(tuple(anchored.tolist()), "entrance", q,
-                     f"unsure where on the guide (quality {q:.2f} < {MIN_QUALITY}): placed by entrance and scale", **out)
-  return Placement(tuple(yx.tolist()), "registered", q, "", **out)
+  if conc < MIN_CONC:
+    return Placement(E0, "entrance", qe, f"unsure where on the guide (concentration {conc:.2f} < {MIN_CONC}): placed by entrance and scale", **out)
+  return Placement(tuple(yx.tolist()), "registered", float(np.interp(conc, CAL_CONC, CAL_P15)), "", **out)
 
 
 def _scale(ref: GuideRef, rel: np.ndarray, prior: Placement | None) -> tuple[float, float | None]:

@@ -10,7 +10,7 @@ import pytest
 
 from poemap import REPO_ROOT
 from poemap.fileio import load_png, save_png
-from poemap.guidepos import MIN_QUALITY, GuideMeta, GuideRef, Placement, load_meta, meta_path, register, save_meta
+from poemap.guidepos import CAL_ENTRANCE, MIN_CONC, GuideMeta, GuideRef, Placement, load_meta, meta_path, register, save_meta
 from poemap.sim.guides import GUIDE_SEED, _pairs, guide_image, guide_meta, guide_truth, to_guide
 from poemap.sim.layout import half_scale, make_layout
 from poemap.sim.player import walk_full
@@ -42,7 +42,7 @@ def test_known_transform_recovered():
   meta = GuideMeta(tuple(E_true), s_true / 1.05, [], (520, 920), (120, 150, 255))  # scale 5 % off, shift unknown
   p = register(mask, origin, pos, GuideRef(img, meta))
   want = E_true + s_true * (pos - origin) + shift
-  assert p.status == "registered" and p.quality >= MIN_QUALITY, p
+  assert p.status == "registered" and p.conc >= MIN_CONC and p.quality > 0, p
   assert np.hypot(*(np.asarray(p.yx) - want)) < 2.5, (p.yx, want)
   naive = np.asarray(meta.entrance) + meta.scale * (pos - origin)
   assert np.hypot(*(naive - want)) > 10  # the metadata alone is well off: the lines did the work
@@ -68,7 +68,7 @@ def test_wrong_layout_scores_low():
   right = register(mask, origin, pos, GuideRef(guide_image(0), guide_meta(0)))
   for wrong_id in (3, 5):  # another family: it leaves the entrance another way
     wrong = register(mask, origin, pos, GuideRef(guide_image(wrong_id), guide_meta(wrong_id)))
-    assert wrong.quality < MIN_QUALITY <= right.quality, (wrong, right)
+    assert wrong.quality < right.quality / 2 and right.status == "registered", (wrong, right)  # the calibrated chance too
     assert wrong.status == "entrance" and "do not match" in wrong.reason
 
 
@@ -77,6 +77,7 @@ def test_few_lines_and_no_metadata_say_why():
   ref = GuideRef(guide_image(1), guide_meta(1))
   p = register(np.zeros_like(mask), origin, pos, ref)
   assert p.status == "entrance" and "revealed" in p.reason and p.yx == pytest.approx(ref.meta.entrance, abs=0.5)
+  assert p.quality == CAL_ENTRANCE  # the calibrated chance of entrance + scale, not the belief's
   p = register(mask, origin, pos, GuideRef(guide_image(1), None))
   assert p.yx is None and p.status == "none" and "metadata" in p.reason
 
