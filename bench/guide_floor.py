@@ -63,9 +63,9 @@ def main() -> None:
         Lg = np.hypot(*np.diff(g.polylines[e], axis=0).T).sum()
         walked = s if frm == 0 else 1 - s
         err.append(0.0 if (1 - walked) * Li / r < a.sees_ahead else walked * abs(Li - Lg) / 2)  # 4K px of the guide's instance -> 1/2 scale
-  e = np.array(err)
-  print(f"{len(e)} placements; oracle error at 1/2 scale: median {np.median(e):.1f} px, p75 {np.percentile(e, 75):.1f}, "
-        f"p90 {np.percentile(e, 90):.1f}, p95 {np.percentile(e, 95):.1f} px")
+  E = np.array(err)
+  print(f"{len(E)} placements; oracle error at 1/2 scale: median {np.median(E):.1f} px, p75 {np.percentile(E, 75):.1f}, "
+        f"p90 {np.percentile(E, 90):.1f}, p95 {np.percentile(E, 95):.1f} px")
 
 
 if __name__ == "__main__": main()
