@@ -27,6 +27,7 @@ import numpy as np
 from poemap.areas import Area, Areas, load_areas
 from poemap.fidelity import shrink_for
 from poemap.stitch import MinimapCanvas
+from poemap.tiles import FOG_ASPECT, FOG_CORE, FOG_REACH, FogRule, TileSender
 from poemap.usererror import UserError, run_main
 from stream.capture import ReplaySource, ScreenSource, Ticker
 from stream.comms import DEFAULT_ADDR, Client, Message, ProtocolError, ServerUnreachable, encode
@@ -57,9 +58,12 @@ class Streamer:
 
   feed() stitches a frame (never blocks); pump() talks to the server for at most `timeout` seconds.
   The minimap is shrunk only when it is about to be sent, so frames captured while the server is
-  busy cost only their stitching, and the one sent is always the newest."""
+  busy cost only their stitching, and the one sent is always the newest. With a `send_rule`
+  (poemap.tiles) the minimap sent is the last one sent with only the tiles refreshed where the fog can
+  have lifted since (the server recomputes only those); None sends the whole canvas every time."""
 
-  def __init__(self, client: Client, overlay=None, on_result=None, probe_every_s: float = 1.0, area: str | None = None):
+  def __init__(self, client: Client, overlay=None, on_result=None, probe_every_s: float = 1.0, area: str | None = None,
+               send_rule: FogRule | None = FogRule()):
     self.client, self.overlay, self.on_result = client, overlay, on_result
     self.area = area        # registry key the server is told (None: its default ViT)
     self.instance: tuple | None = None  # (area id, seed) of the stream, when the log named it: the key for a return
@@ -69,6 +73,8 @@ class Streamer:
     self.reachable, self.probe_every_s, self._next_probe = True, probe_every_s, 0.0
     self.session: str | None = None
     self.canvas: MinimapCanvas | None = None
+    self.send_rule = send_rule
+    self.sender: TileSender | None = None  # the current canvas's path and last minimap sent, with a send rule
     self.result = Result()
     self.frames = self.sent = self.resets_acked = self.failures = 0
     # a ping first: its pong says the server's input path, and so the shrink its UNet wants (poemap.fidelity)
@@ -96,7 +102,7 @@ class Streamer:
       if isinstance(area, Area) and self.overlay is not None: self.overlay.set_guides(area.guides)
     self.session, self.instance = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}", instance
     if instance is not None: self.saved.pop(instance, None)  # a manual restart in a known instance replaces its old canvas
-    self.canvas, self.frames, self._dirty_frame, self.result = None, 0, None, Result()
+    self.canvas, self.sender, self.frames, self._dirty_frame, self.result = None, None, 0, None, Result()
     self.here.reset()
     self._queue = [q for q in self._queue if q[0] != "reset"] + [("reset", self.session)]
     if self.overlay is not None: self.overlay.reset()
@@ -104,13 +110,14 @@ class Streamer:
 
   def stop(self) -> None:
     self._stash()
-    self.canvas, self._dirty_frame, self.session, self.instance = None, None, None, None
+    self.canvas, self.sender, self._dirty_frame, self.session, self.instance = None, None, None, None, None
 
   def _stash(self) -> None:
     # the canvas and the guide of a stream the log named, kept for a return to that instance
     if self.instance is None or self.session is None: return
     ov = self.overlay
-    self.saved[self.instance] = {"session": self.session, "canvas": self.canvas, "frames": self.frames, "result": self.result, "area": self.area,
+    self.saved[self.instance] = {"session": self.session, "canvas": self.canvas, "sender": self.sender, "frames": self.frames, "result": self.result,
+                                 "area": self.area,
                                  "sel": ov.sel if ov is not None else None, "guides": ov.guides.area if ov is not None else None}
     self.saved.move_to_end(self.instance)
     while len(self.saved) > MAX_SAVED: self.saved.popitem(last=False)
@@ -127,7 +134,7 @@ class Streamer:
     if s is None: return False
     self._stash()
     del self.saved[instance]
-    self.session, self.canvas, self.frames, self.result = s["session"], s["canvas"], s["frames"], s["result"]
+    self.session, self.canvas, self.sender, self.frames, self.result = s["session"], s["canvas"], s["sender"], s["frames"], s["result"]
     self.area, self.instance = s["area"], instance
     self._dirty_frame = None
     self.here.reset()
@@ -142,10 +149,13 @@ class Streamer:
     self.frames += 1
     if self.canvas is None or self.canvas.frame_shape != frame.shape:
       self.canvas = MinimapCanvas(frame)
+      self.sender = TileSender(self.send_rule) if self.send_rule is not None else None
       ok = True
     else: ok = self.canvas.add(frame)
     self.last_skipped = not ok
-    if ok: self._dirty_frame = i
+    if ok:
+      self._dirty_frame = i
+      if self.sender is not None: self.sender.moved(self.canvas.position - self.canvas.origin)
     return ok
 
   def queue_frame(self, frame: np.ndarray) -> None:
@@ -175,6 +185,7 @@ class Streamer:
       return True
     if self._dirty_frame is not None and self.canvas is not None:
       minimap, origin = self.shrink(self.canvas.image, self.canvas.origin)
+      if self.sender is not None: minimap = self.sender.minimap(minimap, origin)
       self.client.send_process(minimap, origin, self.session or "default", **({"area": self.area} if self.area is not None else {}))
       self._inflight, self._dirty_frame = ("minimap", self._dirty_frame, time.perf_counter(), self.session), None
       self.sent += 1
@@ -194,6 +205,8 @@ class Streamer:
       except ServerUnreachable as e:
         self._inflight, self.reachable, self._next_probe = None, False, time.monotonic() + self.probe_every_s
         self.failures += 1
+        # a server that comes back may have lost the session: it takes its statistics from the whole canvas, as without the rule
+        if self.sender is not None: self.sender.forget()
         if kind == "reset" and sid == self.session: self._queue.insert(0, ("reset", self.session))
         elif kind == "minimap" and self._dirty_frame is None and sid == self.session: self._dirty_frame = frame  # resend the newest when it is back
         self._set(Result("unreachable", self.result.layout_id, self.result.probs, frame=frame, reason=str(e)))
@@ -207,6 +220,7 @@ class Streamer:
       lat = (time.perf_counter() - t0) * 1000
       if kind == "ping" and m.type == "pong" and m.get("input_path") != self.input_path:
         self.input_path, self.models, self.shrink = m.get("input_path"), m.get("models"), shrink_for(m.get("input_path"))
+        if self.sender is not None: self.sender.forget()  # what was sent is another shrink's
         if self.on_pong is not None: self.on_pong(m)
       if kind == "ping" and self.result.status == "unreachable":
         self._set(Result("pending", self.result.layout_id, self.result.probs, reason="server is back"))
@@ -253,7 +267,8 @@ class Streamer:
             "canvas": list(c.image.shape[:2]) if c is not None else None, "skipped": self.last_skipped,
             "skipped_total": c.skipped if c is not None else 0,
             "position": [round(float(v), 1) for v in c.position - c.origin] if c is not None else None,
-            "shown": self.overlay.sel.shown if self.overlay is not None else None, "reason": r.reason, "guide_position": guide_position}
+            "shown": self.overlay.sel.shown if self.overlay is not None else None, "reason": r.reason, "guide_position": guide_position,
+            "sent_tiles": self.sender.refreshed if self.sender is not None else None}
 
 
 class LogDriver:
@@ -449,6 +464,14 @@ def main(argv: list[str] | None = None) -> None:
   ap.add_argument("--start-now", action="store_true", help="start streaming at once (no hotkey)")
   ap.add_argument("--no-hotkeys", action="store_true", help="don't register global hotkeys (stdin commands only)")
   ap.add_argument("--timeout", type=float, help="seconds to wait for one reply before calling the server unreachable (default 15; replays 120)")
+  ap.add_argument("--full-canvas", action="store_true", help="send the whole canvas with every minimap (the server recomputes every tile "
+                  "whose pixels changed) instead of refreshing only the tiles where the fog can have lifted since the last send (poemap/tiles.py)")
+  ap.add_argument("--fog-reach", type=float, default=FOG_REACH, help=f"how far from the player the fog lifts at most, ½-scale px along "
+                  f"the fog's wide axis (default {FOG_REACH:g}: every simulated look's fog with a margin); lines beyond it reach the server "
+                  "only when the player walks nearer")
+  ap.add_argument("--fog-core", type=float, default=FOG_CORE, help=f"how far it lifts at least, the same way (default {FOG_CORE:g})")
+  ap.add_argument("--fog-aspect", type=float, default=FOG_ASPECT, help=f"the fog ellipse's width over its height (default {FOG_ASPECT:.3g}; "
+                  "1 for a disc)")
   ap.add_argument("--stable", type=int, default=3, help="switch guides after this many equal predictions in a row (default 3)")
   ap.add_argument("--confident", type=float, default=0.8, help="or at once when p >= this (default 0.8)")
   args = ap.parse_args(argv)
@@ -456,6 +479,8 @@ def main(argv: list[str] | None = None) -> None:
   def run() -> None:
     if args.fps is not None and not args.fps > 0: raise UserError(f"--fps must be > 0, got {args.fps}")
     if args.opacity is not None and not 0.2 <= args.opacity <= 1: raise UserError(f"--opacity must be in 0.2..1, got {args.opacity}")
+    try: rule = None if args.full_canvas else FogRule(args.fog_reach, args.fog_core, args.fog_aspect)
+    except ValueError as e: raise UserError(f"--fog-reach/--fog-core/--fog-aspect: {e}") from None
     out = sys.stderr if args.json else sys.stdout
     log = lambda s: print(s, file=out, flush=True)
     # the settings file, then the flags over it for this run (only --save-settings writes flags into it)
@@ -490,7 +515,7 @@ def main(argv: list[str] | None = None) -> None:
     if not overlay.guides.available(): log(f"warning: no guide images in {overlay.guides.path(0).parent}; the overlay shows layout ids only")
     timeout = args.timeout if args.timeout is not None else (120.0 if args.replay and not args.realtime else 15.0)
     client = Client(cfg.server, timeout_ms=int(timeout * 1000), retries=0, curve_keys=args.curve_keys)
-    streamer = Streamer(client, overlay, area=area.key if area is not None else None)
+    streamer = Streamer(client, overlay, area=area.key if area is not None else None, send_rule=rule)
     log_arg = args.client_log or (None if args.replay else cfg.client_log)  # a replay follows no log unless told to
     log_path = None if args.no_client_log else Path(log_arg) if log_arg else None if args.replay else find_client_log()
     if log_path is None and not args.no_client_log and not args.replay:

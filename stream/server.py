@@ -29,10 +29,11 @@ from poemap.contract import PUBLISHED_UNET, PUBLISHED_VIT
 from poemap.datadir import COLLECT_SUFFIXES, data_root, model_path, write_collect_sample
 from poemap.fidelity import BUNDLED, DESCRIBE, INPUT_PATHS, PUBLISHED
 from poemap.fileio import save_png, unique_stamp
+from poemap.tiles import grid
 from poemap.tokens import tokenize_mask
 from poemap.usererror import UserError, run_main
 from stream.comms import DEFAULT_ADDR, MAX_HEADER_BYTES, MAX_SIDE, PROTOCOL_VERSION, Message, ProtocolError, decode, encode, is_loopback
-from stream.session import Sessions, alignment, grid, update_clean, update_mask, update_tokens
+from stream.session import Sessions, alignment, update_clean, update_mask, update_tokens
 
 # the published models (get_data.py --models-only) for the real Coast when present, else the bundled synthetic-Coast ones
 DEFAULT_UNET, DEFAULT_VIT = "UNet_synth", "ViT_synth"

@@ -23,6 +23,7 @@ import numpy as np
 
 from poemap.contract import TILE
 from poemap.fidelity import channel_stats
+from poemap.tiles import grid, tile_any  # the server's tile grid, shared with the client's send rule
 from poemap.tokens import clean_sparse_box, clean_sparse_pixels, patch_occupancy, token_grid, tokens_from_occupancy
 
 
@@ -37,24 +38,6 @@ class SessionState:
   shift: tuple[int, int] | None = None  # where the previous minimap sits in this one
   clean: np.ndarray | None = None     # clean_sparse_pixels(mask), once update_clean ran
   occupancy: np.ndarray | None = None  # poemap.tokens.patch_occupancy of clean, once update_tokens ran
-
-
-def grid(h: int, w: int) -> tuple[int, int]:
-  return -(-h // TILE), -(-w // TILE)
-
-
-def tile_any(a: np.ndarray) -> np.ndarray:
-  """bool (rows, cols) over the 32 px tile grid of a contiguous (H, W[, C]) array: any nonzero value in the tile.
-  Reducing the 32 rows of a tile band first keeps numpy on long contiguous runs (a reduction over the last
-  axis of length 3 is ~100x slower)."""
-  h, w = a.shape[:2]
-  R, C = grid(h, w)
-  a = np.ascontiguousarray(a).reshape(h, -1)
-  ch, fr = a.shape[1] // w, h // TILE
-  rows = a[:fr * TILE].reshape(fr, TILE, a.shape[1]).any(1)
-  if h % TILE: rows = np.concatenate([rows, a[fr * TILE:].any(0, keepdims=True)])
-  if w % TILE: rows = np.pad(rows, ((0, 0), (0, (C * TILE - w) * ch)))
-  return np.asarray(rows.reshape(R, C, TILE * ch).any(2))
 
 
 def alignment(prev: SessionState, minimap: np.ndarray, origin: np.ndarray) -> tuple[int, int] | None:

@@ -12,7 +12,8 @@ from poemap.contract import TILE
 from poemap.tokens import clean_sparse_box, clean_sparse_pixels, patch_occupancy, tokenize_mask, tokens_from_occupancy
 from stream.comms import decode, encode
 from stream.server import InferenceServer
-from stream.session import tile_any, update_clean, update_mask, update_tokens
+from poemap.tiles import tile_any
+from stream.session import update_clean, update_mask, update_tokens
 
 
 def session(seed=0, n=16):
