@@ -25,7 +25,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from poemap.sim.look import FAMILIES, random_look  # noqa: E402
 from poemap.sim.session import load_session, make_session, parse_seeds, save_session  # noqa: E402
-from poemap.stitch import MIN_LONG, MinimapCanvas, find_translation, long_line_pixels  # noqa: E402
+from poemap.stitch import MIN_LONG, RELOCATE_NEED, MinimapCanvas, find_translation, long_line_pixels  # noqa: E402
 from poemap.contract import CAPTURE_SIDE  # noqa: E402
 from stream.capture import to_pipeline_scale  # noqa: E402
 
@@ -66,11 +66,15 @@ def stress_session(seed: int, frames: int, interruptions: int, cache: str | None
       worst = max(worst, e)
       misplaced += e > WRONG
   final = float(np.abs((c.position - c.origin) - pos[-1]).max())
+  # for a session that ends lost: the most canvas lines any later map frame shares at its true place;
+  # below relocation's minimum no stitcher that places frames against the canvas could find it again
+  half = np.array(f.shape[1:3]) // 2
+  reach = max((c.shared_line_pixels(f[t], c.origin - half + pos[t]) for t in range(last_ok + 1, len(f)) if not kinds[t]), default=0) if c.lost else 0
   # what the canvas claims: the player where the last accepted frame showed them
   claim = float(np.abs((c.position - c.origin) - pos[last_ok]).max())
   return {"lost": c.lost, "seed": seed, "layout": seed % 9, "look": look, "pairs": pairs, "pasted": pasted, "misplaced": misplaced, "worst": worst,
           "final": final, "skipped": c.skipped, "kinds": [k for k in kinds if k], "add_ms": float(np.median(ms)),
-          "entrance": long_line_pixels(f[0]), "claim": claim, "stale": len(f) - 1 - last_ok}
+          "entrance": long_line_pixels(f[0]), "claim": claim, "reach": reach, "stale": len(f) - 1 - last_ok}
 
 
 def _run_stress(args) -> dict: return stress_session(*args)
@@ -131,6 +135,9 @@ def stress(a) -> int:
   sparse = [r for r in lost if r["entrance"] < MIN_LONG]
   print(f"  of the lost, {len(sparse)} start from an entrance frame with fewer than {MIN_LONG} ½-scale px of long line runs "
         f"({', '.join(str(r['seed']) for r in sparse) or '-'})")
+  apart = [r for r in lost if r["entrance"] >= MIN_LONG and r["reach"] < RELOCATE_NEED]
+  print(f"  of the others, {len(apart)} never again show {RELOCATE_NEED} ½-scale px of the canvas's lines (the player walked on into "
+        f"new ground; the most any later frame shares, px: {', '.join('%d (%d)' % (r['seed'], r['reach']) for r in apart) or '-'})")
   print(f"frames: interruptions pasted {pasted}; frames placed > {WRONG} px off {misplaced} of {sum(len(r['pairs']) for r in res)}; "
         f"median canvas add {np.median([r['add_ms'] for r in res]):.0f} ms")
   print(f"pairs: {tot['wrong']} wrong of {tot['pairs']}; {tot['found']}/{tot['must']} "

@@ -100,6 +100,7 @@ APERTURE_DISTINCT = 1.2  # how much better than 12 px off the chosen shift must 
 APERTURE = [(dy, dx) for dy, dx in ((12, 0), (0, 12), (8, 8), (8, -8)) for dy, dx in ((dy, dx), (-dy, -dx))]  # ½-scale px
 CANDIDATES = 12    # correlation peaks verified per frame pair
 RELOCATE, RELOCATE_MAX = 3, 5  # crop side, in frame sides, that a lost frame is searched for in the canvas
+RELOCATE_NEED = 2 * MIN_LINE_PIXELS  # canvas line pixels under the frame that a relocation needs
 MAX_CONFIDENCE = 0.3  # the most agreement (chance-corrected) asked for after a gap
 GAP_CONFIDENCE = 0.02  # more agreement asked for per skipped frame
 COUNT_MOVE = 16    # capture px a frame must lie from the last counted one to count into hits/miss
@@ -249,6 +250,7 @@ RAY = (0.06, 0.94)  # fractions of a shift searched for a shorter one in the sam
 SAME_EVIDENCE = 0.5  # two shifts whose confirmed pixels overlap this much explain the same lines
 WORLD_RIVAL = 0.12   # a shorter shift on the ray with this score may be the map under a faster world
 WORLD_SWITCH = 0.7   # ... and it is taken for the map when it explains its pixels this well relative to the best
+LONGER = 1.2         # ... or, explained by the same pixels, refused when it confirms this many times more long runs
 
 
 REFUSALS: list[str] = []  # why the latest refusals happened, newest last (for debugging)
@@ -344,6 +346,11 @@ def _pick(r: np.ndarray, verify, need: int, limit: tuple[float, float], min_conf
     if ray.e.score < max(min_confidence, WORLD_SWITCH * best.e.score):
       return _refuse(f'world rival: ray {ray.e.score:.2f} best {best.e.score:.2f}')
     best = ray
+  # explained by the same pixels, the shorter copy can only confirm fewer long runs when the best is
+  # the map (a wall along the move fits it, the other lines don't); confirming clearly more, its lines
+  # are the map's and the best is a world texture streaked along them, moving a little faster
+  elif ray is not None and ray.e.score >= WORLD_RIVAL and ray.e.long > LONGER * max(0.0, best.e.long):
+    return _refuse(f'world along the lines: ray long {ray.e.long:.0f} best {best.e.long:.0f}')
   # transient strokes just like map lines (spell effects) leave most of a frame's line pixels
   # unconfirmed even at the true shift; many confirmed ones still pin it at a lower share
   if best.e.score < min_confidence and not (best.e.score >= LOW_SHARE * min_confidence and best.e.score * best.e.n >= LOW_CONFIRMED):
@@ -381,7 +388,7 @@ def _translation(a: _Features, b: _Features, min_confidence: float) -> tuple[flo
   t = _pick(r, lambda sy, sx: _verify(a.points, b.near, b.chance, sy, sx), need, (MAX_SHIFT * h, MAX_SHIFT * w), min_confidence)
   if t is None: return None
   dy, dx, spread = _refine(a.full_on, b.full_on, 2 * t[0], 2 * t[1])
-  if spread > FLAT_MAX: return _refuse(f'ridge: {spread:.1f} px along it')
+  if spread > FLAT_MAX: return _refuse(f'ridge: {spread:.1f} px along it' if np.isfinite(spread) else 'no refinement peak')
   return dy, dx, t[2], t[3], spread
 
 
@@ -418,6 +425,9 @@ def _refine(a_on: np.ndarray, b_on: np.ndarray, dy: float, dx: float) -> tuple[f
   # a peak barely above the rest is no refinement (full-scale texture passes the line filter too,
   # so the absolute agreement can be low even at the right shift)
   if counts[bu, bv] < 1.2 * np.median(counts): return dy, dx, np.inf
+  # the most agreement on the window's edge is no peak at all: it rises on beyond the window (a
+  # texture's gradient the full-scale filter let through), and the window's edge is not the shift
+  if bu in (0, n - 1) or bv in (0, n - 1): return dy, dx, np.inf
   yy, xx = np.nonzero(counts >= (1 - FLAT_DROP) * counts[bu, bv])  # a ridge, or a second peak as good
   spread = float(np.sqrt(((yy - bu) ** 2 + (xx - bv) ** 2).max()))
   def parabola(m: float, c: float, p: float) -> float:
@@ -509,6 +519,15 @@ class MinimapCanvas:
     `position` to a place the canvas can't tell (it says so rather than guess; relocation may
     find them again)."""
     return self._gap >= LOST_AFTER
+
+  def shared_line_pixels(self, frame: np.ndarray, topleft) -> int:
+    """How many of the canvas's ½-scale line pixels under a frame placed at `topleft` (canvas px)
+    the frame shows too, within 1 px: the most evidence any relocation to that place could use
+    (for benchmarks, which know the true place)."""
+    feats = _Features(_check_frame(frame))
+    h, w = self.frame_shape[:2]
+    ly, lx = (np.floor(np.asarray(topleft, np.float64) + 0.5).astype(np.int64) // 2).tolist()
+    return int(np.count_nonzero(feats.near & (crop(self.lines, ly, lx, h // 2, w // 2) > 0)))
 
   def _rounded(self) -> np.ndarray:
     return np.floor(self.topleft + 0.5).astype(np.int64)
@@ -627,12 +646,12 @@ class MinimapCanvas:
     pts = _points(ref_on)
     # the crop holds far more lines than the frame can show, so no share of them is asked for;
     # the canvas check (add) then asks the frame to show what the canvas knows is under it
-    t = _pick(r, lambda sy, sx: _verify(pts, feats.near, feats.chance, sy + oy, sx + ox), 2 * MIN_LINE_PIXELS, (oy, ox),
+    t = _pick(r, lambda sy, sx: _verify(pts, feats.near, feats.chance, sy + oy, sx + ox), RELOCATE_NEED, (oy, ox),
               self._min_confidence(), min_share=0.0, aperture=False)
     if t is None: return None
     last = _full_on(crop(self.image, tl[0], tl[1], h, w))  # the canvas where the last frame lies
     dy, dx, spread = _refine(last, feats.full_on, 2 * t[0], 2 * t[1])
-    if spread > FLAT_MAX: return _refuse(f'ridge: {spread:.1f} px along it')
+    if spread > FLAT_MAX: return _refuse(f'ridge: {spread:.1f} px along it' if np.isfinite(spread) else 'no refinement peak')
     return dy, dx, t[2], t[3], spread
 
   def _grow_to_fit(self) -> None:

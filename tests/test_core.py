@@ -320,3 +320,20 @@ def test_refinement_knows_when_one_straight_line_leaves_the_shift_open(dy, dx, a
   assert _refine(one, shifted(one), 0.0, 0.0)[2] > FLAT_MAX
   ry, rx, spread = _refine(cross, shifted(cross), 0.0, 0.0)
   assert spread <= FLAT_MAX and abs(ry - dy) <= 0.5 and abs(rx - dx) <= 0.5
+
+
+@settings(max_examples=10, deadline=None)
+@given(dy=st.sampled_from([-9, -7, 7, 9]), dx=st.integers(-3, 3), seed=st.integers(0, 100))
+def test_refinement_refuses_a_peak_on_the_edge_of_its_window(dy, dx, seed):
+  """When the agreement peaks beyond the ±5 px the refinement searches (the coarse estimate is off,
+  or a texture's gradient keeps rising), its best is on the window's edge: that is no shift."""
+  rng = np.random.default_rng(seed)
+  img = np.zeros((400, 400), np.uint8)
+  for _ in range(40):
+    p, q = rng.integers(20, 380, 2), rng.integers(20, 380, 2)
+    cv2.line(img, (int(p[1]), int(p[0])), (int(q[1]), int(q[0])), 1, 3)
+  a = img.astype(bool)
+  b = np.roll(a, (-dy, -dx), axis=(0, 1))
+  assert _refine(a, b, 0.0, 0.0)[2] == np.inf
+  ry, rx, spread = _refine(a, b, float(dy), float(dx))  # the same pair, coarse estimate right: pinned
+  assert spread <= FLAT_MAX and abs(ry - dy) <= 0.5 and abs(rx - dx) <= 0.5
