@@ -1,9 +1,11 @@
 """Server latency per frame, by stage, for the bundled and the published pipelines side by side.
 
 Replays a synthetic session the way the client does (stitch with MinimapCanvas, shrink ×½: INTER_AREA for
-the bundled path, INTER_CUBIC for the published one) and sends every minimap through a real loopback socket
-to an in-process server. Prints median and p95 of each stage's server-side time, of the client's round trip
-and of the tiles recomputed per frame, over the steady state (frames after --skip). Columns:
+the bundled path, INTER_CUBIC for the published one, and by default the client's send rule, poemap/tiles.py: the
+last minimap sent with only the tiles refreshed where the fog can have lifted; --full-canvas sends the whole canvas
+as the client did before) and sends every minimap through a real loopback socket to an in-process server. Prints
+median and p95 of each stage's server-side time, of the client's round trip and of the tiles recomputed per frame,
+over the steady state (frames after --skip). Columns:
 
   bundled          --unet / --vit (default the bundled checkpoints UNet_synth + ViT_synth), bundled input path,
                    incremental; every frame
@@ -11,26 +13,28 @@ and of the tiles recomputed per frame, over the steady state (frames after --ski
                    cost) or the checkpoints when downloaded, on the published input path: per-request statistics,
                    exact, so nearly every revealed tile is recomputed on every frame: only every --published-every-th
                    frame is timed (tens of seconds each on two cores)
-  published-fixed  the same networks with fixed statistics and tile reuse (the bundled path's trick): --fixed-frames
-                   consecutive steady-state frames. Not exact for the published UNet (docs/MODELS.md measures
+  published-fixed  the same networks with fixed statistics and tile reuse (the bundled path's trick): every frame
+                   (or --fixed-frames after --skip). Not exact for the published UNet (docs/MODELS.md measures
                    the drift: line F1 down to 0.886, 70/72 layouts agree)
 
 `--unet published` / `--vit published` put the published architectures (random weights) in the first column.
 Below the table, for the first column: per frame, the tiles recomputed, the tiles whose UNet mask changed, and
-the tiles where the fog lifted (a pixel black in the last minimap is revealed now); and the same pipeline on
-minimaps made by the canvas rule "a tile keeps its pixels until the fog lifts in it" (simulated here from the
-same minimaps), with how far its replies and masks move.
+the tiles where the fog lifted (a pixel black in the last minimap is revealed now); then the same pipeline on the
+other send mode (rule vs whole canvas): tiles, UNet and total ms, the raw mask's F1 against the sim's ground truth
+(the lines the fog has revealed, poemap.sim) for both, and how often the two name the same layout.
 
   .venv/bin/python bench/bench_server.py [--session S.npz | --layout 0 --seed 0 --frames 120] [--columns bundled,published,published-fixed]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -42,26 +46,57 @@ from models.checkpoint import load_unet, load_vit
 from models.config import DEFAULT_UNET as UNET_CONFIG
 from models.config import build_unet
 from models.vit import ViT
-from poemap.contract import PUBLISHED_UNET, PUBLISHED_VIT, TILE
+from poemap.colorfilter import confusion, scores
+from poemap.contract import PUBLISHED_UNET, PUBLISHED_VIT
 from poemap.fidelity import BUNDLED, PUBLISHED, shrink_cubic_with_origin
+from poemap.sim import interrupt
+from poemap.sim.layout import half_scale, make_layout
+from poemap.sim.look import Look
+from poemap.sim.player import walk_full
+from poemap.sim.render import Reveal, make_world
 from poemap.sim.session import load_session, make_session
-from poemap.stitch import MinimapCanvas, shrink_with_origin
+from poemap.stitch import MinimapCanvas, crop, shrink_with_origin
+from poemap.tiles import FOG_CORE, FOG_REACH, FogRule, TileSender, grid, tile_any
 from poemap.usererror import UserError
 from stream.comms import Client
 from stream.server import DEFAULT_UNET, DEFAULT_VIT, InferenceServer, bind, find_model
-from stream.session import SessionState, alignment, grid, tile_any
+from stream.session import SessionState, alignment
 
 
-def minimaps(session: dict, shrink=None) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[np.ndarray]]:
-  """The client's minimaps (½ scale, origin) per frame, and the player's ½-scale position on each."""
+def minimaps(session: dict, shrink=None, rule: FogRule | None = FogRule()) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[int | None]]:
+  """The client's minimaps (½ scale, origin) per frame, as stream.client.Streamer sends them: with `rule` the last one
+  sent with only the tiles refreshed where the fog can have lifted (poemap.tiles), None the whole canvas; and per
+  frame how many tiles the rule took from the canvas (None: the minimap went whole)."""
   shrink = shrink or shrink_with_origin
   frames = session["frames"]
-  canvas, out, pos = MinimapCanvas(frames[0]), [], []
+  canvas, sender, out, refreshed = MinimapCanvas(frames[0]), TileSender(rule) if rule is not None else None, [], []
   for i, f in enumerate(frames):
-    if i: canvas.add(f)
-    out.append(shrink(canvas.image, canvas.origin))
-    pos.append(np.asarray(canvas.position, np.float64) / 2)
-  return out, pos
+    ok = not i or canvas.add(f)
+    if ok and sender is not None: sender.moved(canvas.position - canvas.origin)
+    img, origin = shrink(canvas.image, canvas.origin)
+    out.append((sender.minimap(img, origin) if sender is not None else img, origin))
+    refreshed.append(sender.refreshed if sender is not None else None)
+  return out, refreshed
+
+
+def truth(session: dict, maps: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
+  """The sim's ground truth per frame, on each minimap's pixels: the map lines the fog has revealed by then, at ½ scale
+  (poemap.sim.layout.half_scale, as the UNet's training masks). The canvas is placed by the walk's first position,
+  which is the origin (the stitcher's sub-pixel error is left in: it costs both send modes alike)."""
+  fields: dict[str, Any] = {k: tuple(x) if isinstance(x, list) else x for k, x in json.loads(str(session.get("look", "{}"))).items()}
+  look = Look(**fields)  # the session's look (JSON lists back to tuples)
+  lid, seed, n = int(session["layout_id"]), int(session["seed"]), len(session["frames"])
+  layout = make_layout(lid, seed)
+  walk, world = walk_full(layout, seed, n), make_world(layout, seed, look)
+  kinds = [str(k) for k in session["kinds"]] if "kinds" in session else [""] * n
+  idx = np.cumsum([0] + [k not in interrupt.STILL for k in kinds[1:]])  # as make_session: the walk's step each frame shows
+  reveal, out = Reveal(layout.shape, world.fog_axes), []
+  for t, (img, origin) in enumerate(maps):
+    if t == 0 or idx[t] != idx[t - 1]: reveal.visit(walk.trails[idx[t]])
+    y0, x0 = (np.asarray(session["layout_positions"][0]) - 2 * np.asarray(origin)).tolist()
+    h, w = 2 * img.shape[0], 2 * img.shape[1]
+    out.append(half_scale(crop(world.map_lines, y0, x0, h, w) & (crop(reveal.mask, y0, x0, h, w) > 0)).astype(bool))
+  return out
 
 
 def load_model(kind: str, name: str | None, default: str, published: str):
@@ -123,36 +158,8 @@ def fog_lifted(prev, cur) -> np.ndarray:
   return tile_any(img.any(-1) & ~was) if img.size else np.zeros(grid(*img.shape[:2]), bool)
 
 
-def canvas_rule(maps, pos, radius: float, paste_new: bool) -> list[tuple[np.ndarray, np.ndarray]]:
-  """The minimaps a canvas would send that refreshes a tile only where map lines can appear: tiles within `radius`
-  (½-scale px) of the player's path since the last frame (a straight segment), and with paste_new tiles with
-  never-captured pixels (else those stay black, unrevealed, until the path comes near: one shared UNet pass);
-  every other tile keeps its earlier pixels. A refreshed tile takes the whole new frame's tile, so a tile that
-  does change is seen exactly as now; the first minimap (the bundled path's statistics) is today's."""
-  out = [maps[0]]
-  for i in range(1, len(maps)):
-    img, origin = maps[i]
-    kept, ko = out[-1]
-    shift = alignment(_at(kept, ko), img, origin)
-    if shift is None: out.append(maps[i]); continue
-    R, C = grid(*img.shape[:2])
-    cy, cx = (np.mgrid[:R, :C] + 0.5) * TILE  # tile centres; a tile is near when its centre is within radius + half a diagonal
-    a, b = pos[i - 1] + np.asarray(shift), pos[i]  # positions are in the current canvas's pixels (the canvas only grows)
-    d = b - a
-    t = np.clip(((cy - a[0]) * d[0] + (cx - a[1]) * d[1]) / max(1e-9, d @ d), 0, 1)
-    near = np.hypot(cy - a[0] - t * d[0], cx - a[1] - t * d[1]) <= radius + TILE / np.sqrt(2)
-    refresh = near | fog_lifted(maps[i - 1], maps[i]) if paste_new else near
-    new = np.zeros_like(img)
-    new[shift[0]:shift[0] + kept.shape[0], shift[1]:shift[1] + kept.shape[1]] = kept
-    take = np.repeat(np.repeat(refresh, TILE, 0), TILE, 1)[:img.shape[0], :img.shape[1]]
-    new[take] = img[take]
-    out.append((new, origin))
-  return out
-
-
 def f1(a: np.ndarray, b: np.ndarray) -> float:
-  tp = int((a & b).sum())
-  return 2 * tp / max(1, int(a.sum()) + int(b.sum()))
+  return scores(*confusion(a, b))["f1"]
 
 
 def main() -> None:
@@ -168,19 +175,26 @@ def main() -> None:
   ap.add_argument("--beam", type=int, default=0, help="tinygrad BEAM search at the server's warm-up (stream.server --beam)")
   ap.add_argument("--columns", default="bundled,published,published-fixed")
   ap.add_argument("--published-every", type=int, default=40, help="published column: time frame 0 and every k-th steady-state frame")
-  ap.add_argument("--fixed-frames", type=int, default=20, help="published-fixed column: consecutive frames timed after --skip")
-  ap.add_argument("--rules", default="70:paste,70:black,100:black", help="canvas-rule runs, comma-separated RADIUS:paste|black: refresh radius "
-                  "around the path (½-scale px) and whether never-captured pixels are pasted at once or stay black ('' for none)")
+  ap.add_argument("--fixed-frames", type=int, default=0, help="published-fixed column: consecutive frames timed after --skip (0: to the end)")
+  ap.add_argument("--full-canvas", action="store_true", help="the table's minimaps are the whole canvas every frame (stream.client "
+                  "--full-canvas, the client before the send rule) instead of the client's default send rule")
+  ap.add_argument("--fog-reach", type=float, default=FOG_REACH, help="the send rule's reach (stream.client --fog-reach)")
+  ap.add_argument("--fog-core", type=float, default=FOG_CORE, help="the send rule's core (stream.client --fog-core)")
+  ap.add_argument("--no-compare", action="store_true", help="skip the first column's run on the other send mode (rule vs whole canvas)")
   args = ap.parse_args()
 
   t = time.perf_counter()
   session = load_session(args.session) if args.session else make_session(args.layout, args.seed, n_frames=args.frames)
   cols = args.columns.split(",")
-  maps, pos = minimaps(session)
-  # the published input path's minimaps: for the published columns, and for the first one with --unet published
-  cubic = minimaps(session, shrink_cubic_with_origin)[0] if any(c.startswith("published") for c in cols) or args.unet == "published" else []
+  rule = FogRule(args.fog_reach, args.fog_core)
+  mode = "whole canvas" if args.full_canvas else f"send rule (reach {rule.reach:g}, core {rule.core:g} ½-scale px)"
+  send = {k: minimaps(session, sh, None if k[1] else rule) for k, sh in (((BUNDLED, True), None), ((BUNDLED, False), None),
+                                                                        ((PUBLISHED, True), shrink_cubic_with_origin),
+                                                                        ((PUBLISHED, False), shrink_cubic_with_origin))
+          if k[0] == BUNDLED or any(c.startswith("published") for c in cols) or args.unet == "published"}
+  maps, cubic = send[(BUNDLED, args.full_canvas)][0], send.get((PUBLISHED, args.full_canvas), ([], []))[0]
   n = len(maps)
-  print(f"{n} frames, final minimap {maps[-1][0].shape[:2]}, prepared in {time.perf_counter() - t:.1f}s")
+  print(f"{n} frames, final minimap {maps[-1][0].shape[:2]}, prepared in {time.perf_counter() - t:.1f}s; the client sends: {mode}")
   results, frames = {}, {}
   for col in cols:
     t = time.perf_counter()
@@ -191,16 +205,18 @@ def main() -> None:
     else:
       (u, un), (v, vn) = load_model("UNet", "published", DEFAULT_UNET, PUBLISHED_UNET), load_model("ViT", "published", DEFAULT_VIT, PUBLISHED_VIT)
       if col == "published": path, idx = PUBLISHED, [0] + list(range(args.skip, n, args.published_every))
-      elif col == "published-fixed": path, idx = BUNDLED, list(range(args.skip + args.fixed_frames))  # frames before skip give it its steady state
+      elif col == "published-fixed":  # frames before skip give it its steady state
+        path, idx = BUNDLED, list(range(min(n, args.skip + args.fixed_frames) if args.fixed_frames else n))
       else: raise SystemExit(f"unknown column {col!r}")
       sel = cubic
     stages, replies, extra = run([sel[i] for i in idx], u, v, (un, vn), path, unet_batch=args.unet_batch, keep_masks=col == "bundled", beam=args.beam)
     keep = [k for k, i in enumerate(idx) if i >= args.skip]
     results[col] = {k: [s[j] for j in keep] for k, s in stages.items()}, [replies[j] for j in keep], [extra[j] for j in keep], (un, vn, path)
-    frames[col] = (idx, replies, extra)
+    frames[col] = (idx, replies, extra, (u, un), (v, vn), path)
     print(f"{col}: {un} + {vn}, {path} input path, {len(idx)} frames ({len(keep)} in the steady state) in {time.perf_counter() - t:.1f}s")
 
-  print(f"\nper-frame ms over the steady-state frames (after {args.skip}); UNet batch {args.unet_batch}; device {Device.DEFAULT}, BEAM={args.beam}")
+  print(f"\nper-frame ms over the steady-state frames (after {args.skip}); the client sends: {mode}; UNet batch {args.unet_batch}; "
+        f"device {Device.DEFAULT}, BEAM={args.beam}")
   print(f"{'':<12}" + "".join(f"{c:>24}" for c in results))
   print(f"{'stage':<12}" + "".join(f"{'median':>12}{'p95':>12}" for _ in results))
   for k in ("decode", "unet", "clean", "tokenize", "vit", "total", "roundtrip"):
@@ -211,29 +227,43 @@ def main() -> None:
   row("of total", lambda r: [x["tiles_total"] for x in r[1]])
   row("frames", lambda r: [len(r[1])] * 2)
 
-  if "bundled" in frames:
-    idx, replies, extra = frames["bundled"]
-    lifted = [int(fog_lifted(maps[i - 1] if i else None, maps[i]).sum()) for i in idx]
-    s = slice(args.skip, None)
-    comp, chg = [r["tiles_computed"] for r in replies[s]], [e[0] for e in extra[s] if e[0] is not None]
-    print(f"\ntiles per frame (bundled column, frames {args.skip}..{n - 1}): median / p95 / mean")
-    for name, v in (("recomputed (pixels changed)", comp), ("UNet mask changed", chg), ("fog lifted (new pixels)", lifted[s])):
-      print(f"  {name:<28}{np.median(v):8.0f}{np.percentile(v, 95):8.0f}{np.mean(v):8.1f}")
-    for rule in [r.split(":") for r in args.rules.split(",") if r]:
-      t, radius = time.perf_counter(), float(rule[0])
-      rmaps = canvas_rule(maps, pos, radius, rule[1] == "paste")
-      (u, un), (v, vn) = load_model("UNet", args.unet, DEFAULT_UNET, PUBLISHED_UNET), load_model("ViT", args.vit, DEFAULT_VIT, PUBLISHED_VIT)
-      st2, rep2, ex2 = run(rmaps, u, v, (un, vn), BUNDLED, unet_batch=args.unet_batch, keep_masks=True, beam=args.beam)
-      same = sum(a["layout_id"] == b["layout_id"] for a, b in zip(replies[s], rep2[s]))
-      f1s = [f1(a[1] > 0, b[1] > 0) for a, b in zip(extra, ex2)][s]
-      tiles = [r["tiles_computed"] for r in rep2[s]]
-      print(f"canvas rule: refresh tiles within {radius:.0f} px (½ scale) of the path since the last frame, never-captured pixels "
-            f"{'pasted' if rule[1] == 'paste' else 'black until near'} "
-            f"({time.perf_counter() - t:.0f}s): tiles recomputed median {np.median(tiles):.0f} / p95 {np.percentile(tiles, 95):.0f}; "
-            f"UNet ms median {np.median(st2['unet'][s]):.1f} / p95 {np.percentile(st2['unet'][s], 95):.1f}; "
-            f"total median {np.median(st2['total'][s]):.1f} / p95 {np.percentile(st2['total'][s], 95):.1f}; "
-            f"layout as today on {same}/{len(rep2[s])} frames; "
-            f"raw mask F1 against today's min {min(f1s):.3f} / median {np.median(f1s):.3f} / last {f1s[-1]:.3f}")
+  if "bundled" not in frames: return
+  s = slice(args.skip, None)
+  idx, replies, extra, (u, un), (v, vn), path = frames["bundled"]
+  lifted = [int(fog_lifted(maps[i - 1] if i else None, maps[i]).sum()) for i in idx]
+  comp, chg = [r["tiles_computed"] for r in replies[s]], [e[0] for e in extra[s] if e[0] is not None]
+  print(f"\ntiles per frame (bundled column, {mode}, frames {args.skip}..{n - 1}): median / p95 / mean")
+  for name, vals in (("recomputed (pixels changed)", comp), ("UNet mask changed", chg), ("fog lifted (new pixels)", lifted[s])):
+    print(f"  {name:<28}{np.median(vals):8.0f}{np.percentile(vals, 95):8.0f}{np.mean(vals):8.1f}")
+  runs = {args.full_canvas: (results["bundled"][0], replies, extra)}
+  if not args.no_compare:
+    t = time.perf_counter()
+    other = send[(path, not args.full_canvas)][0]
+    runs[not args.full_canvas] = run(other, u, v, (un, vn), path, unet_batch=args.unet_batch, keep_masks=True, beam=args.beam)
+    st = runs[not args.full_canvas][0]
+    runs[not args.full_canvas] = ({k: x[s] for k, x in st.items()},) + runs[not args.full_canvas][1:]
+    print(f"(the bundled column on the {'send rule' if args.full_canvas else 'whole canvas'} too: {time.perf_counter() - t:.0f}s)")
+  gt = truth(session, send[(path, True)][0])  # the same canvas grid either way
+  print(f"\nsend modes, bundled column (frames {args.skip}..{n - 1}); mask F1 against the sim's ground-truth revealed lines, pooled over "
+        "frames (per-frame min / median) and on the last frame")
+  print(f"{'sends':<14}{'tiles med':>10}{'p95':>6}{'unet ms':>9}{'p95':>8}{'total ms':>10}{'p95':>8}{'F1 pooled':>11}{'min':>7}{'med':>7}{'last':>7}")
+  for full in sorted(runs, reverse=True):
+    st, rep, ex = runs[full]
+    masks = [e[1] > 0 for e in ex]
+    conf = np.sum([confusion(m, g) for m, g in zip(masks[s], gt[s])], 0)
+    per = [f1(m, g) for m, g in zip(masks[s], gt[s])]
+    tiles = [r["tiles_computed"] for r in rep[s]]
+    print(f"{'whole canvas' if full else 'send rule':<14}{np.median(tiles):10.0f}{np.percentile(tiles, 95):6.0f}{np.median(st['unet']):9.1f}"
+          f"{np.percentile(st['unet'], 95):8.1f}{np.median(st['total']):10.1f}{np.percentile(st['total'], 95):8.1f}{scores(*conf)['f1']:11.4f}"
+          f"{min(per):7.3f}{np.median(per):7.3f}{per[-1]:7.3f}")
+  if len(runs) == 2:
+    (_, ra, ea), (_, rb, eb) = runs[True], runs[False]
+    same = sum(a["layout_id"] == b["layout_id"] for a, b in zip(ra[s], rb[s]))
+    f1s = [f1(a[1] > 0, b[1] > 0) for a, b in zip(ea[s], eb[s])]
+    refreshed = [r for r in send[(path, False)][1][s] if r is not None]
+    print(f"send rule vs whole canvas: layout the same on {same}/{len(ra[s])} frames, raw mask F1 between them min {min(f1s):.3f} / median "
+          f"{np.median(f1s):.3f} / last {f1s[-1]:.3f}; tiles the rule took from the canvas median {np.median(refreshed):.0f} / p95 "
+          f"{np.percentile(refreshed, 95):.0f}")
 
 
 if __name__ == "__main__": main()

@@ -264,7 +264,8 @@ def main(argv: list[str] | None = None) -> None:
   ap.add_argument("--no-incremental", dest="incremental", action="store_false", help="run the UNet on every tile of every minimap")
   ap.add_argument("--max-sessions", type=int, default=16, help="sessions kept in memory (least recently used dropped)")
   ap.add_argument("--unet-batch", type=int, default=32,
-                  help="tiles per UNet call (fixed shape for the JIT; 32 suits the ~100 tiles a frame changes, bench/bench_server.py)")
+                  help="tiles per UNet call (fixed shape for the JIT; 32 suited the ~100 tiles a frame of a whole canvas changes, the "
+                  "client's send rule leaves 0-50: docs/PERFORMANCE.md)")
   ap.add_argument("--device", metavar="DEV", default=os.environ.get("DEV"), help="tinygrad device: CPU (default without a GPU), CUDA, NV, AMD, "
                   "METAL, CL... (also DEV=CUDA; `python -c 'from tinygrad import Device; print(Device.DEFAULT)'` shows the default)")
   ap.add_argument("--beam", type=int, default=int(os.environ.get("BEAM", "0") or 0), metavar="N", help="tinygrad kernel search width at warm-up "
