@@ -635,8 +635,12 @@ class MinimapCanvas:
       # plus the last frame's long lines: just revealed, not persistent yet, and they lie where a
       # player who walked on during a gap is likeliest to overlap what the canvas knows
       pers[oy:oy + h // 2, ox:ox + w // 2] |= self._prev.long_on
-      ref = pers.astype(np.uint8) * 255
-    else: ref = crop(self.lines, y0, x0, ch, cw)
+      ref, limit = pers.astype(np.uint8) * 255, (oy, ox)
+    else:
+      # lines seen once may be an effect's or the world's: searched over the whole crop, some shift
+      # lines them up with the frame's by chance, and the canvas check, on the same lines, agrees.
+      # Without persistent lines the player is looked for only a short step from where they were
+      ref, limit = crop(self.lines, y0, x0, ch, cw), (min(oy, JUMP * h / 2), min(ox, JUMP * w / 2))
     ref_on = ref > 0
     if not ref_on.any() or feats.spectrum is None: return None
     moved = np.zeros((ch, cw), np.float32)
@@ -646,7 +650,7 @@ class MinimapCanvas:
     pts = _points(ref_on)
     # the crop holds far more lines than the frame can show, so no share of them is asked for;
     # the canvas check (add) then asks the frame to show what the canvas knows is under it
-    t = _pick(r, lambda sy, sx: _verify(pts, feats.near, feats.chance, sy + oy, sx + ox), RELOCATE_NEED, (oy, ox),
+    t = _pick(r, lambda sy, sx: _verify(pts, feats.near, feats.chance, sy + oy, sx + ox), RELOCATE_NEED, limit,
               self._min_confidence(), min_share=0.0, aperture=False)
     if t is None: return None
     last = _full_on(crop(self.image, tl[0], tl[1], h, w))  # the canvas where the last frame lies
