@@ -108,6 +108,7 @@ CAPTURE_AREA = CAPTURE_SIDE * CAPTURE_SIDE  # the 4K capture square, which the c
 CANVAS_MIN_PIXELS = 60  # persistent ½-scale line pixels under a frame needed to judge it against the canvas
 CANVAS_AGREE = 0.5   # chance-corrected share of them a frame must show,
 STRICT_MIN_PIXELS, STRICT_AGREE = 200, 0.6  # ... and for a strict check
+PERSIST_WEIGHT = 255 * 20 // FULL_EXTENT  # line pixels of components at least 20 ½-scale px long count into hits
 LOST_AFTER = 3       # refused frames in a row after which the canvas no longer claims a position
 PAIR_GAP = 3         # lost frames after which only relocation against the canvas is tried
 JUMP = 0.4           # of the frame side: a step this long from the last frame is checked strictly
@@ -704,6 +705,8 @@ class MinimapCanvas:
       # a player standing still would make the world under the map look persistent
       self._counted = tl.astype(np.float64)
       hits, miss = self.hits[ly:ly + h // 2, lx:lx + w // 2], self.miss[ly:ly + h // 2, lx:lx + w // 2]
-      on = self._prev.on[:hits.shape[0], :hits.shape[1]]
+      # stretches of line only: a speck of the world (a sea's glint, grain) that happens to land on
+      # the same canvas pixel twice would pass for a persistent line the next frame must show
+      on = (self._prev.weight >= PERSIST_WEIGHT)[:hits.shape[0], :hits.shape[1]]
       cv2.add(hits, on.view(np.uint8), dst=hits)
       cv2.add(miss, ((~on) & (hits > 0)).view(np.uint8), dst=miss)

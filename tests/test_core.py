@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st, HealthCheck
 
 from poemap.explore import explore_map, reveal_mask
+from poemap import stitch
 from poemap.stitch import FLAT_MAX, GROW, MinimapCanvas, _refine, find_translation, shrink_with_origin
 from poemap.tokens import clean_sparse_pixels, position_embedding, tokenize_mask
 
@@ -152,6 +153,29 @@ def test_canvas_relocates_after_a_gap_beyond_the_last_frame():
   assert np.all(np.abs(canvas.position - canvas.origin - back) < 1.0)
   assert canvas.add(crop(WORLD, 900 + back[0] + 20, 900 + back[1] + 30)) is True  # and goes on from there
   assert np.all(np.abs(canvas.position - canvas.origin - back - [20, 30]) < 1.0)
+
+
+def test_only_stretches_of_line_become_persistent(monkeypatch):
+  """Lines seen in two frames are persistent, what the canvas check asks later frames to show; short
+  dashes fixed to the map (a sea's glints or grain that happen to land on the same pixels twice) are not."""
+  rng = np.random.default_rng(5)
+  world = line_world(n=300, seed=5)
+  dash = np.zeros(world.shape[:2], bool)
+  clear = cv2.dilate((world == LINE).all(-1).view(np.uint8), np.ones((15, 15), np.uint8)) == 0
+  for y, x in rng.integers(600, 1800, (400, 2)):
+    if not clear[y - 7:y + 8, x - 7:x + 28].all(): continue  # apart from the lines, or it is part of one
+    cv2.line(world, (int(x), int(y)), (int(x) + 20, int(y)), LINE, 3)  # 10 px at ½ scale: a line component, but short
+    dash[y - 1:y + 2, x:x + 21] = True
+  def dash_share() -> float:
+    canvas = MinimapCanvas(crop(world, 900, 900))
+    for i in range(1, 4): assert canvas.add(crop(world, 900 + 40 * i, 900 + 30 * i))
+    oy, ox = (canvas.origin - 300) // 2 - np.array([450, 450])  # ½-scale canvas pixel of world pixel (0, 0)
+    ys, xs = np.nonzero(canvas._persistent())
+    assert len(ys) > 2000
+    return float(dash[2 * (ys - oy), 2 * (xs - ox)].mean())
+  assert dash_share() < 0.06
+  monkeypatch.setattr(stitch, "PERSIST_WEIGHT", 1)  # every line pixel counted: the dashes persist
+  assert dash_share() > 0.15
 
 
 def test_canvas_bad_input():
