@@ -76,6 +76,26 @@ def _lines(frame: np.ndarray, blank: tuple[int, int] | None, blank_radius: int =
   return np.where(keep[lab], th, 0).astype(np.uint8), wt[lab]
 
 
+EDGE_STEP, EDGE_RUN, EDGE_PAIR = 20, 0.4, 6  # Sobel of the ½-scale grey image; share of the side; px
+
+
+def screen_edge(small: np.ndarray) -> bool:
+  """Whether a ½-scale frame holds a straight step edge along the screen's axes over EDGE_RUN of its
+  side: the border of a window, a panel or a loading bar, which the minimap, the world and effects
+  never draw. A thin line has two edges of opposite signs within EDGE_PAIR px; a step (a dark panel
+  over a bright world, or the other way) has one. (On the tuning sessions no map frame has one at
+  half this EDGE_STEP, and every panel and desktop at twice it.)"""
+  g = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+  for dx in (1, 0):
+    grad = cv2.Sobel(g, cv2.CV_16S, dx, 1 - dx, ksize=3)
+    n = int(EDGE_RUN * g.shape[1 - dx])  # an edge across x (dx = 1) runs along y
+    k = np.ones((n, 1) if dx else (1, n), np.uint8)
+    pos, neg = (np.flatnonzero(cv2.erode((sign * grad > EDGE_STEP).view(np.uint8), k).any(1 - dx)) for sign in (1, -1))
+    for a, b in ((pos, neg), (neg, pos)):
+      if len(a) and (not len(b) or (np.abs(a[:, None] - b[None]).min(1) > EDGE_PAIR).any()): return True
+  return False
+
+
 _WINDOWS: dict[tuple[int, int], np.ndarray] = {}
 def _window(h: int, w: int) -> np.ndarray:
   """A 2-D Tukey window (flat middle, cosine edges): it removes the edge discontinuities phase
@@ -128,6 +148,7 @@ class _Features:
     self.frame = frame
     small = cv2.resize(frame, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
     self.lines, self.weight = _lines(small, (h // 4, w // 4), int(BLANK * h / 2))
+    self.ui = screen_edge(small)
     self.on = self.lines > 0
     self.long_on = self.on & (self.weight == 255)  # line pixels in long runs: what the canvas checks trust of a frame
     self.near = cv2.dilate(self.on.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
@@ -381,6 +402,7 @@ def _translation(a: _Features, b: _Features, min_confidence: float) -> tuple[flo
   """Coarse phase correlation at ½ scale over the whole frame, verified; then refined at full
   scale (see _refine)."""
   if a.spectrum is None or b.spectrum is None: return None
+  if a.ui or b.ui: return _refuse('a window or panel edge on the screen')
   r = _correlate(a.spectrum, b.spectrum)
   h, w = r.shape
   # an entrance frame may hold few lines; demand most of them rather than a fixed count, or the
@@ -539,16 +561,20 @@ class MinimapCanvas:
     f = _check_frame(frame)
     if f.shape != self.frame_shape: raise ValueError(f"frame size changed: {f.shape} vs {self.frame_shape}")
     feats = _Features(f)
-    # after several lost frames the last frame is a poor reference (the player may be anywhere a
-    # few steps away, and a corridor matches itself far along): only the canvas is asked
-    t = _translation(self._prev, feats, self._min_confidence()) if self._gap < PAIR_GAP else None
-    # after lost frames or for a long step, a weakly confirmed shift needs the canvas to vouch for it
-    if t is not None:
-      strict = (self._gap > 0 or np.abs(t[:2]).max() > JUMP * f.shape[0]) and (t[2] < STRONG or t[3] < STRONG_CONFIRMED)
-      if not self._agrees(feats, self.topleft + t[:2], strict): t = None
-    if t is None:
-      t = self._relocate(feats)
-      if t is not None and not self._agrees(feats, self.topleft + t[:2], True): t = None
+    t = None
+    # a window's or panel's border: whatever strip of the game it leaves (which may align right), the
+    # frame is no minimap capture to paste
+    if not feats.ui:
+      # after several lost frames the last frame is a poor reference (the player may be anywhere a
+      # few steps away, and a corridor matches itself far along): only the canvas is asked
+      t = _translation(self._prev, feats, self._min_confidence()) if self._gap < PAIR_GAP else None
+      # after lost frames or for a long step, a weakly confirmed shift needs the canvas to vouch for it
+      if t is not None:
+        strict = (self._gap > 0 or np.abs(t[:2]).max() > JUMP * f.shape[0]) and (t[2] < STRONG or t[3] < STRONG_CONFIRMED)
+        if not self._agrees(feats, self.topleft + t[:2], strict): t = None
+      if t is None:
+        t = self._relocate(feats)
+        if t is not None and not self._agrees(feats, self.topleft + t[:2], True): t = None
     if t is None:
       self.skipped += 1
       self._gap += 1

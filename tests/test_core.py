@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st, HealthCheck
 
 from poemap.explore import explore_map, reveal_mask
 from poemap import stitch
-from poemap.stitch import FLAT_MAX, GROW, MinimapCanvas, _refine, find_translation, shrink_with_origin
+from poemap.stitch import FLAT_MAX, GROW, MinimapCanvas, _refine, find_translation, screen_edge, shrink_with_origin
 from poemap.tokens import clean_sparse_pixels, position_embedding, tokenize_mask
 
 LINE = (130, 70, 220)  # map-line blue (docs/DESIGN.md, "The synthetic Coast")
@@ -176,6 +176,26 @@ def test_only_stretches_of_line_become_persistent(monkeypatch):
   assert dash_share() < 0.06
   monkeypatch.setattr(stitch, "PERSIST_WEIGHT", 1)  # every line pixel counted: the dashes persist
   assert dash_share() > 0.15
+
+
+def test_a_panel_over_most_of_the_screen_is_no_minimap():
+  """An inventory-like panel covering all but a strip of the capture: the strip alone would align
+  right, and the panel would be pasted with it. Its straight border says it is no minimap capture;
+  a long straight map line (two edges close together) is not such a border."""
+  prev, cur = crop(WORLD, 900, 900), crop(WORLD, 940, 930)
+  panel = cur.copy()
+  panel[:, 160:] = (38, 30, 26)
+  panel[40:560:40, 180:580] = (70, 60, 50)  # its grid
+  half = lambda a: cv2.resize(a, (300, 300), interpolation=cv2.INTER_AREA)
+  assert screen_edge(half(panel)) and not screen_edge(half(cur))
+  line = cur.copy()
+  cv2.line(line, (300, 0), (300, 599), LINE, 3)  # a straight wall through the whole capture
+  assert not screen_edge(half(line))
+  assert find_translation(prev, panel) is None and find_translation(prev, cur) is not None
+  canvas = MinimapCanvas(prev)
+  image = canvas.image.copy()
+  assert not canvas.add(panel) and np.array_equal(canvas.image, image)
+  assert canvas.add(cur)
 
 
 def test_canvas_bad_input():
