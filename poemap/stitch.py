@@ -44,10 +44,10 @@ def _blueness(frame: np.ndarray) -> np.ndarray:
   """uint8 (H, W): how much bluer than its red and green a pixel is, B - (R + G) / 2, saturated at
   0. Every overlay colour of the game's blue-purple family blends into the ground as a rise of
   this, whatever the ground's colour."""
-  h, w = frame.shape[:2]
-  # one transposing copy: several times faster than cv2.split (and ten than cv2.transform) at 1200x1200
-  r, g, b = np.ascontiguousarray(frame.reshape(-1, 3).T).reshape(3, h, w)
-  return cv2.subtract(b, cv2.addWeighted(r, 0.5, g, 0.5, 0))
+  # extractChannel: faster than a transposing copy, and at 1200x1200 several times faster than cv2.split (ten than
+  # cv2.transform); results written over inputs, as every fresh large array costs its page faults
+  r, g, b = (cv2.extractChannel(frame, i) for i in range(3))
+  return cv2.subtract(b, cv2.addWeighted(r, 0.5, g, 0.5, 0, dst=r), dst=b)
 
 
 def _lines(frame: np.ndarray, blank: tuple[int, int] | None, blank_radius: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -68,12 +68,22 @@ def _lines(frame: np.ndarray, blank: tuple[int, int] | None, blank_radius: int =
   cum = np.cumsum(cv2.calcHist([th], [0], None, [256], [0, 256]).ravel())
   level = int(np.clip(LEVEL_GAIN * int(np.searchsorted(cum, 0.99 * cum[-1])), LINE_LEVEL_MIN, LINE_LEVEL))
   on = (th > level).view(np.uint8)
-  n, lab, st, _ = cv2.connectedComponentsWithStats(on, connectivity=8)
-  ext = np.maximum(st[:, cv2.CC_STAT_WIDTH], st[:, cv2.CC_STAT_HEIGHT])
-  keep = (st[:, cv2.CC_STAT_AREA] >= MIN_AREA) & (ext >= MIN_EXTENT)
+  n, labels = cv2.connectedComponents(on, connectivity=8)
+  # each component's area and extent (the longer side of its box) from its pixels' labels: several times faster than
+  # connectedComponentsWithStats
+  idx = np.flatnonzero(on)
+  lab: np.ndarray = labels.ravel()[idx]
+  lo, hi = np.full((2, n), 1 << 30), np.zeros((2, n), np.int64)
+  for i, c in enumerate(np.divmod(idx, on.shape[1])):
+    np.minimum.at(lo[i], lab, c)
+    np.maximum.at(hi[i], lab, c)
+  ext = (hi - lo).max(0) + 1
+  keep = (np.bincount(lab, minlength=n) >= MIN_AREA) & (ext >= MIN_EXTENT)
   keep[0] = False
-  wt = np.where(keep, np.minimum(255, ext * 255 // FULL_EXTENT), 0).astype(np.uint8)
-  return np.where(keep[lab], th, 0).astype(np.uint8), wt[lab]
+  # every component has an extent >= 1 and so a kept one a weight > 0: one lookup says both what is kept and its weight
+  wt = np.zeros(on.shape, np.uint8)
+  wt.ravel()[idx] = np.where(keep, np.minimum(255, ext * 255 // FULL_EXTENT), 0).astype(np.uint8)[lab]
+  return cv2.bitwise_and(th, th, mask=wt), wt
 
 
 EDGE_STEP, EDGE_RUN, EDGE_PAIR = 20, 0.4, 6  # Sobel of the ½-scale grey image; share of the side; px
@@ -151,12 +161,13 @@ class _Features:
     self.lines, self.weight = _lines(small, (h // 4, w // 4), int(BLANK * h / 2))
     self.ui = screen_edge(small)
     self.on = self.lines > 0
-    self.long_on = self.on & (self.weight == 255)  # line pixels in long runs: what the canvas checks trust of a frame
+    self.long_on = self.weight == 255  # line pixels in long runs (a subset of on, see _lines): what the canvas checks trust of a frame
     self.near = cv2.dilate(self.on.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
     self.chance = float(np.count_nonzero(self.near)) / self.near.size
     self.points = _points(self.on, self.weight)
-    self.weighted = self.lines.astype(np.float32) * self.weight * (1 / 255)  # what is correlated
-    self.spectrum = _spectrum(self.weighted * _window(h // 2, w // 2)) if self.on.any() else None
+    self.weighted = cv2.multiply(self.lines, self.weight, dtype=cv2.CV_32F)  # what is correlated (the product is exact in float32)
+    np.multiply(self.weighted, 1 / 255, out=self.weighted)
+    self.spectrum = _spectrum(cv2.multiply(self.weighted, _window(h // 2, w // 2))) if self.on.any() else None
     self._full_on: np.ndarray | None = None
 
   @property
@@ -174,9 +185,11 @@ def _full_on(frame: np.ndarray, half_on: np.ndarray | None = None) -> np.ndarray
     small = cv2.resize(frame, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
     half_on = _lines(small, (h // 4, w // 4), int(BLANK * h / 2))[0] > 0
   m = _blueness(frame)
-  hp = cv2.subtract(m, cv2.blur(m, (9, 9))) > LINE_LEVEL_MIN
+  # in 0/1 uint8 throughout (cv2, not numpy's bool ops, at full scale), viewed as bool at the end
+  hp = cv2.subtract(m, cv2.blur(m, (9, 9)), dst=m)
+  cv2.threshold(hp, LINE_LEVEL_MIN, 1, cv2.THRESH_BINARY, dst=hp)
   near = cv2.dilate(half_on.view(np.uint8), np.ones((3, 3), np.uint8))
-  return hp & (cv2.resize(near, (w, h), interpolation=cv2.INTER_NEAREST) > 0)
+  return cv2.bitwise_and(hp, cv2.resize(near, (w, h), interpolation=cv2.INTER_NEAREST), dst=hp).view(bool)
 
 
 def line_image(frame: np.ndarray) -> np.ndarray:
@@ -195,12 +208,19 @@ def long_line_pixels(frame: np.ndarray) -> int:
 VERIFY_POINTS = 4000  # line pixels of the reference sampled to verify a candidate shift
 
 
+def _nonzero(a: np.ndarray, limit: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+  """np.nonzero of a 2-D array, in the same (row-major) order (the flat indices split is several times faster), and the
+  stride of the even subsample of at most `limit` of them that it returns instead with a limit."""
+  at = np.flatnonzero(a)
+  step = 1 if limit is None else max(1, -(-len(at) // limit))
+  ys, xs = np.divmod(at[::step], a.shape[1])
+  return ys, xs, step
+
+
 def _points(on: np.ndarray, weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
   """An even subsample of a line map's pixels (ys, xs), the stride it was taken with, and their
   weights (float32, 1 = full; all 1 without `weight`)."""
-  ys, xs = np.nonzero(on)
-  step = max(1, -(-len(ys) // VERIFY_POINTS))
-  ys, xs = ys[::step], xs[::step]
+  ys, xs, step = _nonzero(on, VERIFY_POINTS)
   return ys, xs, step, (np.ones(len(ys), np.float32) if weight is None else weight[ys, xs].astype(np.float32) / 255)
 
 
@@ -221,12 +241,12 @@ def _verify(pts: tuple[np.ndarray, np.ndarray, int, np.ndarray], b_near: np.ndar
   `chance` (the share of b near a line pixel) of them, so the score counts agreement beyond that.
   Pixels count by their weight (long lines more than short fragments)."""
   ys, xs, step, wt = pts
-  by, bx = ys - sy, xs - sx
-  inside = (by >= 0) & (by < b_near.shape[0]) & (bx >= 0) & (bx < b_near.shape[1])
+  (H, W), by, bx = b_near.shape, ys - sy, xs - sx
+  inside = (by.astype(np.uint64) < H) & (bx.astype(np.uint64) < W)  # 0 <= by < H: a negative one is huge unsigned
   n = int(np.count_nonzero(inside))
-  hits = np.zeros(len(ys), bool)
-  if n == 0: return Evidence(0.0, 0, 0.0, hits, inside, 0.0)
-  hits[inside] = b_near[by[inside], bx[inside]]
+  if n == 0: return Evidence(0.0, 0, 0.0, np.zeros(len(ys), bool), inside, 0.0)
+  # looked up at flat indices, those outside at 0 (then masked): faster than compressing by `inside` first
+  hits = inside & np.ascontiguousarray(b_near).ravel()[np.where(inside, by * W + bx, 0)]
   frac = float(wt[hits].sum()) / max(1e-6, float(wt[inside].sum()))
   full = inside & (wt >= FULL_WEIGHT)
   long = (np.count_nonzero(hits & full) - chance * np.count_nonzero(full)) * step / max(1e-6, 1 - chance)
@@ -236,8 +256,11 @@ def _verify(pts: tuple[np.ndarray, np.ndarray, int, np.ndarray], b_near: np.ndar
 def _peaks(r: np.ndarray, k: int) -> list[tuple[int, int]]:
   """Integer positions of the k highest local maxima of a correlation surface."""
   local = r >= cv2.dilate(r, np.ones((7, 7), np.uint8))
-  ys, xs = np.nonzero(local & (r > 0))
-  order = np.argsort(-r[ys, xs])[:k]
+  ys, xs, _ = _nonzero(local & (r > 0))
+  v = -r[ys, xs]
+  # the k best first: on a relocation's large surface the maxima are many, and a full sort of them costs
+  top = np.argpartition(v, k)[:k] if len(v) > k else np.arange(len(v))
+  order = top[np.argsort(v[top], kind='stable')]
   return list(zip(ys[order].tolist(), xs[order].tolist()))
 
 
@@ -253,19 +276,27 @@ def _subpixel(r: np.ndarray, y: int, x: int) -> tuple[float, float]:
 
 
 def _spectrum(img: np.ndarray) -> np.ndarray:
-  """The complex DFT (H, W, 2) of a real image. OpenCV transforms a two-channel input with a zero
-  imaginary part several times faster than a real one with DFT_COMPLEX_OUTPUT, same result."""
-  z = np.zeros(img.shape + (2,), np.float32)
-  z[..., 0] = img
-  return cv2.dft(z)
+  """The DFT of a real float32 image in OpenCV's packed (CCS) form, the same size as the image: a real
+  transform is twice as fast as a complex one (and DFT_COMPLEX_OUTPUT, which unpacks it, far slower)."""
+  return cv2.dft(img)
+
+
+def _unit(c: np.ndarray) -> np.ndarray:
+  """Divides each element of a CCS spectrum by its magnitude (+ 1e-9), in place. In the CCS layout columns 1, 2 | 3, 4 | ...
+  hold (re, im) of each row's frequencies 1.. (W-1)//2; column 0 (and W-1 when W is even) holds the real frequencies 0
+  (and W/2), packed the same way down the column: row 0 (and H-1 when H is even) real, rows 1, 2 | 3, 4 | ... (re, im)."""
+  H, W = c.shape
+  p: np.ndarray = cv2.mulSpectrums(c, c, 0, conjB=True)  # |z|² in each re place, 0 in each im place; the real elements squared
+  p[:, 2:W - 1 + W % 2:2] = p[:, 1:W - 1 + W % 2:2]
+  for j in ((0, W - 1) if W % 2 == 0 else (0,)): p[2:H - 1 + H % 2:2, j] = p[1:H - 1 + H % 2:2, j]
+  cv2.sqrt(p, dst=p)
+  p += 1e-9
+  return cv2.divide(c, p, dst=c)
 
 
 def _correlate(sa: np.ndarray, sb: np.ndarray) -> np.ndarray:
-  """Phase correlation surface of two equal-size spectra: peaks where b's content moved to."""
-  cross: np.ndarray = cv2.mulSpectrums(sb, sa, 0, conjB=True)
-  cross /= (cv2.magnitude(cross[..., 0], cross[..., 1]) + 1e-9)[..., None]
-  # complex-to-complex and keep the real part: faster than DFT_REAL_OUTPUT (see _spectrum)
-  return np.ascontiguousarray(cv2.idft(cross, flags=cv2.DFT_SCALE)[..., 0])
+  """Phase correlation surface of two equal-size spectra (see _spectrum): peaks where b's content moved to."""
+  return cv2.idft(_unit(cv2.mulSpectrums(sb, sa, 0, conjB=True)), flags=cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT)
 
 
 MIN_SHARE = 0.2    # of the reference's line pixels that must lie in the overlap: fewer can't outvote the rest
@@ -292,6 +323,13 @@ class Candidate(NamedTuple):
   e: Evidence
 
 
+def _max3(r: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+  """cv2.dilate(r, 3x3)[ys, xs] without dilating all of r: the most of each point's 3x3 neighbourhood within r (indices
+  clipped to the edge fall on a pixel of the neighbourhood, so they change no maximum)."""
+  h, w = r.shape
+  return np.max([r[np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)] for dy in (-1, 0, 1) for dx in (-1, 0, 1)], axis=0)
+
+
 def _on_ray(r: np.ndarray, verify, c: Candidate, need: int, min_share: float) -> Candidate | None:
   """The best-verified shift on the segment from 0 to c's, excluding its ends: where the map
   moved if c is the world's movement, which is parallax times longer. Only the few strongest
@@ -301,7 +339,7 @@ def _on_ray(r: np.ndarray, verify, c: Candidate, need: int, min_share: float) ->
   if L < 12: return None
   t = np.linspace(RAY[0], RAY[1], max(2, int(L * (RAY[1] - RAY[0]))))
   qy, qx = np.round(t * c.sy).astype(int), np.round(t * c.sx).astype(int)
-  rr = cv2.dilate(r, np.ones((3, 3), np.uint8))[(-qy) % h, (-qx) % w]
+  rr = _max3(r, (-qy) % h, (-qx) % w)
   loc = np.nonzero((rr >= np.roll(rr, 1)) & (rr >= np.roll(rr, -1)))[0]
   best = None
   def consider(sy: int, sx: int) -> None:
@@ -433,18 +471,18 @@ def _refine(a_on: np.ndarray, b_on: np.ndarray, dy: float, dx: float) -> tuple[f
   R, iy, ix = REFINE, int(round(dy)), int(round(dx))
   oh, ow = h - abs(iy) - 2 * R, w - abs(ix) - 2 * R
   if oh < 64 or ow < 64: return dy, dx, np.inf
-  # a rows [py, py+oh) hold the content of b rows [py-iy, py-iy+oh); b is cut R wider
+  # a rows [py, py+oh) hold the content of b rows [py-iy, py-iy+oh); b is looked at R wider, from (cy, cx)
   py, px = R + max(0, iy), R + max(0, ix)
   cy, cx = py - iy - R, px - ix - R
   # all rows: a subsample of every other row biases the sub-pixel peak across thick (blurred) lines
-  ys, xs = np.nonzero(a_on[py:py + oh, px:px + ow])
-  cw = b_on[cy:cy + oh + 2 * R, cx:cx + ow + 2 * R]
-  if len(ys) < MIN_LINE_PIXELS: return dy, dx, np.inf
-  step = -(-len(ys) // REFINE_POINTS)  # an even subsample bounds the cost on line-dense frames
-  ys, xs = ys[::step], xs[::step]
+  ys, xs, step = _nonzero(a_on[py:py + oh, px:px + ow], REFINE_POINTS)  # an even subsample bounds the cost on line-dense frames
+  if len(ys) < MIN_LINE_PIXELS: return dy, dx, np.inf  # (a subsample holds over REFINE_POINTS / 2 of them)
   n = 2 * R + 1
-  u, v = np.divmod(np.arange(n * n), n)
-  counts = cw[ys[:, None] + u, xs[:, None] + v].sum(0).reshape(n, n).astype(np.float64)
+  # counts[u, v]: a's line pixels (y, x) with b_on[y + u + cy, x + v + cx] (b's cut from (cy, cx)), looked up at flat
+  # indices (one index array, not two), a row of offsets at a time (small arrays: no fresh pages to fault in)
+  W, flat = b_on.shape[1], np.ascontiguousarray(b_on).ravel()
+  at = ((ys + cy) * W + xs + cx)[:, None] + np.arange(n)
+  counts = np.array([flat[at + u * W].sum(0, dtype=np.int64) for u in range(n)], np.float64)
   bu, bv = np.unravel_index(int(counts.argmax()), counts.shape)
   # a peak barely above the rest is no refinement (full-scale texture passes the line filter too,
   # so the absolute agreement can be low even at the right shift)
@@ -531,6 +569,14 @@ class MinimapCanvas:
     self.origin = (self.topleft.astype(np.int64) + np.array([h // 2, w // 2]))
     self.skipped = 0
     self._gap = 0  # frames skipped since the last accepted one
+    self._memos: dict[str, tuple[np.ndarray, Any]] = {}
+
+  def _memo(self, name: str, key: np.ndarray, fn) -> Any:
+    """fn(key), reused while key holds the same values: a lost player's frames are each relocated against the same
+    canvas crop, whose spectrum (at up to RELOCATE_MAX frame sides) costs more than the rest of a relocation."""
+    hit = self._memos.get(name)
+    if hit is None or hit[0].shape != key.shape or not np.array_equal(hit[0], key): self._memos[name] = hit = (key, fn(key))
+    return hit[1]
 
   @property
   def position(self) -> np.ndarray:
@@ -581,6 +627,7 @@ class MinimapCanvas:
       self._gap += 1
       return False
     self._gap = 0
+    self._memos.clear()  # the canvas changes: what a relocation reused is stale (and large)
     prev_pos = self.position.copy()
     self.topleft += t[:2]
     self._grow_to_fit()
@@ -671,17 +718,17 @@ class MinimapCanvas:
       ref, limit = crop(self.lines, y0, x0, ch, cw), (min(oy, JUMP * h / 2), min(ox, JUMP * w / 2))
     ref_on = ref > 0
     if not ref_on.any() or feats.spectrum is None: return None
-    moved = np.zeros((ch, cw), np.float32)
-    moved[oy:oy + h // 2, ox:ox + w // 2] = feats.weighted
     win = _window(ch, cw)
-    r = _correlate(_spectrum(ref * win), _spectrum(moved * win))
-    pts = _points(ref_on)
+    moved = np.zeros((ch, cw), np.float32)  # the frame where it lies if the player stood still, windowed (windowing the zeros around is no use)
+    moved[oy:oy + h // 2, ox:ox + w // 2] = feats.weighted * win[oy:oy + h // 2, ox:ox + w // 2]
+    sref, pts = self._memo('ref', ref, lambda a: (_spectrum(a * win), _points(a > 0)))
+    r = _correlate(sref, _spectrum(moved))
     # the crop holds far more lines than the frame can show, so no share of them is asked for;
     # the canvas check (add) then asks the frame to show what the canvas knows is under it
     t = _pick(r, lambda sy, sx: _verify(pts, feats.near, feats.chance, sy + oy, sx + ox), RELOCATE_NEED, limit,
               self._min_confidence(), min_share=0.0, aperture=False)
     if t is None: return None
-    last = _full_on(crop(self.image, tl[0], tl[1], h, w))  # the canvas where the last frame lies
+    last = self._memo('last', crop(self.image, tl[0], tl[1], h, w), _full_on)  # the canvas where the last frame lies
     dy, dx, spread = _refine(last, feats.full_on, 2 * t[0], 2 * t[1])
     if spread > FLAT_MAX: return _refuse(f'ridge: {spread:.1f} px along it' if np.isfinite(spread) else 'no refinement peak')
     return dy, dx, t[2], t[3], spread
@@ -718,7 +765,8 @@ class MinimapCanvas:
     if prev_pos is None:
       region[:], lregion[:] = f, self._prev.lines
     else:
-      np.copyto(region, f, where=~cov[..., None])  # never captured before
+      # never captured before; cv2.copyTo writes into the view, many times faster than np.copyto's mask broadcast over channels
+      cv2.copyTo(f, (~cov).view(np.uint8), region)
       np.copyto(lregion, self._prev.lines, where=~cov[::2, ::2][:lregion.shape[0], :lregion.shape[1]])
       # the box around the path from the previous to the current position, widened by the fog
       # radius: the only place where the revealed minimap can have changed since the last frame
