@@ -99,8 +99,10 @@ def screen_edge(small: np.ndarray) -> bool:
   for dx in (1, 0):
     grad = cv2.Sobel(g, cv2.CV_16S, dx, 1 - dx, ksize=3)
     n = int(EDGE_RUN * g.shape[1 - dx])  # an edge across x (dx = 1) runs along y
-    k = np.ones((n, 1) if dx else (1, n), np.uint8)  # a run must lie inside the frame (erode's default border passes it)
-    pos, neg = (np.flatnonzero(cv2.erode((sign * grad > EDGE_STEP).view(np.uint8), k, borderType=cv2.BORDER_CONSTANT, borderValue=0).any(1 - dx)) for sign in (1, -1))
+    k = np.ones((n, 1) if dx else (1, n), np.uint8)
+    # a run must lie inside the frame: erode's default border would extend one touching it
+    runs = (cv2.erode((sign * grad > EDGE_STEP).view(np.uint8), k, borderType=cv2.BORDER_CONSTANT, borderValue=0) for sign in (1, -1))
+    pos, neg = (np.flatnonzero(r.any(1 - dx)) for r in runs)
     for a, b in ((pos, neg), (neg, pos)):
       a = a[(a > EDGE_PAIR) & (a < g.shape[dx] - 1 - EDGE_PAIR)]  # at the frame's edge a line's other edge may lie beyond it
       if len(a) and (not len(b) or (np.abs(a[:, None] - b[None]).min(1) > EDGE_PAIR).any()): return True
