@@ -292,6 +292,11 @@ def main(argv: list[str] | None = None) -> None:
       print(f"input path: {input_path} ({DESCRIBE[input_path]})" + ("" if input_path == auto else f"; the UNet was made for {auto}"), flush=True)
       beam = f" (BEAM={args.beam}: the first start searches kernels, minutes)" if args.beam else ""
       print(f"loaded {unet_p} and {vit_p} on {Device.DEFAULT}; warming up{beam}", flush=True)
+      if input_path == PUBLISHED and Device.DEFAULT in ("CPU", "CLANG", "LLVM"):
+        # the exact published input path recomputes every revealed tile per frame (docs/PERFORMANCE.md)
+        print("note: the published UNet's exact input path on a CPU costs tens of seconds per frame once the map is revealed; "
+              "--input-path bundled runs it at about 0.5 s per frame on 2 cores (statistics fixed per session: drift in docs/MODELS.md)",
+              flush=True)
       srv.warmup()
       stop = threading.Event()
       signal.signal(signal.SIGTERM, lambda *_: stop.set())
