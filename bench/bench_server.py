@@ -31,7 +31,6 @@ import argparse
 import json
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
-import zmq
 from tinygrad import Device
 
 from models.checkpoint import load_unet, load_vit
@@ -59,7 +57,7 @@ from poemap.stitch import MinimapCanvas, crop, shrink_with_origin
 from poemap.tiles import FOG_CORE, FOG_REACH, FogRule, TileSender, grid, tile_any
 from poemap.usererror import UserError
 from stream.comms import Client
-from stream.server import DEFAULT_UNET, DEFAULT_VIT, InferenceServer, bind, find_model
+from stream.server import DEFAULT_UNET, DEFAULT_VIT, InferenceServer, find_model, serving
 from stream.session import SessionState, alignment
 
 
@@ -120,26 +118,18 @@ def run(maps, unet, vit, names, input_path: str, incremental: bool = True, unet_
   with tempfile.TemporaryDirectory() as data:
     srv = InferenceServer(unet, vit, incremental=incremental, data=data, unet_batch=unet_batch, names=names, input_path=input_path, beam=beam)
     srv.warmup()
-    ctx = zmq.Context()
-    sock, _ = bind(ctx, "tcp://127.0.0.1:*")
-    stop = threading.Event()
-    th = threading.Thread(target=srv.serve, args=(sock, stop), daemon=True)
-    th.start()
     stages: dict[str, list[float]] = {"roundtrip": []}
     replies, extra = [], []
-    try:
-      with Client(sock.getsockopt_string(zmq.LAST_ENDPOINT), timeout_ms=3_600_000, retries=0) as c:
-        for img, origin in maps:
-          t = time.perf_counter()
-          r = c.process(img, origin, "bench")
-          stages["roundtrip"].append((time.perf_counter() - t) * 1000)
-          for k, v in r["timings"].items(): stages.setdefault(k, []).append(v)
-          replies.append(r.fields)
-          st = srv.sessions.get("bench")  # the server thread is idle between requests
-          assert st is not None
-          extra.append((None if st.changed is None else int(st.changed.sum()), st.mask.copy() if keep_masks else None))
-    finally:
-      stop.set(); th.join(10); sock.close(0); ctx.term()
+    with serving(srv) as endpoint, Client(endpoint, timeout_ms=3_600_000, retries=0) as c:
+      for img, origin in maps:
+        t = time.perf_counter()
+        r = c.process(img, origin, "bench")
+        stages["roundtrip"].append((time.perf_counter() - t) * 1000)
+        for k, v in r["timings"].items(): stages.setdefault(k, []).append(v)
+        replies.append(r.fields)
+        st = srv.sessions.get("bench")  # the server thread is idle between requests
+        assert st is not None
+        extra.append((None if st.changed is None else int(st.changed.sum()), st.mask.copy() if keep_masks else None))
   return stages, replies, extra
 
 

@@ -103,8 +103,8 @@ def screen_edge(small: np.ndarray) -> bool:
     if not dx: grad = np.ascontiguousarray(grad.T)  # edges across y run along x: as columns too
     h, w = grad.shape
     k = np.ones((int(EDGE_RUN * h) // B - 1, 1), np.uint8)  # whole blocks: a run of at least EDGE_RUN * h - 2 B px
-    pos, neg = (np.flatnonzero(cv2.erode((sign * grad[:h // B * B] > EDGE_STEP).reshape(h // B, B, w).all(1).view(np.uint8), k,
-                                         borderType=cv2.BORDER_CONSTANT, borderValue=0).any(0)) for sign in (1, -1))
+    blocks = (np.asarray((sign * grad[:h // B * B] > EDGE_STEP).reshape(h // B, B, w).all(1), np.uint8) for sign in (1, -1))
+    pos, neg = (np.flatnonzero(cv2.erode(b, k, borderType=cv2.BORDER_CONSTANT, borderValue=0).any(0)) for b in blocks)
     for a, b in ((pos, neg), (neg, pos)):
       a = a[(a > EDGE_PAIR) & (a < w - 1 - EDGE_PAIR)]  # at the frame's edge a line's other edge may lie beyond it
       if len(a) and (not len(b) or (np.abs(a[:, None] - b[None]).min(1) > EDGE_PAIR).any()): return True

@@ -13,6 +13,8 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -245,6 +247,19 @@ def bind(ctx: zmq.Context, addr: str, curve_keys: str | os.PathLike | None = Non
     if auth is not None: auth.stop()
     raise UserError(f"cannot bind {addr}: {e}") from None
   return sock, auth
+
+
+@contextmanager
+def serving(srv: InferenceServer, addr: str = "tcp://127.0.0.1:*") -> Iterator[str]:
+  """srv serving on loopback from a thread (for benchmarks and tests); yields the endpoint, stops on exit."""
+  ctx = zmq.Context()
+  sock, _ = bind(ctx, addr)
+  stop = threading.Event()
+  th = threading.Thread(target=srv.serve, args=(sock, stop), daemon=True)
+  th.start()
+  try: yield sock.getsockopt_string(zmq.LAST_ENDPOINT)
+  finally:
+    stop.set(); th.join(10); sock.close(0); ctx.term()
 
 
 def main(argv: list[str] | None = None) -> None:

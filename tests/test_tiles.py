@@ -1,11 +1,9 @@
 """The client's send rule (poemap.tiles): it refreshes every tile where the fog lifted since the last send, a
 minimap sent with it differs from the last one only inside the refreshed tiles, and through the real server the
 layout is the same as with the whole canvas; with the rule off the client sends exactly the whole canvas."""
-import threading
 
 import numpy as np
 import pytest
-import zmq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,7 +16,7 @@ from poemap.tiles import FogRule, paste_tiles, refresh_tiles
 from stream.capture import ReplaySource
 from stream.client import Streamer, run_replay
 from stream.comms import Client
-from stream.server import InferenceServer, bind
+from stream.server import InferenceServer, serving
 
 FOG_SHAPE = (60.0, 70.0)  # the sim's fog ellipse at ½ scale (poemap.sim.render.FOG_AXES_4K), y and x semi-axes
 
@@ -92,13 +90,7 @@ def server(tmp_path_factory):
   """The bundled models behind a real socket on loopback, served from a thread."""
   srv = InferenceServer(load_unet(model_path("UNet_synth")), load_vit(model_path("ViT_synth")), data=tmp_path_factory.mktemp("data"))
   srv.warmup()
-  ctx = zmq.Context()
-  sock, _ = bind(ctx, "tcp://127.0.0.1:*")
-  stop = threading.Event()
-  th = threading.Thread(target=srv.serve, args=(sock, stop), daemon=True)
-  th.start()
-  yield srv, sock.getsockopt_string(zmq.LAST_ENDPOINT)
-  stop.set(); th.join(10); sock.close(0); ctx.term()
+  with serving(srv) as endpoint: yield srv, endpoint
 
 
 def test_replies_with_the_rule_name_the_same_layout_and_without_it_the_whole_canvas_goes(server):
