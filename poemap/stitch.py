@@ -143,6 +143,7 @@ CAPTURE_AREA = CAPTURE_SIDE * CAPTURE_SIDE  # the 4K capture square, which the c
 CANVAS_MIN_PIXELS = 60  # persistent ½-scale line pixels under a frame needed to judge it against the canvas
 CANVAS_AGREE = 0.5   # chance-corrected share of them a frame must show,
 STRICT_MIN_PIXELS, STRICT_AGREE = 200, 0.6  # ... and for a strict check
+CROSS, CROSS_PX = 0.8, 2.0  # a pair shift confirmed less than this is refused when the canvas places the frame this far from it
 PERSIST_WEIGHT = 255 * 20 // FULL_EXTENT  # line pixels of components at least 20 ½-scale px long count into hits
 LOST_AFTER = 3       # refused frames in a row after which the canvas no longer claims a position
 PAIR_GAP = 3         # lost frames after which only relocation against the canvas is tried
@@ -623,7 +624,15 @@ class MinimapCanvas:
       if t is not None:
         strict = (self._gap > 0 or np.abs(t[:2]).max() > JUMP * f.shape[0]) and (t[2] < STRONG or t[3] < STRONG_CONFIRMED)
         if not self._agrees(feats, self.topleft + t[:2], strict): t = None
-      if t is None:
+      # a shift the last frame confirms only moderately is asked of the canvas too (every capture
+      # pasted, its persistent lines): a texture or a repeated structure can give the pair a clean
+      # peak a few px off that the canvas places elsewhere; then neither is trusted
+      disputed = False
+      if t is not None and t[2] < CROSS:
+        c = self._relocate(feats)
+        disputed = c is not None and float(np.abs(np.asarray(c[:2]) - t[:2]).max()) > CROSS_PX
+        if disputed: t = _refuse('the pair and the canvas place the frame apart')
+      if t is None and not disputed:
         t = self._relocate(feats)
         if t is not None and not self._agrees(feats, self.topleft + t[:2], True): t = None
     if t is None:
