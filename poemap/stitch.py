@@ -136,6 +136,7 @@ APERTURE = [(dy, dx) for dy, dx in ((12, 0), (0, 12), (8, 8), (8, -8)) for dy, d
 CANDIDATES = 12    # correlation peaks verified per frame pair
 RELOCATE, RELOCATE_MAX = 3, 5  # crop side, in frame sides, that a lost frame is searched for in the canvas
 RELOCATE_NEED = 2 * MIN_LINE_PIXELS  # canvas line pixels under the frame that a relocation needs
+WIDE_CONFIDENCE = 0.9  # ... and the agreement it needs in the widest crop: 25 frame-sized places to be wrong in
 MAX_CONFIDENCE = 0.3  # the most agreement (chance-corrected) asked for after a gap
 GAP_CONFIDENCE = 0.02  # more agreement asked for per skipped frame
 COUNT_MOVE = 16    # capture px a frame must lie from the last counted one to count into hits/miss
@@ -739,7 +740,7 @@ class MinimapCanvas:
     # the crop holds far more lines than the frame can show, so no share of them is asked for;
     # the canvas check (add) then asks the frame to show what the canvas knows is under it
     t = _pick(r, lambda sy, sx: _verify(pts, feats.near, feats.chance, sy + oy, sx + ox), RELOCATE_NEED, limit,
-              self._min_confidence(), min_share=0.0, aperture=False)
+              self._min_confidence() if k < RELOCATE_MAX else max(self._min_confidence(), WIDE_CONFIDENCE), min_share=0.0, aperture=False)
     if t is None: return None
     last = self._memo('last', crop(self.image, tl[0], tl[1], h, w), _full_on)  # the canvas where the last frame lies
     dy, dx, spread = _refine(last, feats.full_on, 2 * t[0], 2 * t[1])
