@@ -6,8 +6,10 @@ so correlating raw pixels can lock onto the world. We correlate a "line image" i
 structure bluer than its surroundings (a top-hat of blueness), long runs weighted over fragments,
 with the player icon at the centre blanked out because it never moves. A candidate shift must be
 confirmed by the line pixels beyond chance, must not be the world's parallax copy of a shorter one,
-and, in the canvas, must show the lines the canvas has seen persistently under the frame; what
-cannot be trusted is refused, and the canvas says when it has lost the player (`lost`).
+and, in the canvas, must show the lines the canvas has seen persistently under the frame (and, when
+the last frame confirms it only moderately, agree with where the canvas itself places the frame); a
+frame with a window's or panel's straight border is no minimap capture at all. What cannot be
+trusted is refused, and the canvas says when it has lost the player (`lost`).
 """
 from __future__ import annotations
 
