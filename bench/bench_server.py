@@ -54,11 +54,10 @@ from poemap.sim.player import walk_full
 from poemap.sim.render import Reveal, make_world
 from poemap.sim.session import load_session, make_session
 from poemap.stitch import MinimapCanvas, crop, shrink_with_origin
-from poemap.tiles import FOG_CORE, FOG_REACH, FogRule, TileSender, grid, tile_any
+from poemap.tiles import FOG_CORE, FOG_REACH, FogRule, TileSender, grid, placement, tile_any
 from poemap.usererror import UserError
 from stream.comms import Client
 from stream.server import DEFAULT_UNET, DEFAULT_VIT, InferenceServer, find_model, serving
-from stream.session import SessionState, alignment
 
 
 def minimaps(session: dict, shrink=None, rule: FogRule | None = FogRule()) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[int | None]]:
@@ -133,17 +132,12 @@ def run(maps, unet, vit, names, input_path: str, incremental: bool = True, unet_
   return stages, replies, extra
 
 
-def _at(img: np.ndarray, origin) -> SessionState:
-  """A state for alignment(), which reads only the previous minimap and its origin."""
-  return SessionState(img, np.asarray(origin, np.int64), np.zeros(img.shape[:2], np.uint8), (np.zeros(3, np.float32), np.ones(3, np.float32)))
-
-
 def fog_lifted(prev, cur) -> np.ndarray:
   """bool tile grid of cur: tiles with a pixel revealed now that was black (or off the canvas) in prev."""
   img, origin = cur
   was = np.zeros(img.shape[:2], bool)
   if prev is not None:
-    shift = alignment(_at(prev[0], prev[1]), img, origin)
+    shift = placement(prev[0].shape, prev[1], img.shape, origin)
     if shift is not None: was[shift[0]:shift[0] + prev[0].shape[0], shift[1]:shift[1] + prev[0].shape[1]] = prev[0].any(-1)
   return tile_any(img.any(-1) & ~was) if img.size else np.zeros(grid(*img.shape[:2]), bool)
 

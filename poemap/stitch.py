@@ -457,7 +457,13 @@ def _translation(a: _Features, b: _Features, min_confidence: float) -> tuple[flo
   need = min(MIN_LINE_PIXELS, max(MIN_SPARSE, int(0.7 * np.count_nonzero(a.on))))
   t = _pick(r, lambda sy, sx: _verify(a.points, b.near, b.chance, sy, sx), need, (MAX_SHIFT * h, MAX_SHIFT * w), min_confidence)
   if t is None: return None
-  dy, dx, spread = _refine(a.full_on, b.full_on, 2 * t[0], 2 * t[1])
+  return _refined(a.full_on, b.full_on, t)
+
+
+def _refined(a_on: np.ndarray, b_on: np.ndarray, t: tuple[float, float, float, float]) -> tuple[float, float, float, float, float] | None:
+  """A coarse pick t (½-scale movement, confidence, confirmed px) refined at full scale (_refine), or refused when the
+  refinement finds no peak, or a ridge or a second peak as good farther than FLAT_MAX from it."""
+  dy, dx, spread = _refine(a_on, b_on, 2 * t[0], 2 * t[1])
   if spread > FLAT_MAX: return _refuse(f'ridge: {spread:.1f} px along it' if np.isfinite(spread) else 'no refinement peak')
   return dy, dx, t[2], t[3], spread
 
@@ -745,9 +751,7 @@ class MinimapCanvas:
               self._min_confidence() if k < RELOCATE_MAX else max(self._min_confidence(), WIDE_CONFIDENCE), min_share=0.0, aperture=False)
     if t is None: return None
     last = self._memo('last', crop(self.image, tl[0], tl[1], h, w), _full_on)  # the canvas where the last frame lies
-    dy, dx, spread = _refine(last, feats.full_on, 2 * t[0], 2 * t[1])
-    if spread > FLAT_MAX: return _refuse(f'ridge: {spread:.1f} px along it' if np.isfinite(spread) else 'no refinement peak')
-    return dy, dx, t[2], t[3], spread
+    return _refined(last, feats.full_on, t)
 
   def _grow_to_fit(self) -> None:
     tl, (h, w) = self._rounded(), self.frame_shape[:2]

@@ -117,15 +117,22 @@ def refresh_tiles(shape: tuple[int, int], new: np.ndarray, old: np.ndarray, rule
   return out
 
 
+def placement(old_shape: tuple[int, ...], old_origin, shape: tuple[int, ...], origin) -> tuple[int, int] | None:
+  """Where a minimap of old_shape (origin old_origin) sits in one of shape (origin origin), (dy, dx) px, when the
+  new one is the old canvas grown by whole tiles on any side; None otherwise (another canvas: nothing carries over)."""
+  d = np.asarray(origin, np.int64) - np.asarray(old_origin, np.int64)
+  if (d < 0).any() or (d % TILE).any() or d[0] + old_shape[0] > shape[0] or d[1] + old_shape[1] > shape[1]: return None
+  return int(d[0]), int(d[1])
+
+
 def paste_tiles(sent: np.ndarray, sent_origin: np.ndarray, minimap: np.ndarray, origin: np.ndarray, tiles: np.ndarray) -> np.ndarray | None:
   """The minimap to send: `sent` (the last one sent, its origin `sent_origin`) placed in `minimap`'s grid, pixels
   the last one did not cover black, and the tiles `tiles` (bool tile grid of minimap) taken whole from `minimap`.
   None when `minimap` is not `sent` grown by whole tiles (another canvas): then send it as it is."""
-  d = np.asarray(origin, np.int64) - np.asarray(sent_origin, np.int64)
-  (h, w), (sh, sw) = minimap.shape[:2], sent.shape[:2]
-  if (d < 0).any() or (d % TILE).any() or d[0] + sh > h or d[1] + sw > w or tiles.shape != grid(h, w): return None
+  d = placement(sent.shape, sent_origin, minimap.shape, origin)
+  if d is None or tiles.shape != grid(*minimap.shape[:2]): return None
   out = np.zeros_like(minimap)
-  out[d[0]:d[0] + sh, d[1]:d[1] + sw] = sent
+  out[d[0]:d[0] + sent.shape[0], d[1]:d[1] + sent.shape[1]] = sent
   for r0, r1, c0, c1 in _runs(tiles):
     out[r0 * TILE:r1 * TILE, c0 * TILE:c1 * TILE] = minimap[r0 * TILE:r1 * TILE, c0 * TILE:c1 * TILE]
   return out

@@ -23,7 +23,7 @@ import numpy as np
 
 from poemap.contract import TILE
 from poemap.fidelity import channel_stats
-from poemap.tiles import grid, tile_any  # the server's tile grid, shared with the client's send rule
+from poemap.tiles import grid, placement, tile_any  # the server's tile grid, shared with the client's send rule
 from poemap.tokens import clean_sparse_box, clean_sparse_pixels, patch_occupancy, token_grid, tokens_from_occupancy
 
 
@@ -43,11 +43,7 @@ class SessionState:
 def alignment(prev: SessionState, minimap: np.ndarray, origin: np.ndarray) -> tuple[int, int] | None:
   """Where the previous minimap sits in the new one, (dy, dx) in pixels, or None when the new one
   is not the old canvas grown by whole tiles (then nothing can be reused)."""
-  d = np.asarray(origin, np.int64) - prev.origin
-  ph, pw = prev.minimap.shape[:2]
-  h, w = minimap.shape[:2]
-  if (d < 0).any() or (d % TILE).any() or d[0] + ph > h or d[1] + pw > w: return None
-  return int(d[0]), int(d[1])
+  return placement(prev.minimap.shape, prev.origin, minimap.shape, origin)
 
 
 def reusable_tiles(prev: SessionState, minimap: np.ndarray, shift: tuple[int, int]) -> np.ndarray:
