@@ -157,6 +157,12 @@ STRONG, STRONG_CONFIRMED = 0.5, 300  # ... unless the frames agree on it this we
 CELL_AGREE, CELL_MIN_PIXELS, CELL_MIN_FLOOR = 0.2, 40, 25  # and in each ninth of the frame that holds this many, this share
 LAST_WEIGHT = 1 / 3  # what one of the last frame's (not yet persistent) line pixels counts for there
 BLANK = 0.04       # of the frame height: half-side of the square around the player icon ignored
+FOLLOW_LONG = 2 * MIN_LONG  # ½-scale px of long line runs a refused frame needs to begin a second canvas
+MERGE_REACH = 2      # frame sides: how far from the last placed frame the second canvas's first frame is looked for
+MERGE_NEED = RELOCATE_NEED  # the canvas's line pixels that the second canvas must cover to be merged,
+MERGE_CONFIDENCE = 0.9   # ... the agreement it needs on them,
+MERGE_CONFIRMED = 150    # ... and the line pixels it must confirm beyond chance
+MERGE_CANDIDATES = 48    # correlation peaks verified: a small overlap in a large crop peaks low among chance peaks
 
 
 class _Features:
@@ -241,20 +247,24 @@ class Evidence(NamedTuple):
   long: float         # line pixels of full weight (long runs) confirmed beyond chance
 
 
-def _verify(pts: tuple[np.ndarray, np.ndarray, int, np.ndarray], b_near: np.ndarray, chance: float, sy: int, sx: int) -> Evidence:
+def _verify(pts: tuple[np.ndarray, np.ndarray, int, np.ndarray], b_near: np.ndarray, chance: float, sy: int, sx: int,
+            b_seen: np.ndarray | None = None) -> Evidence:
   """If b's pixel [y, x] shows the reference's [y + sy, x + sx] (b's content is the reference
   shifted by the player's movement, in ½-scale pixels): how many of the reference's line pixels
   under b that b has too (within 1 px). Revealed map lines never disappear, so the true shift
   confirms nearly all of them; a shift that merely lands them on a busy frame confirms about
   `chance` (the share of b near a line pixel) of them, so the score counts agreement beyond that.
-  Pixels count by their weight (long lines more than short fragments)."""
+  Pixels count by their weight (long lines more than short fragments). `b_seen` (bool, b's shape):
+  the part of b that was captured at all (a canvas), where only "under b" counts."""
   ys, xs, step, wt = pts
   (H, W), by, bx = b_near.shape, ys - sy, xs - sx
   inside = (by.astype(np.uint64) < H) & (bx.astype(np.uint64) < W)  # 0 <= by < H: a negative one is huge unsigned
+  at = np.where(inside, by * W + bx, 0)
+  if b_seen is not None: inside &= np.ascontiguousarray(b_seen).ravel()[at]
   n = int(np.count_nonzero(inside))
   if n == 0: return Evidence(0.0, 0, 0.0, np.zeros(len(ys), bool), inside, 0.0)
   # looked up at flat indices, those outside at 0 (then masked): faster than compressing by `inside` first
-  hits = inside & np.ascontiguousarray(b_near).ravel()[np.where(inside, by * W + bx, 0)]
+  hits = inside & np.ascontiguousarray(b_near).ravel()[at]
   frac = float(wt[hits].sum()) / max(1e-6, float(wt[inside].sum()))
   full = inside & (wt >= FULL_WEIGHT)
   long = (np.count_nonzero(hits & full) - chance * np.count_nonzero(full)) * step / max(1e-6, 1 - chance)
@@ -379,14 +389,14 @@ def _world_of(a: Candidate, b: Candidate) -> bool:
 
 
 def _pick(r: np.ndarray, verify, need: int, limit: tuple[float, float], min_confidence: float,
-          min_share: float = MIN_SHARE, aperture: bool = True) -> tuple[float, float, float, float] | None:
+          min_share: float = MIN_SHARE, aperture: bool = True, peaks: int = CANDIDATES) -> tuple[float, float, float, float] | None:
   """The player's movement (dy, dx) in ½-scale pixels, sub-pixel, its confidence and how many
   line pixels confirm it beyond chance: the strongest correlation peaks, each verified against the
   line pixels (a peak from the world, from monsters or from noise fails that), the best kept only
   if it clearly beats the others and is not the world's movement (see below)."""
   h, w = r.shape
   cands = []
-  for py, px in _peaks(r, CANDIDATES):
+  for py, px in _peaks(r, peaks):
     # a peak is b's content displacement modulo the surface size, and the player moved the
     # opposite way; both aliases are checked and verification tells them apart
     for sy in (-py, h - py):
@@ -497,22 +507,30 @@ def _refine(a_on: np.ndarray, b_on: np.ndarray, dy: float, dx: float) -> tuple[f
   W, flat = b_on.shape[1], np.ascontiguousarray(b_on).ravel()
   at = ((ys + cy) * W + xs + cx)[:, None] + np.arange(n)
   counts = np.array([flat[at + u * W].sum(0, dtype=np.int64) for u in range(n)], np.float64)
+  pu, pv, spread = _count_peak(counts)
+  # a pixel q sits at q - (d - i) + R in the b cut, so offset u means d = i + R - u
+  return (iy + R - pu, ix + R - pv, spread) if np.isfinite(spread) else (dy, dx, spread)
+
+
+def _count_peak(counts: np.ndarray) -> tuple[float, float, float]:
+  """The sub-pixel peak (row, column) of agreement counts over a square of shifts, and how far from it the counts come
+  within FLAT_DROP of it (inf, and no peak, when there is no clear peak inside the square)."""
+  n = counts.shape[0]
   bu, bv = np.unravel_index(int(counts.argmax()), counts.shape)
   # a peak barely above the rest is no refinement (full-scale texture passes the line filter too,
   # so the absolute agreement can be low even at the right shift)
-  if counts[bu, bv] < 1.2 * np.median(counts): return dy, dx, np.inf
+  if counts[bu, bv] < 1.2 * np.median(counts): return 0.0, 0.0, np.inf
   # the most agreement on the window's edge is no peak at all: it rises on beyond the window (a
   # texture's gradient the full-scale filter let through), and the window's edge is not the shift
-  if bu in (0, n - 1) or bv in (0, n - 1): return dy, dx, np.inf
+  if bu in (0, n - 1) or bv in (0, n - 1): return 0.0, 0.0, np.inf
   yy, xx = np.nonzero(counts >= (1 - FLAT_DROP) * counts[bu, bv])  # a ridge, or a second peak as good
   spread = float(np.sqrt(((yy - bu) ** 2 + (xx - bv) ** 2).max()))
   def parabola(m: float, c: float, p: float) -> float:
     d = m - 2 * c + p
     return 0.0 if d >= 0 else float(np.clip(0.5 * (m - p) / d, -0.5, 0.5))
-  fy = parabola(counts[bu - 1, bv], counts[bu, bv], counts[bu + 1, bv]) if 0 < bu < n - 1 else 0.0
-  fx = parabola(counts[bu, bv - 1], counts[bu, bv], counts[bu, bv + 1]) if 0 < bv < n - 1 else 0.0
-  # a pixel q sits at q - (d - i) + R in the b cut, so offset u means d = i + R - u
-  return iy + R - (bu + fy), ix + R - (bv + fx), spread
+  fy = parabola(counts[bu - 1, bv], counts[bu, bv], counts[bu + 1, bv])
+  fx = parabola(counts[bu, bv - 1], counts[bu, bv], counts[bu, bv + 1])
+  return bu + fy, bv + fx, spread
 
 
 def find_translation(prev: np.ndarray, cur: np.ndarray, min_confidence: float = MIN_CONFIDENCE) -> tuple[float, float, float] | None:
@@ -559,7 +577,8 @@ class MinimapCanvas:
   elsewhere the earlier capture stays, which keeps the changed region small for the server.
   """
 
-  def __init__(self, first_frame: np.ndarray, refresh_radius: tuple[float, float] | None = None, min_confidence: float = MIN_CONFIDENCE):
+  def __init__(self, first_frame: np.ndarray, refresh_radius: tuple[float, float] | None = None, min_confidence: float = MIN_CONFIDENCE,
+               follow: bool = True, _features: _Features | None = None):
     f = _check_frame(first_frame, "first_frame")
     self.frame_shape = f.shape
     h, w = f.shape[:2]
@@ -578,12 +597,17 @@ class MinimapCanvas:
     self.miss = np.zeros((H // 2, W // 2), np.uint8)
     self.topleft = np.array([(H - h) // 2, (W - w) // 2], np.float64)  # of the latest frame, sub-pixel
     self._counted = self.topleft - 2 * COUNT_MOVE  # where the last frame counted into hits/miss lay
-    self._prev = _Features(f)
+    self._prev = _Features(f) if _features is None else _features
     self._paste(f, self._rounded(), None)
     self.origin = (self.topleft.astype(np.int64) + np.array([h // 2, w // 2]))
     self.skipped = 0
+    self.accepted = 1  # frames placed, the first included
+    self.merges = 0    # times a second canvas was merged in: the canvas changed beyond the player's path
     self._gap = 0  # frames skipped since the last accepted one
     self._memos: dict[str, tuple[np.ndarray, Any]] = {}
+    # while frames are refused, the refused ones stitched among themselves (see _follow)
+    self.follow = follow
+    self._second: MinimapCanvas | None = None
 
   def _memo(self, name: str, key: np.ndarray, fn) -> Any:
     """fn(key), reused while key holds the same values: a lost player's frames are each relocated against the same
@@ -621,7 +645,9 @@ class MinimapCanvas:
     nothing changed (the next frame is still aligned to the last accepted one)."""
     f = _check_frame(frame)
     if f.shape != self.frame_shape: raise ValueError(f"frame size changed: {f.shape} vs {self.frame_shape}")
-    feats = _Features(f)
+    return self._add(f, _Features(f))
+
+  def _add(self, f: np.ndarray, feats: _Features) -> bool:
     t = None
     # a window's or panel's border: whatever strip of the game it leaves (which may align right), the
     # frame is no minimap capture to paste
@@ -647,8 +673,9 @@ class MinimapCanvas:
     if t is None:
       self.skipped += 1
       self._gap += 1
-      return False
-    self._gap = 0
+      return self._follow(f, feats)
+    self._gap, self._second = 0, None
+    self.accepted += 1
     self._memos.clear()  # the canvas changes: what a relocation reused is stale (and large)
     prev_pos = self.position.copy()
     self.topleft += t[:2]
@@ -753,8 +780,95 @@ class MinimapCanvas:
     last = self._memo('last', crop(self.image, tl[0], tl[1], h, w), _full_on)  # the canvas where the last frame lies
     return _refined(last, feats.full_on, t)
 
-  def _grow_to_fit(self) -> None:
-    tl, (h, w) = self._rounded(), self.frame_shape[:2]
+  def _follow(self, f: np.ndarray, feats: _Features) -> bool:
+    """A player who walked on behind a panel, or past where the canvas could place them, still
+    leaves frames that stitch among themselves: the refused frames build a second canvas of their
+    own, and when it has grown to overlap what this canvas knows clearly enough, it is merged in
+    (True: the frame is placed after all). Until then nothing here changes."""
+    if not self.follow or feats.ui or int(np.count_nonzero(feats.long_on)) < FOLLOW_LONG: return False
+    sec = self._second
+    if sec is not None and sec._add(f, feats):
+      # a canvas of one frame has counted no line twice: it can't tell its map lines from a world texture that a second
+      # canvas (of a world moving nearly with the map) shows again elsewhere
+      off = self._merge_offset(sec) if sec.accepted >= 2 and self.accepted >= 2 else None
+      if off is None: return False
+      self._merge(sec, off)
+      return True
+    # a second canvas that lost its own player, or never placed a second frame, begins again here
+    if sec is None or sec.lost or sec.accepted == 1:
+      self._second = MinimapCanvas(f, tuple(self.refresh_radius), self.min_confidence, follow=False, _features=feats)
+    return False
+
+  def _evidence(self) -> np.ndarray:
+    """bool, ½-scale: line pixels of stretches seen in a counted frame and missed at most as often since (what a second
+    canvas must show where it overlaps this one)."""
+    return (self.hits >= 1) & (self.miss <= self.hits)
+
+  def _merge_offset(self, sec: MinimapCanvas) -> np.ndarray | None:
+    """Where the second canvas lies in this one (full px, added to its coordinates), or None: its lines correlated
+    against this canvas's around the last placed frame, the best shift verified like a relocation, on the lines this
+    canvas knows there (revealed lines never disappear, so the later canvas shows them all) and with more of them."""
+    h, w = self.frame_shape[:2]
+    base = (self.position - sec.origin) // 2  # ½ px: the second canvas's first frame where this one's last frame was
+    ry, rx = MERGE_REACH * (h // 2), MERGE_REACH * (w // 2)
+    Hs, Ws = sec.lines.shape
+    ref = crop(self._evidence(), int(base[0]) - ry, int(base[1]) - rx, Hs + 2 * ry, Ws + 2 * rx)
+    if np.count_nonzero(ref) < MERGE_NEED: return None
+    win = _window(*ref.shape)
+    sec_on = sec.lines > 0
+    moved = np.zeros(ref.shape, np.float32)
+    moved[ry:ry + Hs, rx:rx + Ws] = sec._evidence()
+    seen = sec.covered[::2, ::2]
+    near = cv2.dilate(sec_on.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
+    chance = float(np.count_nonzero(near & seen)) / max(1, int(np.count_nonzero(seen)))
+    pts = _points(ref)
+    r = _correlate(_spectrum(ref.astype(np.float32) * win), _spectrum(moved * win))
+    t = _pick(r, lambda sy, sx: _verify(pts, near, chance, sy + ry, sx + rx, seen), MERGE_NEED, (ry, rx), MERGE_CONFIDENCE, min_share=0.0,
+              peaks=MERGE_CANDIDATES)
+    if t is None or t[3] < MERGE_CONFIRMED: return None
+    # refined at full scale like a pair, over the box where both canvases hold captures; the full-scale line pixels
+    # only where the line canvases have lines (recomputed from the RGB canvas, seams between pasted frames would
+    # pass the line filter as straight walls)
+    off = 2 * (base + np.array(t[:2]))
+    o = np.floor(off / 2 + 0.5).astype(np.int64) * 2  # even: the ½-scale canvases line up too
+    both = sec.covered & crop(self.covered, int(o[0]), int(o[1]), *sec.covered.shape)
+    if not both.any(): return None
+    ys, xs = np.nonzero(both.any(1))[0], np.nonzero(both.any(0))[0]
+    y0, x0 = max(0, ys[0] - 2 * REFINE) & ~1, max(0, xs[0] - 2 * REFINE) & ~1
+    bh, bw = (min(both.shape[0], ys[-1] + 2 * REFINE) - y0) & ~1, (min(both.shape[1], xs[-1] + 2 * REFINE) - x0) & ~1
+    if bh < 32 or bw < 32: return None
+    def full_on(c: MinimapCanvas, y: int, x: int) -> np.ndarray:
+      return _full_on(crop(c.image, y, x, bh, bw), crop(c.lines, y // 2, x // 2, bh // 2, bw // 2) > 0)
+    fine = _refined(full_on(self, y0 + int(o[0]), x0 + int(o[1])), full_on(sec, y0, x0), ((off - o) / 2).tolist() + list(t[2:]))
+    return None if fine is None else o + np.array(fine[:2])
+
+  def _merge(self, sec: MinimapCanvas, off: np.ndarray) -> None:
+    """Paste the second canvas in at `off` (full px) and continue from its last frame."""
+    ys, xs = np.nonzero(sec.covered)
+    y0, x0, y1, x1 = ys.min() & ~1, xs.min() & ~1, (ys.max() + 2) & ~1, (xs.max() + 2) & ~1  # even: the ½-scale arrays too
+    o = np.floor(off + 0.5).astype(np.int64)
+    self._grow_to_fit(np.array([y0, x0]) + o, (y1 - y0, x1 - x0))
+    o += self._shift_since_grow.astype(np.int64)
+    ty, tx = y0 + o[0], x0 + o[1]
+    cov = sec.covered[y0:y1, x0:x1]
+    cv2.copyTo(sec.image[y0:y1, x0:x1], cov.view(np.uint8), self.image[ty:ty + y1 - y0, tx:tx + x1 - x0])
+    self.covered[ty:ty + y1 - y0, tx:tx + x1 - x0] |= cov
+    hy, hx, Y0, X0, Y1, X1 = ty // 2, tx // 2, y0 // 2, x0 // 2, y1 // 2, x1 // 2
+    seen = cov[::2, ::2]
+    np.copyto(self.lines[hy:hy + Y1 - Y0, hx:hx + X1 - X0], sec.lines[Y0:Y1, X0:X1], where=seen)
+    for mine, theirs in ((self.hits, sec.hits), (self.miss, sec.miss)):
+      cv2.add(mine[hy:hy + Y1 - Y0, hx:hx + X1 - X0], theirs[Y0:Y1, X0:X1], dst=mine[hy:hy + Y1 - Y0, hx:hx + X1 - X0])
+    shift = off + self._shift_since_grow
+    self.topleft, self._counted, self._prev = sec.topleft + shift, sec._counted + shift, sec._prev
+    self._gap, self._second = 0, None
+    self.accepted += sec.accepted
+    self.merges += 1
+    self._memos.clear()
+
+  def _grow_to_fit(self, tl: np.ndarray | None = None, size: tuple[int, int] | None = None) -> None:
+    """Grow so that a box (the latest frame's unless given: top-left, size) fits; _shift_since_grow says by how much
+    the content moved."""
+    tl, (h, w) = self._rounded() if tl is None else tl, self.frame_shape[:2] if size is None else size
     H, W = self.image.shape[:2]
     # whole multiples of GROW, plus one more GROW of slack on a side that grows at all, so that
     # a player walking outwards doesn't make every frame copy the whole canvas

@@ -156,9 +156,11 @@ class TileSender:
   sent: tuple[np.ndarray, np.ndarray, int] | None = None  # (minimap, origin, len(path)) of the last send
   tiles: np.ndarray | None = None  # bool tile grid: the tiles taken from the canvas for the last minimap (None: it went whole)
 
-  def moved(self, position: np.ndarray) -> None:
-    """The player at an accepted frame: canvas.position - canvas.origin (full scale, fixed to the content)."""
+  def moved(self, position: np.ndarray, merged: bool = False) -> None:
+    """The player at an accepted frame: canvas.position - canvas.origin (full scale, fixed to the content). `merged`: the
+    canvas took in a second canvas (MinimapCanvas.merges grew), which changed it far from the path: the next goes whole."""
     self.path.append(np.asarray(position, np.float64).reshape(2).copy())
+    if merged: self.forget()
 
   @property
   def refreshed(self) -> int | None:

@@ -12,7 +12,7 @@ from poemap.contract import TILE
 from poemap.datadir import model_path
 from poemap.sim.session import make_session
 from poemap.stitch import shrink_with_origin
-from poemap.tiles import FogRule, paste_tiles, refresh_tiles
+from poemap.tiles import FogRule, TileSender, paste_tiles, refresh_tiles
 from stream.capture import ReplaySource
 from stream.client import Streamer, run_replay
 from stream.comms import Client
@@ -64,6 +64,20 @@ def test_standing_still_or_walking_back_refreshes_nothing_new():
   ahead = refresh_tiles((600, 600), np.array([[300.0, 300.0], [300.0, 340.0]]), old)
   assert ahead.any() and not ahead[:, :300 // TILE].any()  # a step ahead refreshes ahead only
   assert refresh_tiles((600, 600), np.array([[300.0, 300.0], [300.0, 340.0]]), old, FogRule(reach=60.0)).sum() < ahead.sum()  # a nearer reach, fewer
+
+
+def test_after_a_merged_second_canvas_the_minimap_goes_whole():
+  # a merge (MinimapCanvas.merges) pastes a whole second canvas far from the path: no fog rule covers it
+  rng = np.random.default_rng(0)
+  first, second = (rng.integers(0, 255, (256, 256, 3), np.uint8) for _ in range(2))
+  origin = np.array([128, 128])
+  for merged in (False, True):
+    sender = TileSender()
+    sender.moved(np.zeros(2))
+    sender.minimap(first, origin)
+    sender.moved(np.array([0.0, 10.0]), merged=merged)
+    out = sender.minimap(second, origin)
+    assert (sender.refreshed is None and np.array_equal(out, second)) if merged else (sender.refreshed is not None and not np.array_equal(out, second))
 
 
 @settings(max_examples=40, deadline=None)
