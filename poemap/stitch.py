@@ -158,7 +158,7 @@ CELL_AGREE, CELL_MIN_PIXELS, CELL_MIN_FLOOR = 0.2, 40, 25  # and in each ninth o
 LAST_WEIGHT = 1 / 3  # what one of the last frame's (not yet persistent) line pixels counts for there
 BLANK = 0.04       # of the frame height: half-side of the square around the player icon ignored
 FOLLOW_LONG = 2 * MIN_LONG  # ½-scale px of long line runs a refused frame needs to begin a second canvas
-MERGE_REACH = 2      # frame sides: how far from the last placed frame the second canvas's first frame is looked for
+MERGE_REACH = 1      # frame sides: how far from the last placed frame the second canvas's first frame is looked for
 MERGE_NEED = RELOCATE_NEED  # the canvas's line pixels that the second canvas must cover to be merged,
 MERGE_CONFIDENCE = 0.9   # ... the agreement it needs on them,
 MERGE_CONFIRMED = 150    # ... and the line pixels it must confirm beyond chance
@@ -799,10 +799,11 @@ class MinimapCanvas:
       self._second = MinimapCanvas(f, tuple(self.refresh_radius), self.min_confidence, follow=False, _features=feats)
     return False
 
-  def _evidence(self) -> np.ndarray:
-    """bool, ½-scale: line pixels of stretches seen in a counted frame and missed at most as often since (what a second
-    canvas must show where it overlaps this one)."""
-    return (self.hits >= 1) & (self.miss <= self.hits)
+  def _evidence(self, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """bool, ½-scale (the whole canvas, or a box of it: y, x, h, w, zero outside): line pixels of stretches seen in a
+    counted frame and missed at most as often since (what a second canvas must show where it overlaps this one)."""
+    hits, miss = (self.hits, self.miss) if box is None else (crop(self.hits, *box), crop(self.miss, *box))
+    return (hits >= 1) & (miss <= hits)
 
   def _merge_offset(self, sec: MinimapCanvas) -> np.ndarray | None:
     """Where the second canvas lies in this one (full px, added to its coordinates), or None: its lines correlated
@@ -812,17 +813,19 @@ class MinimapCanvas:
     base = (self.position - sec.origin) // 2  # ½ px: the second canvas's first frame where this one's last frame was
     ry, rx = MERGE_REACH * (h // 2), MERGE_REACH * (w // 2)
     Hs, Ws = sec.lines.shape
-    ref = crop(self._evidence(), int(base[0]) - ry, int(base[1]) - rx, Hs + 2 * ry, Ws + 2 * rx)
+    CH, CW = cv2.getOptimalDFTSize(Hs + 2 * ry), cv2.getOptimalDFTSize(Ws + 2 * rx)  # sizes a DFT is fast at
+    ref = self._evidence((int(base[0]) - ry, int(base[1]) - rx, CH, CW))
     if np.count_nonzero(ref) < MERGE_NEED: return None
-    win = _window(*ref.shape)
     sec_on = sec.lines > 0
     moved = np.zeros(ref.shape, np.float32)
     moved[ry:ry + Hs, rx:rx + Ws] = sec._evidence()
     seen = sec.covered[::2, ::2]
     near = cv2.dilate(sec_on.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
     chance = float(np.count_nonzero(near & seen)) / max(1, int(np.count_nonzero(seen)))
-    pts = _points(ref)
-    r = _correlate(_spectrum(ref.astype(np.float32) * win), _spectrum(moved * win))
+    # this canvas doesn't change while the second one grows: its crop's spectrum is reused until that grows
+    win = _window(CH, CW)
+    sref, pts = self._memo('merge', ref, lambda a: (_spectrum(a.astype(np.float32) * win), _points(a)))
+    r = _correlate(sref, _spectrum(moved * win))
     t = _pick(r, lambda sy, sx: _verify(pts, near, chance, sy + ry, sx + rx, seen), MERGE_NEED, (ry, rx), MERGE_CONFIDENCE, min_share=0.0,
               peaks=MERGE_CANDIDATES)
     if t is None or t[3] < MERGE_CONFIRMED: return None
