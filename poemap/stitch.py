@@ -667,7 +667,9 @@ class MinimapCanvas:
         c = self._relocate(feats)
         disputed = c is not None and float(np.abs(np.asarray(c[:2]) - t[:2]).max()) > CROSS_PX
         if disputed: t = _refuse('the pair and the canvas place the frame apart')
-      if t is None and not disputed:
+      # a canvas of one frame has counted no line twice: searched wider than the pair, its lines seen once (a world
+      # texture among them) line up with the frame's somewhere; the pair alone is asked of it
+      if t is None and not disputed and self.accepted >= 2:
         t = self._relocate(feats)
         if t is not None and not self._agrees(feats, self.topleft + t[:2], True): t = None
     if t is None:
@@ -725,20 +727,22 @@ class MinimapCanvas:
     n = int(np.count_nonzero(pers))
     a = h * w / CAPTURE_AREA  # the pixel counts below are for the 4K capture square
     kappa = lambda hit, tot: (hit / tot - feats.chance) / max(1e-6, 1 - feats.chance)
-    if n >= CANVAS_MIN_PIXELS * a and kappa(float(np.count_nonzero(sub[pers])), n) < (STRICT_AGREE if strict else CANVAS_AGREE): return False
+    if n >= CANVAS_MIN_PIXELS * a and kappa(float(np.count_nonzero(sub[pers])), n) < (STRICT_AGREE if strict else CANVAS_AGREE):
+      return _refuse('canvas: persistent lines missing') or False
     # a strict check counts the last frame's long lines too: after the player walked on behind a
     # panel, what the canvas knows under the new frame is mostly what the last frame revealed
     if strict:
       both = pers | last
       nb = int(np.count_nonzero(both))
-      if nb < STRICT_MIN_PIXELS * a or kappa(float(np.count_nonzero(sub[both])), nb) < STRICT_AGREE: return False
+      if nb < STRICT_MIN_PIXELS * a or kappa(float(np.count_nonzero(sub[both])), nb) < STRICT_AGREE: return _refuse('canvas: too little to vouch') or False
     # ... and everywhere: a panel or a dialog hides the lines of a whole region, a fire only a spot
     # (the last frame's lines count for less: a fire or an effect there hides them as well as a panel)
     ys, xs = np.nonzero(pers | last)
     cell = (ys * 3 // pers.shape[0]) * 3 + xs * 3 // pers.shape[1]
     tot, hit = np.bincount(cell, minlength=9), np.bincount(cell, weights=sub[ys, xs], minlength=9)
     vote = np.bincount(cell, weights=np.where(pers[ys, xs], 1.0, LAST_WEIGHT), minlength=9)
-    return all(kappa(hit[i], tot[i]) >= CELL_AGREE for i in range(9) if vote[i] >= max(CELL_MIN_FLOOR, CELL_MIN_PIXELS * a))
+    if all(kappa(hit[i], tot[i]) >= CELL_AGREE for i in range(9) if vote[i] >= max(CELL_MIN_FLOOR, CELL_MIN_PIXELS * a)): return True
+    return _refuse('canvas: a region of its lines missing') or False
 
   def _relocate(self, feats: _Features) -> tuple[float, float, float, float, float] | None:
     """Align a frame against the canvas around the last accepted position instead of against the
