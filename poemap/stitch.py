@@ -734,7 +734,8 @@ class MinimapCanvas:
     if strict:
       both = pers | last
       nb = int(np.count_nonzero(both))
-      if nb < STRICT_MIN_PIXELS * a or kappa(float(np.count_nonzero(sub[both])), nb) < STRICT_AGREE: return _refuse('canvas: too little to vouch') or False
+      if nb < STRICT_MIN_PIXELS * a or kappa(float(np.count_nonzero(sub[both])), nb) < STRICT_AGREE:
+        return _refuse('canvas: too little to vouch') or False
     # ... and everywhere: a panel or a dialog hides the lines of a whole region, a fire only a spot
     # (the last frame's lines count for less: a fire or an effect there hides them as well as a panel)
     ys, xs = np.nonzero(pers | last)
