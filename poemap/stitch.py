@@ -322,6 +322,7 @@ RAY = (0.06, 0.94)  # fractions of a shift searched for a shorter one in the sam
 SAME_EVIDENCE = 0.5  # two shifts whose confirmed pixels overlap this much explain the same lines
 WORLD_RIVAL = 0.12   # a shorter shift on the ray with this score may be the map under a faster world
 WORLD_SWITCH = 0.7   # ... and it is taken for the map when it explains its pixels this well relative to the best
+RIVAL_LONG = 0.8     # a candidate with this share of the best's long runs is its rival, however few the most has
 LONGER = 1.2         # ... or, explained by the same pixels, refused when it confirms this many times more long runs
 
 
@@ -412,7 +413,7 @@ def _pick(r: np.ndarray, verify, need: int, limit: tuple[float, float], min_conf
   # map lines are long runs: a shift that confirms far fewer of them than another candidate does is
   # a texture's fit (grain, ripples, a busy ground scoring well by its many short fragments), neither
   # the answer nor a rival to it
-  most = max(c.e.long for c in cands)
+  most, found = max(c.e.long for c in cands), cands
   if most > 0: cands = [c for c in cands if c.e.long >= LONG_SHARE * most]
   best = max(cands, key=lambda c: c.e.score)
   # the world scrolls parallax (> 1) times faster than the map, so a world-locked texture explains
@@ -442,9 +443,13 @@ def _pick(r: np.ndarray, verify, need: int, limit: tuple[float, float], min_conf
   # map lines are long runs, and some of them must agree
   if best.e.long < MIN_LONG: return _refuse(f'long runs {best.e.long:.0f} < {MIN_LONG}')
   # a shift that only explains the lines as well as a clearly different one does is a guess (a
-  # straight wall fits anywhere along itself); a broad peak split into neighbouring maxima is one;
-  # the world's longer copy of the best is no rival
-  rival = max((c.e.score for c in cands if (abs(c.sy - best.sy) > 8 or abs(c.sx - best.sx) > 8) and not _world_of(best, c)), default=0.0)
+  # straight wall fits anywhere along itself); a broad peak split into neighbouring maxima is one.
+  # the world's longer copy of the best is no rival. Nor is a texture's fit with far fewer long runs, unless the best
+  # has barely more of them: a world texture that repeats (a tiled ground) fits at every period, and the fit the
+  # long-run share let through is one of many as good
+  kept = {id(c) for c in cands}
+  rival = max((c.e.score for c in found if (abs(c.sy - best.sy) > 8 or abs(c.sx - best.sx) > 8) and not _world_of(best, c)
+               and (id(c) in kept or c.e.long >= RIVAL_LONG * best.e.long)), default=0.0)
   if best.e.score < DISTINCT * rival: return _refuse(f'best {best.e.score:.2f} rival {rival:.2f}')
   # the aperture problem beyond the peaks: lines that fit as well some px off in some direction
   # (straight edges, text, a panel's frame) don't pin the shift

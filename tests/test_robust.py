@@ -176,3 +176,15 @@ def test_a_canvas_of_one_frame_is_not_relocated_into():
   oks, errs = stitched(s)
   bad = [(t + 1, e) for t, (ok, e) in enumerate(zip(oks, errs)) if ok and e > 2.0]
   assert not bad, f"frames placed > 2 px off: {bad}"
+
+
+def test_a_tiled_world_texture_is_no_shift_however_its_fits_fall_about_the_long_run_share():
+  # stress seed 7327 (multicolour, parallax 1.4, faint lines; a report seed looked at after its run), frames 9 -> 10:
+  # the ground repeats every 512 px, so its motif fits at a lattice of shifts. The long-run share dropped the best fit
+  # of the lattice, one just above it was taken, 496 px off the truth; the dropped one, as good, is its rival
+  s = make_session(7327 % 9, 7327, 11, look=random_look(7327), interruptions=3)
+  k = CAPTURE_SIDE / s["frames"].shape[1]
+  a, b = (to_pipeline_scale(f) for f in s["frames"][9:11])
+  t = find_translation(a, b)
+  truth = (s["positions"][10] - s["positions"][9]) * k
+  assert t is None or float(np.abs(np.array(t[:2]) - truth).max()) <= 2.0, (t, truth)
