@@ -9,7 +9,9 @@ confirmed by the line pixels beyond chance, must not be the world's parallax cop
 and, in the canvas, must show the lines the canvas has seen persistently under the frame (and, when
 the last frame confirms it only moderately, agree with where the canvas itself places the frame); a
 frame with a window's or panel's straight border is no minimap capture at all. What cannot be
-trusted is refused, and the canvas says when it has lost the player (`lost`).
+trusted is refused, and the canvas says when it has lost the player (`lost`). The frames it refuses
+still stitch among themselves into a second canvas, merged in once it meets the first clearly (a
+player who walked on behind a panel into ground the canvas never saw is placed again that way).
 """
 from __future__ import annotations
 
