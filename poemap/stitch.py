@@ -325,7 +325,7 @@ SAME_EVIDENCE = 0.5  # two shifts whose confirmed pixels overlap this much expla
 WORLD_RIVAL = 0.12   # a shorter shift on the ray with this score may be the map under a faster world
 WORLD_SWITCH = 0.7   # ... and it is taken for the map when it explains its pixels this well relative to the best
 RIVAL_LONG = 0.8     # a candidate with this share of the best's long runs is its rival, however few the most has
-LONGER = 1.2         # ... or, explained by the same pixels, refused when it confirms this many times more long runs
+LONGER = 1.1         # ... or, explained by the same pixels, refused when it confirms this many times more long runs
 
 
 REFUSALS: list[str] = []  # why the latest refusals happened, newest last (for debugging)
