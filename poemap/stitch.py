@@ -324,6 +324,7 @@ RAY = (0.06, 0.94)  # fractions of a shift searched for a shorter one in the sam
 SAME_EVIDENCE = 0.5  # two shifts whose confirmed pixels overlap this much explain the same lines
 WORLD_RIVAL = 0.12   # a shorter shift on the ray with this score may be the map under a faster world
 WORLD_SWITCH = 0.7   # ... and it is taken for the map when it explains its pixels this well relative to the best
+TWIN_MIN, TWIN_MAX, TWIN_SCORE = 32, 0.5, 0.5  # ½-scale px, of the surface side, of the best's score: see _pick
 RIVAL_LONG = 0.8     # a candidate with this share of the best's long runs is its rival, however few the most has
 LONGER = 1.1         # ... or, explained by the same pixels, refused when it confirms this many times more long runs
 
@@ -433,6 +434,14 @@ def _pick(r: np.ndarray, verify, need: int, limit: tuple[float, float], min_conf
   # are the map's and the best is a world texture streaked along them, moving a little faster
   elif ray is not None and ray.e.score >= WORLD_RIVAL and ray.e.long > LONGER * max(0.0, best.e.long):
     return _refuse(f'world along the lines: ray long {ray.e.long:.0f} best {best.e.long:.0f}')
+  # a ground texture that repeats (tiled) fits at a lattice of shifts: a best with twins on both sides of it, as far
+  # and about as good, is a node of that lattice, whatever the map does
+  twins = [c for c in found if TWIN_MIN <= max(abs(c.sy - best.sy), abs(c.sx - best.sx)) <= TWIN_MAX * max(h, w)
+           and c.e.score >= TWIN_SCORE * best.e.score]
+  for c in twins:
+    m = verify(2 * best.sy - c.sy, 2 * best.sx - c.sx)  # the mirror of the twin through the best
+    if m.n >= need and m.score >= TWIN_SCORE * best.e.score:
+      return _refuse(f'a repeating texture: twins {c.sy - best.sy, c.sx - best.sx} on both sides of the best')
   # transient strokes just like map lines (spell effects) leave most of a frame's line pixels
   # unconfirmed even at the true shift; many confirmed ones still pin it at a lower share
   if best.e.score < min_confidence and not (best.e.score >= LOW_SHARE * min_confidence and best.e.score * best.e.n >= LOW_CONFIRMED):
