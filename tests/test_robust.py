@@ -30,6 +30,23 @@ def stitched(s: dict, canvas: list | None = None, **kw) -> tuple[list[bool], lis
   return oks, errs
 
 
+def assert_right_or_refused(seed: int, t: int) -> None:
+  """find_translation on frames t-1 -> t of the stress suite's session for `seed`: refused, or within 2 px."""
+  s = make_session(seed % 9, seed, t + 1, look=random_look(seed), interruptions=3)
+  k = CAPTURE_SIDE / s["frames"].shape[1]
+  a, b = (to_pipeline_scale(f) for f in s["frames"][t - 1:t + 1])
+  found = find_translation(a, b)
+  truth = (s["positions"][t] - s["positions"][t - 1]) * k
+  assert found is None or float(np.abs(np.array(found[:2]) - truth).max()) <= 2.0, (found, truth)
+
+
+def assert_never_misplaced(seed: int, frames: int) -> None:
+  """The stress suite's session for `seed` (its first `frames` frames) through the canvas: no accepted frame > 2 px off."""
+  oks, errs = stitched(make_session(seed % 9, seed, frames, look=random_look(seed), interruptions=3))
+  bad = [(t + 1, e) for t, (ok, e) in enumerate(zip(oks, errs)) if ok and e > 2.0]
+  assert not bad, f"frames placed > 2 px off: {bad}"
+
+
 def test_looks_are_seeded_and_named():
   assert random_look(7) == random_look(7) and random_look(7) != random_look(8)
   assert parse_look("default", 3) == Look() and Look().is_default
@@ -76,29 +93,20 @@ def test_a_canvas_that_knows_one_frame_of_spells_never_relocates_far():
   # stress seed 1112: the entrance frame is mostly transient spell strokes, so nothing after it is
   # taken; 13 frames later, searched over the whole crop, some shift lined the new frame's strokes
   # up with the entrance's well enough to pass the canvas check, 1808 px from the truth
-  s = make_session(1112 % 9, 1112, 30, look=random_look(1112), interruptions=3)
-  oks, errs = stitched(s)
-  bad = [(t + 1, e) for t, (ok, e) in enumerate(zip(oks, errs)) if ok and e > 2.0]
-  assert not bad, f"frames placed > 2 px off: {bad}"
+  assert_never_misplaced(1112, 30)
 
 
 def test_a_pair_that_locks_a_few_px_off_is_not_taken_when_the_canvas_disagrees():
   # stress seed 7017 (multicolour, parallax 5.8): frames 2 and 3 agree best 9 px off the truth, at
   # both scales, and every later frame stitched consistently from there; the canvas's persistent
   # lines place frame 3 right
-  s = make_session(7017 % 9, 7017, 8, look=random_look(7017), interruptions=3)
-  oks, errs = stitched(s)
-  bad = [(t + 1, e) for t, (ok, e) in enumerate(zip(oks, errs)) if ok and e > 2.0]
-  assert not bad, f"frames placed > 2 px off: {bad}"
+  assert_never_misplaced(7017, 8)
 
 
 def test_a_player_lost_for_long_is_not_relocated_on_a_chance_agreement():
   # stress seed 7114 (fires, sparse lines): after 17 refused frames, searched over the widest crop,
   # a frame that shares nothing with the canvas lined up with it at 0.77 and passed the canvas check
-  s = make_session(7114 % 9, 7114, 30, look=random_look(7114), interruptions=3)
-  oks, errs = stitched(s)
-  bad = [(t + 1, e) for t, (ok, e) in enumerate(zip(oks, errs)) if ok and e > 2.0]
-  assert not bad, f"frames placed > 2 px off: {bad}"
+  assert_never_misplaced(7114, 30)
 
 
 def test_a_player_who_walked_on_behind_panels_is_placed_again_by_the_frames_stitched_since():
@@ -172,46 +180,28 @@ def test_a_canvas_of_one_frame_is_not_relocated_into():
   # stress seed 7307 (multicolour, a report seed looked at after its run): the two frames after the entrance were
   # refused, and the third was relocated into the entrance frame's lines (a world texture among them, never counted
   # twice) 325 px off, where the pair had found two shifts as good; every later frame followed it
-  s = make_session(7307 % 9, 7307, 6, look=random_look(7307), interruptions=3)
-  oks, errs = stitched(s)
-  bad = [(t + 1, e) for t, (ok, e) in enumerate(zip(oks, errs)) if ok and e > 2.0]
-  assert not bad, f"frames placed > 2 px off: {bad}"
+  assert_never_misplaced(7307, 6)
 
 
 def test_a_tiled_world_texture_is_no_shift_however_its_fits_fall_about_the_long_run_share():
   # stress seed 7327 (multicolour, parallax 1.4, faint lines; a report seed looked at after its run), frames 9 -> 10:
   # the ground repeats every 512 px, so its motif fits at a lattice of shifts. The long-run share dropped the best fit
   # of the lattice, one just above it was taken, 496 px off the truth; the dropped one, as good, is its rival
-  s = make_session(7327 % 9, 7327, 11, look=random_look(7327), interruptions=3)
-  k = CAPTURE_SIDE / s["frames"].shape[1]
-  a, b = (to_pipeline_scale(f) for f in s["frames"][9:11])
-  t = find_translation(a, b)
-  truth = (s["positions"][10] - s["positions"][9]) * k
-  assert t is None or float(np.abs(np.array(t[:2]) - truth).max()) <= 2.0, (t, truth)
+  assert_right_or_refused(7327, 10)
 
 
 def test_a_world_barely_faster_than_the_map_and_streaked_along_its_lines_is_refused():
   # stress seed 7439 (multicolour, parallax 1.2; a report seed looked at after its run), frames 12 -> 13: the world's
   # shift, 8 px beyond the map's and explained by the same pixels, agreed best (0.82); the map's shift on its ray
   # confirmed 1.12 times its long runs. On the tuning seeds a right shift's ray confirms at most 1.06 times them
-  s = make_session(7439 % 9, 7439, 14, look=random_look(7439), interruptions=3)
-  k = CAPTURE_SIDE / s["frames"].shape[1]
-  a, b = (to_pipeline_scale(f) for f in s["frames"][12:14])
-  t = find_translation(a, b)
-  truth = (s["positions"][13] - s["positions"][12]) * k
-  assert t is None or float(np.abs(np.array(t[:2]) - truth).max()) <= 2.0, (t, truth)
+  assert_right_or_refused(7439, 13)
 
 
 def test_a_refinement_that_strays_from_the_coarse_shift_is_refused():
   # stress seed 7406 (sea, parallax 1.7; a report seed looked at after its run), frames 8 -> 9: the player moved 6 px,
   # the world 10; the coarse shift was right and the full-scale refinement, among the sea's glints, moved 3.9 px on to
   # the world's. On the tuning seeds a kept refinement moves at most 3.0 px
-  s = make_session(7406 % 9, 7406, 10, look=random_look(7406), interruptions=3)
-  k = CAPTURE_SIDE / s["frames"].shape[1]
-  a, b = (to_pipeline_scale(f) for f in s["frames"][8:10])
-  t = find_translation(a, b)
-  truth = (s["positions"][9] - s["positions"][8]) * k
-  assert t is None or float(np.abs(np.array(t[:2]) - truth).max()) <= 2.0, (t, truth)
+  assert_right_or_refused(7406, 9)
 
 
 @pytest.mark.parametrize("seed,t", [(7426, 19), (7439, 26), (7411, 5)])
@@ -220,9 +210,4 @@ def test_a_shift_with_twins_on_both_sides_is_a_repeating_texture_not_the_map(see
   # and a shift of its lattice (with fewer long runs than the map's, but above half the most the candidates had) was
   # taken, 105 and 19 px off (and 73 px for 7411's frame with the overlay map off); the lattice's next nodes on both
   # sides of it agree about as well
-  s = make_session(seed % 9, seed, t + 1, look=random_look(seed), interruptions=3)
-  k = CAPTURE_SIDE / s["frames"].shape[1]
-  a, b = (to_pipeline_scale(f) for f in s["frames"][t - 1:t + 1])
-  found = find_translation(a, b)
-  truth = (s["positions"][t] - s["positions"][t - 1]) * k
-  assert found is None or float(np.abs(np.array(found[:2]) - truth).max()) <= 2.0, (found, truth)
+  assert_right_or_refused(seed, t)
