@@ -50,7 +50,7 @@ from training.loop import (
   wandb_run,
   weighted_cross_entropy,
 )
-from training.unetdata import augment, augment_original, load_groups, sample_patches, sample_patches_original, split_groups
+from training.unetdata import augment, augment_original, load_group_roots, load_groups, sample_patches, sample_patches_original, split_groups
 
 # the original recipe (hooved/poemap train_unet.py + dataloader.py) as flag defaults; explicit flags still win
 PUBLISHED_RECIPE = dict(config="published", steps=20000, save_every=200, step_names=True, augment="original", val_frac=0.0)
@@ -69,6 +69,9 @@ def get_args(argv=None) -> argparse.Namespace:
   add_optimizer_flags(p, 512, "patches", 10000, "constant")
   p.add_argument("--class-weights", default="1,1",
                  help="cross-entropy weights 'background,line', or 'auto' = inverse class frequency, capped at 10 (default %(default)s)")
+  p.add_argument("--extra-data", action="append", default=[], metavar="ROOT",
+                 help="another data root whose UNet groups join --data's (repeatable; every group is then named ROOTNAME/GROUP, "
+                 "and the validation groups are drawn from the pool)")
   p.add_argument("--line-frac", type=float, default=0.5, help="fraction of patches centred near a line pixel (default %(default)s)")
   p.add_argument("--noise", type=float, default=0.1, help="augmentation: pixel noise std in normalised units (default %(default)s)")
   p.add_argument("--jitter", type=float, default=0.1, help="augmentation: per-channel gain/offset jitter (default %(default)s)")
@@ -116,7 +119,7 @@ def train(a: argparse.Namespace) -> dict:
   """Runs the training described by the parsed flags; returns training.loop.fit's history with "val" = its evaluations."""
   out = checkpoint_target(a.out, a.overwrite, a.resume)
   seed_all(a.seed)
-  groups = load_groups(a.data)
+  groups = load_groups(a.data) if not a.extra_data else load_group_roots([a.data, *a.extra_data])
   train_names, val_names = split_groups(list(groups), a.val_frac, a.seed)
   train = [c for g in train_names for c in groups[g]]
   val = [c for g in val_names for c in groups[g][:a.val_crops]]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from poemap.datadir import read_unet_groups, report_read
+from poemap.datadir import data_root, read_unet_groups, report_read
 from poemap.fidelity import channel_stats, normalise
 from poemap.fileio import load_npz_data
 from poemap.usererror import UserError
@@ -41,6 +41,14 @@ def load_groups(root: str | os.PathLike | None = None) -> dict[str, list[Crop]]:
     out[g] = crops
   if not out: raise UserError(f"no UNet training groups (auto_crop_50/<group>/ + mask_50/<group>.npz) under {root}")
   return out
+
+
+def load_group_roots(roots: list) -> dict[str, list[Crop]]:
+  """The groups of several data roots as one pool, each named ROOTNAME/GROUP: the synthetic Coast names
+  every root's groups sim_0000, ... so the plain names would collide. Two roots of one folder name are refused."""
+  names = [data_root(r).resolve().name for r in roots]
+  if len(set(names)) != len(names): raise UserError(f"data roots need distinct folder names, got {names}")
+  return {f"{n}/{g}": crops for n, r in zip(names, roots) for g, crops in load_groups(r).items()}
 
 
 def split_groups(names: list[str], val_frac: float, seed: int) -> tuple[list[str], list[str]]:

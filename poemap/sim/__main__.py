@@ -6,7 +6,7 @@ import sys
 import time
 
 from poemap.colorfilter import line_f1, unet_group_pairs
-from poemap.sim.dataset import write_dataset
+from poemap.sim.dataset import look_families, write_dataset
 from poemap.sim.guides import write_guides
 from poemap.sim.look import FAMILIES, parse_look
 from poemap.sim.pictures import write_pictures
@@ -32,7 +32,10 @@ LOOK_HELP = "'default' (the coast's look), 'random' (drawn from the seed) or a f
 
 
 def _look(s: str) -> str:
-  if s not in ("default", "random", "mixed") + FAMILIES: raise argparse.ArgumentTypeError(f"unknown look {s!r}: {LOOK_HELP}")
+  if s.startswith("random:"):
+    try: look_families(s)
+    except ValueError as e: raise argparse.ArgumentTypeError(str(e)) from None
+  elif s not in ("default", "random", "mixed") + FAMILIES: raise argparse.ArgumentTypeError(f"unknown look {s!r}: {LOOK_HELP}")
   return s
 
 
@@ -57,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
   p.add_argument("--crops-per-group", type=int, default=6)
   p.add_argument("--test-frames", type=int, default=40)
   p.add_argument("--look", type=_look, default="default", help=LOOK_HELP + " (UNet groups; drawn per train layout), or 'mixed': "
-                 "every fourth train layout in the coast's own look, the others random")
+                 "every fourth train layout in the coast's own look, the others random, or 'random:FAM,FAM,...': random knobs "
+                 "within the listed families in turn (a family listed twice gets twice the layouts)")
   p = sub.add_parser("guides", help="write the guide images <out>/<id>.png")
   p.add_argument("--out", required=True)
   p.add_argument("--overwrite", action="store_true")
@@ -71,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
   if a.cmd == "session":
     if a.frames < 1: ap.error("--frames must be >= 1")
     if a.interruptions < 0: ap.error("--interruptions must be >= 0")
-    if a.look == "mixed": ap.error("--look mixed is for datasets; a session has one look")
+    if a.look == "mixed" or a.look.startswith("random:"): ap.error(f"--look {a.look} is for datasets; a session has one look")
     look = parse_look(a.look, a.seed)
     s = make_session(a.layout, a.seed, a.frames, a.resolution, progress=True, look=look, interruptions=a.interruptions)
     save_session(a.out, s, compress=a.compress)

@@ -21,7 +21,7 @@ from poemap.fileio import save_json
 from poemap.sim.classes import N_CLASSES, SPECS, skeleton
 from poemap.sim.guides import write_guides
 from poemap.sim.layout import Layout, half_scale, make_layout
-from poemap.sim.look import Look, parse_look
+from poemap.sim.look import FAMILIES, Look, parse_look, random_look
 from poemap.sim.noise import smooth_noise
 from poemap.sim.player import walk_full
 from poemap.sim.render import LINE_ALPHA, LINE_RGB, Reveal, make_world, render_view, screen_scale
@@ -203,15 +203,27 @@ def write_unet_groups_for(root, layout: Layout, groups: list[int], seed: int, cr
 def unet_group_name(g: int) -> str: return f"sim_{g:04d}"
 
 
+def look_families(look: str) -> list[str]:
+  """The families of a 'random:FAM,FAM,...' look spec (in order, repeats kept); [] for any other spec."""
+  if not look.startswith("random:"): return []
+  fams = [f.strip() for f in look[len("random:"):].split(",") if f.strip()]
+  bad = [f for f in fams if f not in FAMILIES]
+  if not fams or bad: raise ValueError(f"look {look!r}: want random:FAM[,FAM...] with families from {', '.join(FAMILIES)}")
+  return fams
+
+
 def write_dataset(root: str | os.PathLike, seed: int = 0, instances_per_class: int = 2, test_per_class: int = 1, unet_groups: int = 18,
                   crops_per_group: int = 6, test_frames: int = 40, progress: bool = True, layout_ids: list[int] | None = None,
                   look: str = "default") -> dict:
   """A whole data directory in the published format. Returns counts for a summary line. `look`
-  ('default', 'random', 'mixed' or a family, poemap.sim.look.parse_look) sets the UNet groups' look per
-  train layout; each group's look is listed in sim_looks.json (for per-family evaluation)."""
+  ('default', 'random', 'mixed', a family (poemap.sim.look.parse_look), or 'random:FAM,FAM,...': random
+  knobs within the listed families, taken in turn, so hard families can be over-represented; a family
+  listed twice gets twice the layouts) sets the UNet groups' look per train layout; each group's look is
+  listed in sim_looks.json (for per-family evaluation)."""
 
   root = Path(root)
   if instances_per_class < 1 and unet_groups > 0: raise ValueError("unet groups are cut from train layouts: need instances_per_class >= 1")
+  families = look_families(look)
   ids = list(range(N_CLASSES)) if layout_ids is None else [int(l) for l in layout_ids]
   if any(not 0 <= l < N_CLASSES for l in ids): raise ValueError(f"layout ids must be in 0..{N_CLASSES - 1}, got {ids}")
   jobs = [("train", l, i) for l in ids for i in range(instances_per_class)] + [("test", l, i) for l in ids for i in range(test_per_class)]
@@ -229,7 +241,8 @@ def write_dataset(root: str | os.PathLike, seed: int = 0, instances_per_class: i
       mine = list(range(unet_groups))[k::n_train]  # round-robin: groups spread over classes
       if mine:
         # 'mixed': every fourth train layout keeps the coast's own look (the demo's), the rest are random
-        lk = Look() if look == "mixed" and k % 4 == 0 else parse_look("random" if look == "mixed" else look, s)
+        if families: lk = random_look(s, families[k % len(families)])
+        else: lk = Look() if look == "mixed" and k % 4 == 0 else parse_look("random" if look == "mixed" else look, s)
         write_unet_groups_for(root, layout, mine, s, crops_per_group, look=None if lk.is_default else lk)
         counts["unet_groups"] += len(mine)
         looks.update({unet_group_name(g): lk.to_dict() for g in mine})
