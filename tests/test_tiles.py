@@ -77,7 +77,8 @@ def test_after_a_merged_second_canvas_the_minimap_goes_whole():
     sender.minimap(first, origin)
     sender.moved(np.array([0.0, 10.0]), merged=merged)
     out = sender.minimap(second, origin)
-    assert (sender.refreshed is None and np.array_equal(out, second)) if merged else (sender.refreshed is not None and not np.array_equal(out, second))
+    if merged: assert sender.refreshed is None and np.array_equal(out, second)
+    else: assert sender.refreshed is not None and not np.array_equal(out, second)
 
 
 @settings(max_examples=40, deadline=None)
