@@ -68,9 +68,8 @@ def minimaps(session: dict, shrink=None, rule: FogRule | None = FogRule()) -> tu
   frames = session["frames"]
   canvas, sender, out, refreshed = MinimapCanvas(frames[0]), TileSender(rule) if rule is not None else None, [], []
   for i, f in enumerate(frames):
-    merges = canvas.merges
     ok = not i or canvas.add(f)
-    if ok and sender is not None: sender.moved(canvas.position - canvas.origin, merged=canvas.merges != merges)
+    if ok and sender is not None: sender.moved(canvas.position - canvas.origin, canvas.merges)
     img, origin = shrink(canvas.image, canvas.origin)
     out.append((sender.minimap(img, origin) if sender is not None else img, origin))
     refreshed.append(sender.refreshed if sender is not None else None)

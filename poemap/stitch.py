@@ -689,9 +689,9 @@ class MinimapCanvas:
         c = self._relocate(feats)
         disputed = c is not None and float(np.abs(np.asarray(c[:2]) - t[:2]).max()) > CROSS_PX
         if disputed: t = _refuse('the pair and the canvas place the frame apart')
-      # a canvas of one frame has counted no line twice: searched wider than the pair, its lines seen once (a world
-      # texture among them) line up with the frame's somewhere; the pair alone is asked of it
-      if t is None and not disputed and self.accepted >= 2:
+      # searched wider than the pair, a one-frame canvas's lines (a world texture among them) line up with the frame's
+      # somewhere: the pair alone is asked of it
+      if t is None and not disputed and not self._one_frame:
         t = self._relocate(feats)
         if t is not None and not self._agrees(feats, self.topleft + t[:2], True): t = None
     if t is None:
@@ -815,16 +815,21 @@ class MinimapCanvas:
     if not self.follow or feats.ui or int(np.count_nonzero(feats.long_on)) < FOLLOW_LONG: return False
     sec = self._second
     if sec is not None and sec._add(f, feats):
-      # a canvas of one frame has counted no line twice: it can't tell its map lines from a world texture that a second
-      # canvas (of a world moving nearly with the map) shows again elsewhere
-      off = self._merge_offset(sec) if sec.accepted >= 2 and self.accepted >= 2 else None
+      # a world texture moving nearly with the map shows again elsewhere in the other canvas
+      off = self._merge_offset(sec) if not (sec._one_frame or self._one_frame) else None
       if off is None: return False
       self._merge(sec, off)
       return True
     # a second canvas that lost its own player, or never placed a second frame, begins again here
-    if sec is None or sec.lost or sec.accepted == 1:
+    if sec is None or sec.lost or sec._one_frame:
       self._second = MinimapCanvas(f, tuple(self.refresh_radius), self.min_confidence, follow=False, _features=feats)
     return False
+
+  @property
+  def _one_frame(self) -> bool:
+    """Only the first frame placed: no line counted twice, so nothing tells its map lines from a world texture among
+    them. Such a canvas is asked only pairs, never relocated into or merged with."""
+    return self.accepted == 1
 
   def _evidence(self, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """bool, ½-scale (the whole canvas, or a box of it: y, x, h, w, zero outside): line pixels of stretches seen in a

@@ -155,12 +155,14 @@ class TileSender:
   path: list[np.ndarray] = field(default_factory=list)  # player per accepted frame, full-scale px relative to the origin
   sent: tuple[np.ndarray, np.ndarray, int] | None = None  # (minimap, origin, len(path)) of the last send
   tiles: np.ndarray | None = None  # bool tile grid: the tiles taken from the canvas for the last minimap (None: it went whole)
+  merges: int = 0  # the canvas's MinimapCanvas.merges at the last moved()
 
-  def moved(self, position: np.ndarray, merged: bool = False) -> None:
-    """The player at an accepted frame: canvas.position - canvas.origin (full scale, fixed to the content). `merged`: the
-    canvas took in a second canvas (MinimapCanvas.merges grew), which changed it far from the path: the next goes whole."""
+  def moved(self, position: np.ndarray, merges: int = 0) -> None:
+    """The player at an accepted frame: canvas.position - canvas.origin (full scale, fixed to the content), and the
+    canvas's MinimapCanvas.merges: when it grew, a second canvas was taken in, far from the path: the next goes whole."""
     self.path.append(np.asarray(position, np.float64).reshape(2).copy())
-    if merged: self.forget()
+    if merges != self.merges: self.forget()
+    self.merges = merges
 
   @property
   def refreshed(self) -> int | None:

@@ -147,16 +147,15 @@ class Streamer:
     """Stitch one capture frame; False when its translation failed and it was skipped."""
     i = self.frames
     self.frames += 1
-    merges = self.canvas.merges if self.canvas is not None else 0
     if self.canvas is None or self.canvas.frame_shape != frame.shape:
       self.canvas = MinimapCanvas(frame)
       self.sender = TileSender(self.send_rule) if self.send_rule is not None else None
-      ok, merges = True, 0
+      ok = True
     else: ok = self.canvas.add(frame)
     self.last_skipped = not ok
     if ok:
       self._dirty_frame = i
-      if self.sender is not None: self.sender.moved(self.canvas.position - self.canvas.origin, merged=self.canvas.merges != merges)
+      if self.sender is not None: self.sender.moved(self.canvas.position - self.canvas.origin, self.canvas.merges)
     return ok
 
   def queue_frame(self, frame: np.ndarray) -> None:

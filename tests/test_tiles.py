@@ -75,7 +75,7 @@ def test_after_a_merged_second_canvas_the_minimap_goes_whole():
     sender = TileSender()
     sender.moved(np.zeros(2))
     sender.minimap(first, origin)
-    sender.moved(np.array([0.0, 10.0]), merged=merged)
+    sender.moved(np.array([0.0, 10.0]), merges=int(merged))
     out = sender.minimap(second, origin)
     if merged: assert sender.refreshed is None and np.array_equal(out, second)
     else: assert sender.refreshed is not None and not np.array_equal(out, second)
