@@ -15,6 +15,7 @@ player who walked on behind a panel into ground the canvas never saw is placed a
 """
 from __future__ import annotations
 
+import threading
 from typing import Any, NamedTuple
 
 import cv2
@@ -44,13 +45,27 @@ LONG_SHARE = 0.5  # ... and at least this share of the most that any candidate s
 MIN_AREA, MIN_EXTENT = 10, 7  # ½-scale px: a line-pixel component smaller than this is a speck, not a line
 
 
-def _blueness(frame: np.ndarray) -> np.ndarray:
+_SCRATCH = threading.local()
+def _scratch(shape: tuple[int, ...], slot: int, dtype: Any = np.uint8) -> np.ndarray:
+  """A work array, the same one each time for a (shape, slot, dtype) in a thread: a fresh array of a frame's size costs
+  more in page faults (about 1 ms per 1200x1200 bytes) than most of what is computed into it. Never kept or returned."""
+  bufs = _SCRATCH.__dict__.setdefault('bufs', {})
+  key = (shape, slot, np.dtype(dtype).str)
+  if key not in bufs:
+    if len(bufs) >= 32: bufs.clear()  # frame sizes seen in one thread are few; a stream of new ones must not pile up
+    bufs[key] = np.empty(shape, dtype)
+  return bufs[key]
+
+
+def _blueness(frame: np.ndarray, dst: np.ndarray | None = None) -> np.ndarray:
   """uint8 (H, W): how much bluer than its red and green a pixel is, B - (R + G) / 2, saturated at
   0. Every overlay colour of the game's blue-purple family blends into the ground as a rise of
   this, whatever the ground's colour."""
   # extractChannel: faster than a transposing copy, and at 1200x1200 several times faster than cv2.split (ten than
-  # cv2.transform); results written over inputs, as every fresh large array costs its page faults
-  r, g, b = (cv2.extractChannel(frame, i) for i in range(3))
+  # cv2.transform); red and green into work arrays, the result over blue
+  hw = frame.shape[:2]
+  r, g = (cv2.extractChannel(frame, i, dst=_scratch(hw, i)) for i in range(2))
+  b = cv2.extractChannel(frame, 2, dst=dst)
   return cv2.subtract(b, cv2.addWeighted(r, 0.5, g, 0.5, 0, dst=r), dst=b)
 
 
@@ -62,20 +77,25 @@ def _lines(frame: np.ndarray, blank: tuple[int, int] | None, blank_radius: int =
   `blank` (the player icon and its glow, which never move on screen) is zeroed. Also returns each
   line pixel's weight (uint8, 255 = full): short fragments, which is what textures leave, count
   for less than the long runs map lines make."""
-  m = _blueness(frame)
-  th = cv2.subtract(m, cv2.morphologyEx(m, cv2.MORPH_OPEN, OPEN))
+  hw = frame.shape[:2]
+  m = _blueness(frame, _scratch(hw, 2))
+  th = cv2.subtract(m, cv2.morphologyEx(m, cv2.MORPH_OPEN, OPEN, dst=_scratch(hw, 3)), dst=_scratch(hw, 4))
   if blank is not None:
     rad = blank_radius
     th[max(0, blank[0] - rad):max(0, blank[0] + rad), max(0, blank[1] - rad):max(0, blank[1] + rad)] = 0
   # the level adapts to the frame: faint lines over a calm ground stand out at a few units, a busy
-  # ground needs more (a few times its 99th percentile, which lines are too sparse to set)
-  cum = np.cumsum(cv2.calcHist([th], [0], None, [256], [0, 256]).ravel())
-  level = int(np.clip(LEVEL_GAIN * int(np.searchsorted(cum, 0.99 * cum[-1])), LINE_LEVEL_MIN, LINE_LEVEL))
-  on = (th > level).view(np.uint8)
-  n, labels = cv2.connectedComponents(on, connectivity=8)
+  # ground needs more (a few times its 99th percentile, which lines are too sparse to set). The percentile matters
+  # only below where the level saturates: the smallest value that 99 % of the pixels don't exceed (float32, as a
+  # histogram's cumulative counts would compare), counted value by value, is several times faster than a histogram
+  need, top = np.float32(0.99) * np.float32(th.size), -(-LINE_LEVEL // LEVEL_GAIN)
+  p99 = next((v for v in range(top) if np.float32(th.size - np.count_nonzero(th > v)) >= need), top)
+  level = int(np.clip(LEVEL_GAIN * p99, LINE_LEVEL_MIN, LINE_LEVEL))
+  line = th > level
+  on = line.view(np.uint8)
+  n, labels = cv2.connectedComponents(on, labels=_scratch(hw, 0, np.int32), connectivity=8)
   # each component's area and extent (the longer side of its box) from its pixels' labels: several times faster than
-  # connectedComponentsWithStats
-  idx = np.flatnonzero(on)
+  # connectedComponentsWithStats (and flatnonzero of bools several times faster than of uint8)
+  idx = np.flatnonzero(line)
   lab: np.ndarray = labels.ravel()[idx]
   lo, hi = np.full((2, n), 1 << 30), np.zeros((2, n), np.int64)
   for i, c in enumerate(np.divmod(idx, on.shape[1])):
@@ -107,7 +127,8 @@ def screen_edge(small: np.ndarray) -> bool:
     if not dx: grad = np.ascontiguousarray(grad.T)  # edges across y run along x: as columns too
     h, w = grad.shape
     k = np.ones((int(EDGE_RUN * h) // B - 1, 1), np.uint8)  # whole blocks: a run of at least EDGE_RUN * h - 2 B px
-    blocks = (np.asarray((sign * grad[:h // B * B] > EDGE_STEP).reshape(h // B, B, w).all(1), np.uint8) for sign in (1, -1))
+    g8 = grad[:h // B * B]
+    blocks = (np.asarray(e.reshape(h // B, B, w).all(1), np.uint8) for e in (g8 > EDGE_STEP, g8 < -EDGE_STEP))
     pos, neg = (np.flatnonzero(cv2.erode(b, k, borderType=cv2.BORDER_CONSTANT, borderValue=0).any(0)) for b in blocks)
     for a, b in ((pos, neg), (neg, pos)):
       a = a[(a > EDGE_PAIR) & (a < w - 1 - EDGE_PAIR)]  # at the frame's edge a line's other edge may lie beyond it
@@ -181,10 +202,16 @@ class _Features:
     self.near = cv2.dilate(self.on.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
     self.chance = float(np.count_nonzero(self.near)) / self.near.size
     self.points = _points(self.on, self.weight)
-    self.weighted = cv2.multiply(self.lines, self.weight, dtype=cv2.CV_32F)  # what is correlated (the product is exact in float32)
-    np.multiply(self.weighted, 1 / 255, out=self.weighted)
-    self.spectrum = _spectrum(cv2.multiply(self.weighted, _window(h // 2, w // 2))) if self.on.any() else None
+    # windowed in a work array: only its spectrum is kept
+    wtd = cv2.multiply(self.lines, self.weight, dst=_scratch(self.lines.shape, 0, np.float32), dtype=cv2.CV_32F)
+    self.spectrum = _spectrum(cv2.multiply(wtd, _window(h // 2, w // 2), dst=wtd)) if self.on.any() else None
     self._full_on: np.ndarray | None = None
+
+  @property
+  def weighted(self) -> np.ndarray:
+    """float32: what is correlated, each line pixel's top-hat times its weight (exact in float32; its scale is
+    immaterial, as phase correlation divides it out)."""
+    return cv2.multiply(self.lines, self.weight, dtype=cv2.CV_32F)
 
   @property
   def full_on(self) -> np.ndarray:
@@ -202,10 +229,10 @@ def _full_on(frame: np.ndarray, half_on: np.ndarray | None = None) -> np.ndarray
     half_on = _lines(small, (h // 4, w // 4), int(BLANK * h / 2))[0] > 0
   m = _blueness(frame)
   # in 0/1 uint8 throughout (cv2, not numpy's bool ops, at full scale), viewed as bool at the end
-  hp = cv2.subtract(m, cv2.blur(m, (9, 9)), dst=m)
+  hp = cv2.subtract(m, cv2.blur(m, (9, 9), dst=_scratch((h, w), 0)), dst=m)
   cv2.threshold(hp, LINE_LEVEL_MIN, 1, cv2.THRESH_BINARY, dst=hp)
   near = cv2.dilate(half_on.view(np.uint8), np.ones((3, 3), np.uint8))
-  return cv2.bitwise_and(hp, cv2.resize(near, (w, h), interpolation=cv2.INTER_NEAREST), dst=hp).view(bool)
+  return cv2.bitwise_and(hp, cv2.resize(near, (w, h), dst=_scratch((h, w), 1), interpolation=cv2.INTER_NEAREST), dst=hp).view(bool)
 
 
 def line_image(frame: np.ndarray) -> np.ndarray:
@@ -259,15 +286,16 @@ def _verify(pts: tuple[np.ndarray, np.ndarray, int, np.ndarray], b_near: np.ndar
   Pixels count by their weight (long lines more than short fragments). `b_seen` (bool, b's shape):
   the part of b that was captured at all (a canvas), where only "under b" counts."""
   ys, xs, step, wt = pts
-  (H, W), by, bx = b_near.shape, ys - sy, xs - sx
-  inside = (by.astype(np.uint64) < H) & (bx.astype(np.uint64) < W)  # 0 <= by < H: a negative one is huge unsigned
-  at = np.where(inside, by * W + bx, 0)
+  (H, W), by, bx = b_near.shape, np.asarray(ys - sy, np.int64), np.asarray(xs - sx, np.int64)
+  inside = (by.view(np.uint64) < H) & (bx.view(np.uint64) < W)  # 0 <= by < H: a negative one is huge unsigned
+  at = by * W + bx
+  at[~inside] = 0
   if b_seen is not None: inside &= np.ascontiguousarray(b_seen).ravel()[at]
   n = int(np.count_nonzero(inside))
   if n == 0: return Evidence(0.0, 0, 0.0, np.zeros(len(ys), bool), inside, 0.0)
   # looked up at flat indices, those outside at 0 (then masked): faster than compressing by `inside` first
   hits = inside & np.ascontiguousarray(b_near).ravel()[at]
-  frac = float(wt[hits].sum()) / max(1e-6, float(wt[inside].sum()))
+  frac = float(np.dot(wt, hits)) / max(1e-6, float(np.dot(wt, inside)))  # weights summed over the hits, not gathered
   full = inside & (wt >= FULL_WEIGHT)
   long = (np.count_nonzero(hits & full) - chance * np.count_nonzero(full)) * step / max(1e-6, 1 - chance)
   return Evidence((frac - chance) / max(1e-6, 1 - chance), n * step, n / max(1, len(ys)), hits, inside, float(long))
@@ -275,7 +303,7 @@ def _verify(pts: tuple[np.ndarray, np.ndarray, int, np.ndarray], b_near: np.ndar
 
 def _peaks(r: np.ndarray, k: int) -> list[tuple[int, int]]:
   """Integer positions of the k highest local maxima of a correlation surface."""
-  local = r >= cv2.dilate(r, np.ones((7, 7), np.uint8))
+  local = r >= cv2.dilate(r, np.ones((7, 7), np.uint8), dst=_scratch(r.shape, 3, r.dtype))
   ys, xs, _ = _nonzero(local & (r > 0))
   v = -r[ys, xs]
   # the k best first: on a relocation's large surface the maxima are many, and a full sort of them costs
@@ -306,7 +334,8 @@ def _unit(c: np.ndarray) -> np.ndarray:
   hold (re, im) of each row's frequencies 1.. (W-1)//2; column 0 (and W-1 when W is even) holds the real frequencies 0
   (and W/2), packed the same way down the column: row 0 (and H-1 when H is even) real, rows 1, 2 | 3, 4 | ... (re, im)."""
   H, W = c.shape
-  p: np.ndarray = cv2.mulSpectrums(c, c, 0, conjB=True)  # |z|² in each re place, 0 in each im place; the real elements squared
+  p: np.ndarray = cv2.mulSpectrums(c, c, 0, _scratch(c.shape, 1, c.dtype), conjB=True)  # |z|² in each re place, 0 in each im place;
+  # the real elements squared
   p[:, 2:W - 1 + W % 2:2] = p[:, 1:W - 1 + W % 2:2]
   for j in ((0, W - 1) if W % 2 == 0 else (0,)): p[2:H - 1 + H % 2:2, j] = p[1:H - 1 + H % 2:2, j]
   cv2.sqrt(p, dst=p)
@@ -316,7 +345,7 @@ def _unit(c: np.ndarray) -> np.ndarray:
 
 def _correlate(sa: np.ndarray, sb: np.ndarray) -> np.ndarray:
   """Phase correlation surface of two equal-size spectra (see _spectrum): peaks where b's content moved to."""
-  return cv2.idft(_unit(cv2.mulSpectrums(sb, sa, 0, conjB=True)), flags=cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT)
+  return cv2.idft(_unit(cv2.mulSpectrums(sb, sa, 0, _scratch(sa.shape, 2, sa.dtype), conjB=True)), flags=cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT)
 
 
 MIN_SHARE = 0.2    # of the reference's line pixels that must lie in the overlap: fewer can't outvote the rest

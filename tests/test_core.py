@@ -44,6 +44,23 @@ def test_shifted_crop_translation_within_half_pixel(dy, dx):
   assert 0.0 <= t[2] <= 1.0
 
 
+def test_work_arrays_never_leak_between_frames_or_threads():
+  """The line filters reuse per-thread work arrays (a fresh frame-sized array costs page faults): what one frame's
+  features keep must not change when the next frame is computed, nor when another thread computes at once."""
+  from concurrent.futures import ThreadPoolExecutor
+  frames = [crop(WORLD, 700 + 37 * i, 800 - 23 * i) for i in range(6)]
+  def snapshot(f):
+    return {k: np.array(getattr(f, k), copy=True) for k in ("lines", "weight", "near", "spectrum", "full_on")}
+  alone = [snapshot(stitch._Features(f)) for f in frames]  # each computed with nothing else alive
+  kept = [stitch._Features(f) for f in frames]
+  for f in kept: f.full_on  # all computed, interleaved, before any is compared
+  with ThreadPoolExecutor(3) as ex:
+    threaded = list(ex.map(lambda f: snapshot(stitch._Features(f)), frames * 2))
+  for a, k, t1, t2 in zip(alone, kept, threaded[:6], threaded[6:]):
+    for name, v in a.items():
+      assert np.array_equal(v, snapshot(k)[name]) and np.array_equal(v, t1[name]) and np.array_equal(v, t2[name]), name
+
+
 def test_subpixel_shift():
   big = cv2.resize(WORLD[:1200, :1200], (2400, 2400), interpolation=cv2.INTER_AREA)
   a = cv2.resize(big[200:1400, 200:1400], (600, 600), interpolation=cv2.INTER_AREA)
