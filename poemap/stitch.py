@@ -90,8 +90,8 @@ def _lines(frame: np.ndarray, blank: tuple[int, int] | None, blank_radius: int =
   need, top = np.float32(0.99) * np.float32(th.size), -(-LINE_LEVEL // LEVEL_GAIN)
   p99 = next((v for v in range(top) if np.float32(th.size - np.count_nonzero(th > v)) >= need), top)
   level = int(np.clip(LEVEL_GAIN * p99, LINE_LEVEL_MIN, LINE_LEVEL))
-  line = th > level
-  on = line.view(np.uint8)
+  on = cv2.threshold(th, level, 1, cv2.THRESH_BINARY, dst=_scratch(hw, 5))[1]  # th > level, 0/1
+  line = on.view(bool)
   n, labels = cv2.connectedComponents(on, labels=_scratch(hw, 0, np.int32), connectivity=8)
   # each component's area and extent (the longer side of its box) from its pixels' labels: several times faster than
   # connectedComponentsWithStats (and flatnonzero of bools several times faster than of uint8)
@@ -120,15 +120,17 @@ def screen_edge(small: np.ndarray) -> bool:
   never draw. A thin line has two edges of opposite signs within EDGE_PAIR px; a step (a dark panel
   over a bright world, or the other way) has one. (On the tuning sessions no map frame has one at
   half this EDGE_STEP, and every panel and desktop at twice it.)"""
-  g = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+  hw = small.shape[:2]
+  g = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY, dst=_scratch(hw, 6))
   B = EDGE_BLOCK
   for dx in (1, 0):
-    grad = cv2.Sobel(g, cv2.CV_16S, dx, 1 - dx, ksize=3)
-    if not dx: grad = np.ascontiguousarray(grad.T)  # edges across y run along x: as columns too
+    grad = cv2.Sobel(g, cv2.CV_16S, dx, 1 - dx, dst=_scratch(hw, 0, np.int16), ksize=3)
+    if not dx: grad = cv2.transpose(grad, dst=_scratch(hw[::-1], 1, np.int16))  # edges across y run along x: as columns too
     h, w = grad.shape
     k = np.ones((int(EDGE_RUN * h) // B - 1, 1), np.uint8)  # whole blocks: a run of at least EDGE_RUN * h - 2 B px
     g8 = grad[:h // B * B]
-    blocks = (np.asarray(e.reshape(h // B, B, w).all(1), np.uint8) for e in (g8 > EDGE_STEP, g8 < -EDGE_STEP))
+    blocks = (np.asarray(op(g8, v, out=_scratch(g8.shape, i, bool)).reshape(h // B, B, w).all(1), np.uint8)
+              for i, (op, v) in enumerate(((np.greater, EDGE_STEP), (np.less, -EDGE_STEP))))
     pos, neg = (np.flatnonzero(cv2.erode(b, k, borderType=cv2.BORDER_CONSTANT, borderValue=0).any(0)) for b in blocks)
     for a, b in ((pos, neg), (neg, pos)):
       a = a[(a > EDGE_PAIR) & (a < w - 1 - EDGE_PAIR)]  # at the frame's edge a line's other edge may lie beyond it
@@ -194,7 +196,7 @@ class _Features:
   def __init__(self, frame: np.ndarray):
     h, w = frame.shape[:2]
     self.frame = frame
-    small = cv2.resize(frame, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(frame, (w // 2, h // 2), dst=_scratch((h // 2, w // 2, 3), 0), interpolation=cv2.INTER_AREA)
     self.lines, self.weight = _lines(small, (h // 4, w // 4), int(BLANK * h / 2))
     self.ui = screen_edge(small)
     self.on = self.lines > 0
@@ -231,7 +233,7 @@ def _full_on(frame: np.ndarray, half_on: np.ndarray | None = None) -> np.ndarray
   # in 0/1 uint8 throughout (cv2, not numpy's bool ops, at full scale), viewed as bool at the end
   hp = cv2.subtract(m, cv2.blur(m, (9, 9), dst=_scratch((h, w), 0)), dst=m)
   cv2.threshold(hp, LINE_LEVEL_MIN, 1, cv2.THRESH_BINARY, dst=hp)
-  near = cv2.dilate(half_on.view(np.uint8), np.ones((3, 3), np.uint8))
+  near = cv2.dilate(half_on.view(np.uint8), np.ones((3, 3), np.uint8), dst=_scratch(half_on.shape, 0))
   return cv2.bitwise_and(hp, cv2.resize(near, (w, h), dst=_scratch((h, w), 1), interpolation=cv2.INTER_NEAREST), dst=hp).view(bool)
 
 
