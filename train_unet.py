@@ -13,6 +13,7 @@ docs/MODELS.md for its exact command. Examples:
   python train_unet.py --recipe published                         # the original recipe -> out/unet_200.safetensors, ...
   python train_unet.py --data out/synth --config small --batch 128 --steps 3000 --out data/model/UNet_synth.safetensors
   python train_unet.py --config small --mid-chan 12                # a named config with one size changed
+  python train_unet.py --config small --halo 16                    # each 32 px tile read with 16 px of context around it
 
 --out keeps the weights of the best validation F1 (the last ones without a validation set); every --save-every
 steps a resume state is written beside it (OUT.resume), and `--resume` with the same flags continues from it.
@@ -30,7 +31,7 @@ from tinygrad.nn.state import get_parameters
 from tqdm import tqdm
 
 from models.checkpoint import load_checkpoint, save_checkpoint
-from models.config import UNET_CONFIGS, add_config_flags, build_unet, config_from_args, unet_config
+from models.config import UNET_CONFIGS, add_config_flags, build_unet, config_from_args, split_halo, unet_config
 from models.tiled import TiledUNet
 from models.unet import UNetConfig
 from poemap.colorfilter import line_f1
@@ -50,7 +51,16 @@ from training.loop import (
   wandb_run,
   weighted_cross_entropy,
 )
-from training.unetdata import augment, augment_original, load_group_roots, load_groups, sample_patches, sample_patches_original, split_groups
+from training.unetdata import (
+  augment,
+  augment_original,
+  load_group_roots,
+  load_groups,
+  sample_halo_patches,
+  sample_patches,
+  sample_patches_original,
+  split_groups,
+)
 
 # the original recipe (hooved/poemap train_unet.py + dataloader.py) as flag defaults; explicit flags still win
 PUBLISHED_RECIPE = dict(config="published", steps=20000, save_every=200, step_names=True, augment="original", val_frac=0.0)
@@ -65,6 +75,9 @@ def get_args(argv=None) -> argparse.Namespace:
                  "'{\"arch\": \"UNet\", \"mid_chan\": 4, \"depth\": 1}'; the size flags below change single fields of it "
                  "(default %(default)s, the published AttentionUNet)")
   add_config_flags(p, UNetConfig, defaults=False)
+  p.add_argument("--halo", type=int, default=0, help="context px on every side of a tile: the UNet reads a (patch + 2*halo) px square "
+                 "centred on each tile and predicts the tile only (the loss is on the tile); a multiple of 2**depth; 0 = the tile alone, "
+                 "the model contract's UNet (default %(default)s)")
   p.add_argument("--patch", type=int, default=TILE, help="patch side, px (default %(default)s)")
   add_optimizer_flags(p, 512, "patches", 10000, "constant")
   p.add_argument("--class-weights", default="1,1",
@@ -95,8 +108,12 @@ def get_args(argv=None) -> argparse.Namespace:
 
 
 def model_config(a: argparse.Namespace) -> UNetConfig:
-  """--config (a name or JSON) with the size flags given on top."""
-  try: return config_from_args(UNetConfig, a, unet_config(a.config))
+  """--config (a name or JSON) with the size flags given on top; a JSON config's "halo" sets --halo where that is not given."""
+  spec = a.config
+  if isinstance(spec, dict):
+    spec, halo = split_halo(spec)
+    a.halo = a.halo or halo
+  try: return config_from_args(UNetConfig, a, unet_config(spec))
   except (TypeError, ValueError) as e: raise UserError(f"--config: {e}") from None
 
 
@@ -127,7 +144,10 @@ def train(a: argparse.Namespace) -> dict:
   print(f"{len(train_names)} training groups ({len(train)} crops), {len(val_names)} held out: {', '.join(val_names) or '-'}; "
         f"class weights {weights.tolist()}")
 
-  model = build_unet(model_config(a), seed=a.seed)
+  cfg, halo = model_config(a), a.halo
+  if halo and a.augment == "original": raise UserError("--halo needs our sampling (--augment ours): the original recipe has no context patches")
+  try: model = build_unet(cfg, seed=a.seed, halo=halo)
+  except ValueError as e: raise UserError(f"--halo: {e}") from None
   if a.init: load_checkpoint(model, a.init)
   print(f"UNet config {json.dumps(model.config)}: {sum(p.numel() for p in get_parameters(model)):,} parameters -> {out}")
   w_t = Tensor(weights)
@@ -142,6 +162,9 @@ def train(a: argparse.Namespace) -> dict:
     rng = step_rng(a.seed, step)
     def one() -> tuple[np.ndarray, np.ndarray]:
       if a.augment == "original": return augment_original(*sample_patches_original(train, micro, rng, a.patch), rng)
+      if halo:  # the patch with its context; the loss is on the patch (the model predicts its centre only)
+        x, y, inside = sample_halo_patches(train, micro, rng, halo, a.patch, a.line_frac)
+        return augment(x, y, rng, a.noise, a.jitter, inside)
       return augment(*sample_patches(train, micro, rng, a.patch, a.line_frac), rng, a.noise, a.jitter)
     mbs = [one() for _ in range(a.accum)]
     norm = step_norm([weights[y] for _, y in mbs])  # the whole step's weight: micro-batches add up to the full batch

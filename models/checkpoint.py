@@ -12,7 +12,7 @@ from pathlib import Path
 from tinygrad import Tensor
 from tinygrad.nn.state import get_state_dict, load_state_dict, safe_load, safe_save
 
-from models.config import UNET_CONFIGS, from_dict, unet_config
+from models.config import UNET_CONFIGS, from_dict, split_halo, unet_config
 from models.tiled import TiledUNet
 from models.unet import UNET_ARCHS, UNet, UNetConfig
 from models.vit import ViT, ViTConfig
@@ -74,7 +74,7 @@ def unet_input_path(path_or_name: str | os.PathLike) -> str:
   shapes, meta = read_header_meta(path_or_name)
   if meta.get(INPUT_KEY) in INPUT_PATHS: return meta[INPUT_KEY]
   if META_KEY not in meta: return PUBLISHED
-  return PUBLISHED if unet_config(json.loads(meta[META_KEY])) == UNET_CONFIGS["published"] else BUNDLED
+  return PUBLISHED if unet_config(split_halo(json.loads(meta[META_KEY]))[0]) == UNET_CONFIGS["published"] else BUNDLED
 
 
 def check_fits(model, shapes: dict[str, tuple[int, ...]], source: str = "checkpoint") -> None:
@@ -121,10 +121,11 @@ def infer_vit_config(shapes: dict[str, tuple[int, ...]]) -> ViTConfig:
 
 
 def load_unet(path_or_name: str | os.PathLike) -> UNet:
-  """Rebuild the UNet a checkpoint was saved from (metadata config, else inferred) and load it."""
+  """Rebuild the UNet a checkpoint was saved from (metadata config and halo, else inferred: no halo) and load it."""
   shapes, meta = read_header(path_or_name)
-  cfg = unet_config(meta) if meta is not None else infer_unet_config(shapes)
-  return load_checkpoint(UNET_ARCHS[cfg.arch](cfg), path_or_name)
+  fields, halo = split_halo(meta) if meta is not None else ({}, 0)
+  cfg = unet_config(fields) if meta is not None else infer_unet_config(shapes)
+  return load_checkpoint(UNET_ARCHS[cfg.arch](cfg, halo=halo), path_or_name)
 
 
 def load_vit(path_or_name: str | os.PathLike) -> ViT:

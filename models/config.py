@@ -43,10 +43,20 @@ def unet_config(spec: str | dict | UNetConfig) -> UNetConfig:
   return from_dict(UNetConfig, spec)
 
 
-def build_unet(spec: str | dict | UNetConfig = DEFAULT_UNET, seed: int = 0) -> UNet:
-  """A freshly initialised UNet (numpy init from seed) of a named or given config."""
+def split_halo(d: dict[str, Any]) -> tuple[dict[str, Any], int]:
+  """(the config fields, the halo) of a UNet's metadata or JSON config: "halo" is the UNet's option beside its sizes
+  (models.unet.UNet), 0 where absent."""
+  d = dict(d)
+  return d, int(d.pop("halo", 0))
+
+
+def build_unet(spec: str | dict | UNetConfig = DEFAULT_UNET, seed: int = 0, halo: int | None = None) -> UNet:
+  """A freshly initialised UNet (numpy init from seed) of a named or given config; halo (models.unet.UNet) from the
+  argument, else from a dict spec's "halo" key, else 0."""
+  if isinstance(spec, dict): spec, given = split_halo(spec)
+  else: given = 0
   cfg = unet_config(spec)
-  return UNET_ARCHS[cfg.arch](cfg, seed=seed)
+  return UNET_ARCHS[cfg.arch](cfg, seed=seed, halo=given if halo is None else halo)
 
 
 def flag(f: dataclasses.Field) -> str: return f.metadata.get("flag", "--" + f.name.replace("_", "-"))

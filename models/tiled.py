@@ -2,6 +2,10 @@
 
 Every tile is computed independently with the same kernels, so computing a subset of tiles gives
 bit-identical results to the same tiles of a full pass: the server recomputes only changed tiles.
+A UNet with a halo (models.unet.UNetConfig.halo) reads each tile with `halo` px of context on every side,
+cut from the normalised image padded as the tile path pads it (0 after normalising, or normalised black on
+the published path); a tile's result then depends on its haloed square, which is what must be unchanged for
+the server to reuse it (stream.session).
 """
 from __future__ import annotations
 
@@ -31,7 +35,12 @@ class TiledUNet:
     if batch < 1: raise ValueError(f"batch must be >= 1, got {batch}")
     if input_path not in INPUT_PATHS: raise ValueError(f"input_path must be one of {INPUT_PATHS}, got {input_path!r}")
     self.model, self.batch, self.input_path, self.pad_raw = model, batch, input_path, input_path == PUBLISHED
+    self.halo = int(getattr(model, "halo", 0))  # context px read on every side of a tile (0: the tile alone)
     self._jit = TinyJit(self._forward)
+
+  def _pad_value(self, mean: np.ndarray, std: np.ndarray) -> np.ndarray | float:
+    """What lies past the image in normalised units: normalised raw black on the published path, else 0."""
+    return normalise(np.zeros(3, np.uint8), mean, std) if self.pad_raw else 0.0
 
   def stats(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The statistics this input path takes of an image."""
@@ -40,7 +49,7 @@ class TiledUNet:
   def _forward(self, x: Tensor) -> Tensor: return self.model(x).argmax(axis=1).cast(dtypes.uint8).realize()
 
   def _infer(self, tiles: np.ndarray) -> np.ndarray:
-    """(K,3,32,32) float32 normalised -> (K,32,32) uint8 class ids."""
+    """(K,3,32+2*halo,32+2*halo) float32 normalised -> (K,32,32) uint8 class ids."""
     out = np.empty((len(tiles), TILE, TILE), np.uint8)
     with Context(TRAINING=0):
       for s in range(0, len(tiles), self.batch):
@@ -55,10 +64,15 @@ class TiledUNet:
     mean, std = _check_stats(stats if stats is not None else self.stats(image))
     H, W = image.shape[:2]
     th, tw = -(-H // TILE), -(-W // TILE)
-    x = np.empty((th * TILE, tw * TILE, 3), np.float32)
-    x[:] = normalise(np.zeros(3, np.uint8), mean, std) if self.pad_raw else 0
-    x[:H, :W] = normalise(image, mean, std)
-    tiles = x.reshape(th, TILE, tw, TILE, 3).transpose(0, 2, 4, 1, 3).reshape(-1, 3, TILE, TILE)
+    h = self.halo
+    x = np.empty((th * TILE + 2 * h, tw * TILE + 2 * h, 3), np.float32)
+    x[:] = self._pad_value(mean, std)
+    x[h:h + H, h:h + W] = normalise(image, mean, std)
+    if h:  # overlapping (tile + 2*halo) squares on the 32 px grid, as a strided view of the padded image
+      S, (s0, s1, s2) = TILE + 2 * h, x.strides
+      view = np.lib.stride_tricks.as_strided(x, (th, tw, 3, S, S), (TILE * s0, TILE * s1, s2, s0, s1), writeable=False)
+      tiles = view.reshape(-1, 3, S, S)
+    else: tiles = x.reshape(th, TILE, tw, TILE, 3).transpose(0, 2, 4, 1, 3).reshape(-1, 3, TILE, TILE)
     out = self._infer(tiles).reshape(th, tw, TILE, TILE).transpose(0, 2, 1, 3).reshape(th * TILE, tw * TILE)
     return out[:H, :W]
 
@@ -76,8 +90,28 @@ class TiledUNet:
     if bad.any(): raise ValueError(f"tile coords {coords[bad].tolist()} outside the {th}x{tw} tile grid of a {H}x{W} image")
     if not len(coords): return np.zeros((0, TILE, TILE), np.uint8)
     r, c = coords[:, 0], coords[:, 1]
+    if self.halo: out = self._infer(self._halo_tiles(image, r, c, mean, std))
+    else: out = self._infer(self._plain_tiles(image, r, c, mean, std))
+    for i in np.flatnonzero(((r + 1) * TILE > H) | ((c + 1) * TILE > W)): out[i, H - r[i] * TILE:], out[i, :, W - c[i] * TILE:] = 0, 0
+    return out
+
+  def _halo_tiles(self, image: np.ndarray, r: np.ndarray, c: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """(K,3,S,S) normalised squares of side S = 32 + 2*halo centred on the tiles, padded past the image as mask() pads."""
+    H, W = image.shape[:2]
+    h = self.halo
+    S = TILE + 2 * h
+    x = np.empty((len(r), S, S, 3), np.float32)
+    x[:] = self._pad_value(mean, std)
+    for i, (y0, x0) in enumerate(zip(r * TILE - h, c * TILE - h)):
+      ya, yb, xa, xb = max(0, y0), min(H, y0 + S), max(0, x0), min(W, x0 + S)
+      x[i, ya - y0:yb - y0, xa - x0:xb - x0] = normalise(image[ya:yb, xa:xb], mean, std)  # elementwise: mask()'s values
+    return x.transpose(0, 3, 1, 2)
+
+  def _plain_tiles(self, image: np.ndarray, r: np.ndarray, c: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """(K,3,32,32) normalised tiles; pixels past the image as mask() pads them."""
+    H, W = image.shape[:2]
     # whole tiles come in one gather from a strided (rows, cols, 32, 32, 3) view; the few ragged edge tiles one by one
-    raw = np.zeros((len(coords), TILE, TILE, 3), np.uint8)
+    raw = np.zeros((len(r), TILE, TILE, 3), np.uint8)
     whole = ((r + 1) * TILE <= H) & ((c + 1) * TILE <= W)
     if whole.any():
       s0, s1, s2 = image.strides
@@ -90,9 +124,7 @@ class TiledUNet:
     tiles = normalise(raw, mean, std)  # elementwise, so the same float32 values as normalising the image, then cutting
     if not self.pad_raw:  # bundled: padding past the image is 0 after normalising (published: normalised raw black, as it is)
       for i in edge: tiles[i, H - r[i] * TILE:], tiles[i, :, W - c[i] * TILE:] = 0, 0
-    out = self._infer(tiles.transpose(0, 3, 1, 2))
-    for i in edge: out[i, H - r[i] * TILE:], out[i, :, W - c[i] * TILE:] = 0, 0
-    return out
+    return tiles.transpose(0, 3, 1, 2)
 
 
 class ViTRunner:

@@ -35,6 +35,12 @@ class UNetConfig:
     if min(self.in_chan, self.mid_chan, self.out_chan, self.depth, self.width) < 1: raise ValueError(f"UNet sizes must be >= 1, got {self}")
 
 
+def check_halo(halo: int, cfg: UNetConfig) -> None:
+  """A halo is >= 0 and a multiple of 2**depth (the haloed input side must pool down evenly)."""
+  if not isinstance(halo, int) or halo < 0 or halo % 2**cfg.depth:
+    raise ValueError(f"UNet halo must be an int >= 0 and a multiple of 2**depth = {2**cfg.depth}, got {halo!r}")
+
+
 def groups_for(channels: int) -> int:
   # the published model uses channels/16 groups; small configs fall back to fewer groups that divide
   g = max(1, channels // 16)
@@ -78,12 +84,16 @@ class AttentionGate:
 
 class UNet:
   """depth encoder levels of `width` residual blocks each, channels mid_chan * 2**level; a middle at
-  mid_chan * 2**depth; a mirrored decoder. Input (B,in_chan,H,W) with H,W multiples of 2**depth.
+  mid_chan * 2**depth; a mirrored decoder. Input (B,in_chan,H,W) with H,W multiples of 2**depth; output (B,out_chan,H,W),
+  or with halo > 0 the centre (B,out_chan,H-2*halo,W-2*halo): the input is a tile with `halo` px of context on every
+  side, and only the tile is predicted (an option beside the sizes: UNetConfig and the named configs stay the model
+  contract's tile-only UNet; the checkpoint metadata records a halo where there is one, models.checkpoint).
   UNet(cfg) or UNet(mid_chan=8, ...) (fields of UNetConfig over its defaults); seed draws the initial weights."""
-  def __init__(self, cfg: UNetConfig | None = None, /, seed: int = 0, **sizes: Any):
+  def __init__(self, cfg: UNetConfig | None = None, /, seed: int = 0, halo: int = 0, **sizes: Any):
     cfg = replace(cfg or UNetConfig(arch=type(self).__name__), **sizes)
     if cfg.arch != type(self).__name__: raise ValueError(f"a {cfg.arch} config for a {type(self).__name__}")
-    self.cfg, self.attention = cfg, cfg.arch == "AttentionUNet"
+    check_halo(halo, cfg)
+    self.cfg, self.attention, self.halo = cfg, cfg.arch == "AttentionUNet", int(halo)
     rng = np.random.default_rng(seed)
     ch = [cfg.mid_chan * 2**i for i in range(cfg.depth + 1)]
     def stage(cin: int, cout: int) -> list: return [ResBlock(cin, cout, rng)] + [ResBlock(cout, cout, rng) for _ in range(cfg.width - 1)]
@@ -99,7 +109,9 @@ class UNet:
       self.attention_blocks = [AttentionGate(ch[lvl], ch[lvl], max(1, ch[lvl] // 2), rng) for lvl in range(cfg.depth - 1, -1, -1)]
 
   @property
-  def config(self) -> dict: return asdict(self.cfg)  # what the checkpoint metadata holds
+  def config(self) -> dict:
+    """What the checkpoint metadata holds: the config's fields, and "halo" only where there is one (a plain UNet's is as it always was)."""
+    return {**asdict(self.cfg), **({"halo": self.halo} if self.halo else {})}
 
   def __call__(self, x: Tensor) -> Tensor:
     skips = []
@@ -109,7 +121,8 @@ class UNet:
       skip = skips[-1 - i]
       if self.attention: skip = self.attention_blocks[i](x, skip)
       x = skip.cat(x, dim=1).sequential(c)
-    return x
+    # with a halo the input is the tile plus `halo` px of context on every side; only the tile is predicted
+    return x[:, :, self.halo:x.shape[2] - self.halo, self.halo:x.shape[3] - self.halo] if self.halo else x
 
 
 class AttentionUNet(UNet):

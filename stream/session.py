@@ -59,13 +59,26 @@ def reusable_tiles(prev: SessionState, minimap: np.ndarray, shift: tuple[int, in
   return keep
 
 
+def grow_tiles(a: np.ndarray, reach: int, outside: bool) -> np.ndarray:
+  """bool tile grid: True where a is True within `reach` tiles (rows and columns; past the grid a counts as `outside`).
+  reach 0 returns a as it is."""
+  if reach <= 0: return a
+  R, C = a.shape
+  p = np.pad(a, reach, constant_values=outside)
+  out = np.zeros_like(a)
+  for dy in range(2 * reach + 1):
+    for dx in range(2 * reach + 1): out |= p[dy:dy + R, dx:dx + C]
+  return out
+
+
 def update_mask(unet, prev: SessionState | None, minimap: np.ndarray, origin: np.ndarray, incremental: bool = True,
                 stats: tuple[np.ndarray, np.ndarray] | None = None, per_request: bool = False) -> tuple[SessionState, int]:
   """Run the UNet (a models.tiled.TiledUNet) on what changed since `prev`; returns the new state and
   the number of tiles computed. Without prev the statistics come from `stats` or this minimap. With
   per_request the statistics are this minimap's, zero-padded to whole tiles (the published input), and
   tiles are reused only while they stay bit-identical. The state also records which tiles' mask changed
-  (for update_clean), whatever the UNet reused."""
+  (for update_clean), whatever the UNet reused. A UNet with a halo (unet.halo px of context per tile) has a tile
+  recomputed when any tile within its reach changed, and takes the shared black-tile mask only amid black tiles."""
   minimap = np.ascontiguousarray(minimap)
   origin = np.asarray(origin, np.int64).reshape(2).copy()
   same_stats = prev is not None
@@ -80,19 +93,26 @@ def update_mask(unet, prev: SessionState | None, minimap: np.ndarray, origin: np
   view = full.reshape(R, TILE, C, TILE).transpose(0, 2, 1, 3)  # (R, C, 32, 32) tiles of full
   todo = np.ones((R, C), bool)
   shift = alignment(prev, minimap, origin) if prev is not None else None
+  # a UNet with a halo (models.tiled) reads `halo` px around each tile: a tile is redone when anything within that reach changed
+  reach = -(-int(getattr(unet, "halo", 0)) // TILE)  # in whole tiles
   if prev is not None and shift is not None:
-    if incremental and same_stats: todo = ~reusable_tiles(prev, minimap, shift)
+    if incremental and same_stats: todo = grow_tiles(~reusable_tiles(prev, minimap, shift), reach, False)
     ph, pw = prev.mask.shape
     full[shift[0]:shift[0] + ph, shift[1]:shift[1] + pw] = prev.mask
     before = view[todo]  # the previous mask where tiles are recomputed: what tells update_clean where the mask changed
   # the canvas grows by whole strips that are mostly unrevealed black: one UNet pass serves every black tile
   blank = prev.blank if prev is not None and same_stats else None
-  black = ~tile_any(minimap) & todo
+  lit = tile_any(minimap)
+  pad_raw = bool(getattr(unet, "pad_raw", False))
   # padded after normalising: a ragged edge tile is no black tile
-  if not getattr(unet, "pad_raw", False): black[h // TILE:], black[:, w // TILE:] = False, False
+  if not pad_raw: lit[h // TILE:], lit[:, w // TILE:] = True, True
   # (raw padding is black too: on the published path a ragged edge tile with nothing revealed is a black tile)
+  # with a halo a black tile also needs black all around it (past the grid: black only on the published path)
+  black = ~grow_tiles(lit, reach, not pad_raw) & todo
   if black.any():
-    if blank is None: blank = np.asarray(unet.tiles(np.zeros((TILE, TILE, 3), np.uint8), np.zeros((1, 2), np.int64), stats), np.uint8)[0]
+    if blank is None:  # a black tile amid black tiles: the middle of a (2 * reach + 1)-tile black square
+      side = (2 * reach + 1) * TILE
+      blank = np.asarray(unet.tiles(np.zeros((side, side, 3), np.uint8), np.full((1, 2), reach, np.int64), stats), np.uint8)[0]
     view[black] = blank
   coords = np.argwhere(todo & ~black).astype(np.int64)
   if len(coords): view[coords[:, 0], coords[:, 1]] = np.asarray(unet.tiles(minimap, coords, stats), np.uint8)

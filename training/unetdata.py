@@ -1,5 +1,6 @@
 """UNet training data: 32 px patch pairs sampled from the auto_crop_50/mask_50 groups, normalised per
-the model contract (each channel by its crop's mean/std, poemap.fidelity.normalise) and augmented.
+the model contract (each channel by its crop's mean/std, poemap.fidelity.normalise) and augmented; for a UNet
+with a halo, the patch's image with that much context around it (sample_halo_patches).
 """
 from __future__ import annotations
 
@@ -64,8 +65,19 @@ def sample_patches(crops: list[Crop], n: int, rng: np.random.Generator, patch: i
   """n patches: (x float32 (n,3,patch,patch) normalised, y int32 (n,patch,patch)). A fraction line_frac
   is centred near a random line pixel (lines are a few % of pixels; uniform sampling would mostly show
   background), the rest lies anywhere."""
-  x = np.empty((n, 3, patch, patch), np.float32)
+  x, y, _ = sample_halo_patches(crops, n, rng, 0, patch, line_frac)
+  return x, y
+
+
+def sample_halo_patches(crops: list[Crop], n: int, rng: np.random.Generator, halo: int, patch: int = 32,
+                        line_frac: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """sample_patches for a UNet with a halo (models.unet.UNetConfig.halo): the patch is drawn as there, and x is the
+  (patch + 2*halo) square centred on it, 0 (the tiled runner's padding after normalising) where it reaches past the
+  crop; y is the patch's labels only. Returns (x (n,3,S,S), y (n,patch,patch), inside bool (n,S,S): not padding)."""
+  S = patch + 2 * halo
+  x = np.zeros((n, 3, S, S), np.float32)
   y = np.empty((n, patch, patch), np.int32)
+  inside = np.zeros((n, S, S), bool)
   for i, ci in enumerate(rng.integers(0, len(crops), n)):
     c = crops[ci]
     H, W = c.mask.shape
@@ -74,25 +86,35 @@ def sample_patches(crops: list[Crop], n: int, rng: np.random.Generator, patch: i
       cy, cx = c.lines[rng.integers(len(c.lines))]
       y0, x0 = int(np.clip(cy - rng.integers(patch), 0, H - patch)), int(np.clip(cx - rng.integers(patch), 0, W - patch))
     else: y0, x0 = int(rng.integers(H - patch + 1)), int(rng.integers(W - patch + 1))
-    x[i] = normalise(c.image[y0:y0 + patch, x0:x0 + patch], c.mean, c.std).transpose(2, 0, 1)
+    ya, yb, xa, xb = max(0, y0 - halo), min(H, y0 + patch + halo), max(0, x0 - halo), min(W, x0 + patch + halo)
+    oy, ox = ya - (y0 - halo), xa - (x0 - halo)
+    x[i, :, oy:oy + yb - ya, ox:ox + xb - xa] = normalise(c.image[ya:yb, xa:xb], c.mean, c.std).transpose(2, 0, 1)
+    inside[i, oy:oy + yb - ya, ox:ox + xb - xa] = True
     y[i] = c.mask[y0:y0 + patch, x0:x0 + patch]
-  return x, y
+  return x, y, inside
 
 
-def augment(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, noise: float = 0.1, jitter: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+def augment(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, noise: float = 0.1, jitter: float = 0.1,
+            inside: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
   """Random flips and 90° rotations (same on image and mask), per-patch colour jitter and pixel noise.
   Jitter is a per-channel gain/offset in normalised space: in raw space it would cancel out exactly in the
   per-image normalisation, while what really varies at inference is the image statistics (the server keeps
-  them fixed for a session as the minimap grows)."""
+  them fixed for a session as the minimap grows). x may be larger than y (a haloed patch, centred on y's):
+  both turn about their centres. inside (sample_halo_patches) marks real pixels: the padding stays 0, as at inference."""
   x, y = x.copy(), y.copy()
   n = len(x)
+  pad = None if inside is None else ~inside
   for i in range(n):
     k, flip = int(rng.integers(4)), bool(rng.integers(2))
     xi, yi = np.rot90(x[i], k, axes=(1, 2)), np.rot90(y[i], k)
     if flip: xi, yi = xi[:, :, ::-1], yi[:, ::-1]
     x[i], y[i] = xi, yi
+    if pad is not None:
+      pi = np.rot90(pad[i], k)
+      pad[i] = pi[:, ::-1] if flip else pi
   if jitter: x = x * rng.uniform(1 - jitter, 1 + jitter, (n, 3, 1, 1)).astype(np.float32) + rng.normal(0, jitter, (n, 3, 1, 1)).astype(np.float32)
   if noise: x = x + rng.normal(0, noise, x.shape).astype(np.float32)
+  if pad is not None: x = np.where(pad[:, None], np.float32(0), x)
   return x.astype(np.float32), y
 
 
