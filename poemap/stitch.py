@@ -180,7 +180,6 @@ FLAT_DROP, FLAT_MAX = 0.03, 2.0  # refinement: agreement within this share of it
 # may reach this far (px) from it; farther, a straight line leaves the shift along it unknown
 STRONG, STRONG_CONFIRMED = 0.5, 300  # ... unless the frames agree on it this well, on this many ½-scale line pixels
 CELL_AGREE, CELL_MIN_PIXELS, CELL_MIN_FLOOR = 0.2, 40, 25  # and in each ninth of the frame that holds this many, this share
-LAST_WEIGHT = 1 / 3  # what one of the last frame's (not yet persistent) line pixels counts for there
 BLANK = 0.04       # of the frame height: half-side of the square around the player icon ignored
 FOLLOW_LONG = 2 * MIN_LONG  # ½-scale px of long line runs a refused frame needs to begin a second canvas
 MERGE_REACH = 1      # frame sides: how far from the last placed frame the second canvas's first frame is looked for
@@ -783,19 +782,21 @@ class MinimapCanvas:
     if n >= CANVAS_MIN_PIXELS * a and kappa(float(np.count_nonzero(sub[pers])), n) < (STRICT_AGREE if strict else CANVAS_AGREE):
       return _refuse('canvas: persistent lines missing') or False
     # a strict check counts the last frame's long lines too: after the player walked on behind a
-    # panel, what the canvas knows under the new frame is mostly what the last frame revealed
-    if strict:
+    # panel, what the canvas knows under the new frame is mostly what the last frame revealed. Where the persistent
+    # lines are enough on their own (and agree, above), they vouch: the last frame's new lines are where spell effects
+    # are too, strokes in the lines' colours that the next frame never shows
+    if strict and n < STRICT_MIN_PIXELS * a:
       both = pers | last
       nb = int(np.count_nonzero(both))
       if nb < STRICT_MIN_PIXELS * a or kappa(float(np.count_nonzero(sub[both])), nb) < STRICT_AGREE:
         return _refuse('canvas: too little to vouch') or False
-    # ... and everywhere: a panel or a dialog hides the lines of a whole region, a fire only a spot
-    # (the last frame's lines count for less: a fire or an effect there hides them as well as a panel)
-    ys, xs = np.nonzero(pers | last)
+    # ... and everywhere: a panel or a dialog hides the lines of a whole region, a fire only a spot. Judged on the
+    # persistent lines alone: a region of the last frame's new lines that the frame misses is as likely spell strokes
+    # (cast around the player, where the fog lifts and a panel covers the screen too) as a panel
+    ys, xs = np.nonzero(pers)
     cell = (ys * 3 // pers.shape[0]) * 3 + xs * 3 // pers.shape[1]
     tot, hit = np.bincount(cell, minlength=9), np.bincount(cell, weights=sub[ys, xs], minlength=9)
-    vote = np.bincount(cell, weights=np.where(pers[ys, xs], 1.0, LAST_WEIGHT), minlength=9)
-    if all(kappa(hit[i], tot[i]) >= CELL_AGREE for i in range(9) if vote[i] >= max(CELL_MIN_FLOOR, CELL_MIN_PIXELS * a)): return True
+    if all(kappa(hit[i], tot[i]) >= CELL_AGREE for i in range(9) if tot[i] >= max(CELL_MIN_FLOOR, CELL_MIN_PIXELS * a)): return True
     return _refuse('canvas: a region of its lines missing') or False
 
   def _relocate(self, feats: _Features) -> tuple[float, float, float, float, float] | None:

@@ -96,6 +96,14 @@ def test_a_canvas_that_knows_one_frame_of_spells_never_relocates_far():
   assert_never_misplaced(1112, 30)
 
 
+def test_spell_strokes_in_the_last_frame_do_not_refuse_the_right_place():
+  # stress seed 1105 (spells): the strokes fill the last frame's new lines, and the next frame never shows them; the
+  # canvas check, asking every ninth of the frame to show the last frame's lines, refused every frame after the entrance
+  oks, errs = stitched(make_session(1105 % 9, 1105, 30, look=random_look(1105), interruptions=3))
+  assert sum(oks) >= 20 and errs[-1] <= 2.0, (sum(oks), errs[-1])
+  assert not [(t + 1, e) for t, (ok, e) in enumerate(zip(oks, errs)) if ok and e > 2.0]
+
+
 def test_a_pair_that_locks_a_few_px_off_is_not_taken_when_the_canvas_disagrees():
   # stress seed 7017 (multicolour, parallax 5.8): frames 2 and 3 agree best 9 px off the truth, at
   # both scales, and every later frame stitched consistently from there; the canvas's persistent
