@@ -357,6 +357,8 @@ WORLD_SWITCH = 0.7   # ... and it is taken for the map when it explains its pixe
 TWIN_MIN, TWIN_MAX, TWIN_SCORE = 32, 0.5, 0.5  # ½-scale px, of the surface side, of the best's score: see _pick
 RIVAL_LONG = 0.8     # a candidate with this share of the best's long runs is its rival, however few the most has
 LONGER = 1.1         # ... or, explained by the same pixels, refused when it confirms this many times more long runs
+MORE_LONG = 1.5      # a shift elsewhere confirming this many times the best's long runs is its rival whatever the scores
+# (on the tuning seeds' 1646 right pairs the most is 1.74, and but two lie below 0.97; a spells pair 377 px off: 1.89)
 
 
 REFUSALS: list[str] = []  # why the latest refusals happened, newest last (for debugging)
@@ -492,6 +494,11 @@ def _pick(r: np.ndarray, verify, need: int, limit: tuple[float, float], min_conf
   rival = max((c.e.score for c in found if (abs(c.sy - best.sy) > 8 or abs(c.sx - best.sx) > 8) and not _world_of(best, c)
                and (id(c) in kept or c.e.long >= RIVAL_LONG * best.e.long)), default=0.0)
   if best.e.score < DISTINCT * rival: return _refuse(f'best {best.e.score:.2f} rival {rival:.2f}')
+  # the score is a share of the reference's lines in the overlap: on a small overlap two spell strokes that happen to
+  # fit score high. A shift elsewhere that confirms clearly more long runs outright (a larger overlap, its share diluted
+  # by strokes that the other frame never shows) leaves the best a guess
+  more = max((c.e.long for c in found if (abs(c.sy - best.sy) > 8 or abs(c.sx - best.sx) > 8) and not _world_of(best, c)), default=0.0)
+  if more > MORE_LONG * max(0.0, best.e.long): return _refuse(f'long runs {more:.0f} elsewhere, best {best.e.long:.0f}')
   # the aperture problem beyond the peaks: lines that fit as well some px off in some direction
   # (straight edges, text, a panel's frame) don't pin the shift
   ap = max(verify(best.sy + oy, best.sx + ox).score for oy, ox in APERTURE) if aperture else 0.0
@@ -506,6 +513,9 @@ def _translation(a: _Features, b: _Features, min_confidence: float) -> tuple[flo
   scale (see _refine)."""
   if a.spectrum is None or b.spectrum is None: return None
   if a.ui or b.ui: return _refuse('a window or panel edge on the screen')
+  # map lines are long runs and stay revealed: a frame without one (the overlay toggled off, lines torn to fragments)
+  # offers only the world's texture to align, and the world's shift is no more the map's than any other
+  if np.count_nonzero(b.long_on) < MIN_LONG: return _refuse('no long line runs in the frame')
   r = _correlate(a.spectrum, b.spectrum)
   h, w = r.shape
   # an entrance frame may hold few lines; demand most of them rather than a fixed count, or the
