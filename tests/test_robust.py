@@ -233,3 +233,11 @@ def test_a_frame_without_a_long_line_run_is_aligned_to_nothing():
   # stress seed 7721 (sea, parallax 1.7; a report seed looked at after its run), frames 12 -> 13: the overlay map is
   # off in frame 13, and the sea's glints, moving 1.7 times as fast as the player, fitted at 0.44
   assert_right_or_refused(7721, 13, frames=30)
+
+
+def test_a_node_of_a_tiled_ground_just_short_of_the_map_shift_is_no_shift():
+  # stress seed 7827 (multicolour, faint lines; the final report seed of session 8, looked at after its run), frames
+  # 0 -> 1: a node of the ground's lattice 25 px short of the map's shift agreed at 0.42 and the whole session was
+  # placed from it; the map's shift, its longer copy on the same ray (so taken for the world's), confirms 1.7 times the
+  # long runs, which a world's texture never does
+  assert_right_or_refused(7827, 1, frames=30)
