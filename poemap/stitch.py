@@ -335,8 +335,8 @@ def _unit(c: np.ndarray) -> np.ndarray:
   hold (re, im) of each row's frequencies 1.. (W-1)//2; column 0 (and W-1 when W is even) holds the real frequencies 0
   (and W/2), packed the same way down the column: row 0 (and H-1 when H is even) real, rows 1, 2 | 3, 4 | ... (re, im)."""
   H, W = c.shape
-  p: np.ndarray = cv2.mulSpectrums(c, c, 0, _scratch(c.shape, 1, c.dtype), conjB=True)  # |z|² in each re place, 0 in each im place;
-  # the real elements squared
+  # |z|² in each re place, 0 in each im place; the real elements squared
+  p: np.ndarray = cv2.mulSpectrums(c, c, 0, _scratch(c.shape, 1, c.dtype), conjB=True)
   p[:, 2:W - 1 + W % 2:2] = p[:, 1:W - 1 + W % 2:2]
   for j in ((0, W - 1) if W % 2 == 0 else (0,)): p[2:H - 1 + H % 2:2, j] = p[1:H - 1 + H % 2:2, j]
   cv2.sqrt(p, dst=p)
