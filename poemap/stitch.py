@@ -425,8 +425,8 @@ def _world_of(a: Candidate, b: Candidate) -> bool:
   return 1 / RAY[1] <= k <= 1 / RAY[0] and float(np.abs(v - k * u).max()) <= 3 and not _same_evidence(a, b)
 
 
-def _pick(r: np.ndarray, verify, need: int, limit: tuple[float, float], min_confidence: float,
-          min_share: float = MIN_SHARE, aperture: bool = True, peaks: int = CANDIDATES) -> tuple[float, float, float, float] | None:
+def _pick(r: np.ndarray, verify, need: int, limit: tuple[float, float], min_confidence: float, min_share: float = MIN_SHARE,
+          aperture: bool = True, peaks: int = CANDIDATES, pair: bool = True) -> tuple[float, float, float, float] | None:
   """The player's movement (dy, dx) in ½-scale pixels, sub-pixel, its confidence and how many
   line pixels confirm it beyond chance: the strongest correlation peaks, each verified against the
   line pixels (a peak from the world, from monsters or from noise fails that), the best kept only
@@ -495,11 +495,12 @@ def _pick(r: np.ndarray, verify, need: int, limit: tuple[float, float], min_conf
   rival = max((c.e.score for c in found if (abs(c.sy - best.sy) > 8 or abs(c.sx - best.sx) > 8) and not _world_of(best, c)
                and (id(c) in kept or c.e.long >= RIVAL_LONG * best.e.long)), default=0.0)
   if best.e.score < DISTINCT * rival: return _refuse(f'best {best.e.score:.2f} rival {rival:.2f}')
-  # the score is a share of the reference's lines in the overlap: on a small overlap two spell strokes that happen to
-  # fit score high. A shift elsewhere that confirms clearly more long runs outright (a larger overlap, its share diluted
-  # by strokes that the other frame never shows) leaves the best a guess. So does a longer copy of the best: the world's
-  # texture is fragments, and one with more long runs is the map beyond a lattice node of a repeating ground
-  more = max((c.e.long for c in found if abs(c.sy - best.sy) > 8 or abs(c.sx - best.sx) > 8), default=0.0)
+  # between two frames (`pair`) the score is a share of the reference's lines in the overlap: on a small overlap two
+  # spell strokes that happen to fit score high. A shift elsewhere that confirms clearly more long runs outright (a
+  # larger overlap, its share diluted by strokes that the other frame never shows) leaves the best a guess. So does a
+  # longer copy of the best: the world's texture is fragments, and one with more long runs is the map beyond a lattice
+  # node of a repeating ground. (In a canvas crop each shift lays the frame over other lines, as many as lie there)
+  more = max((c.e.long for c in found if abs(c.sy - best.sy) > 8 or abs(c.sx - best.sx) > 8), default=0.0) if pair else 0.0
   if more > MORE_LONG * max(0.0, best.e.long): return _refuse(f'long runs {more:.0f} elsewhere, best {best.e.long:.0f}')
   # the aperture problem beyond the peaks: lines that fit as well some px off in some direction
   # (straight edges, text, a panel's frame) don't pin the shift
@@ -846,7 +847,8 @@ class MinimapCanvas:
     # the crop holds far more lines than the frame can show, so no share of them is asked for;
     # the canvas check (add) then asks the frame to show what the canvas knows is under it
     t = _pick(r, lambda sy, sx: _verify(pts, feats.near, feats.chance, sy + oy, sx + ox), RELOCATE_NEED, limit,
-              self._min_confidence() if k < RELOCATE_MAX else max(self._min_confidence(), WIDE_CONFIDENCE), min_share=0.0, aperture=False)
+              self._min_confidence() if k < RELOCATE_MAX else max(self._min_confidence(), WIDE_CONFIDENCE), min_share=0.0, aperture=False,
+              pair=False)
     if t is None: return None
     last = self._memo('last', crop(self.image, tl[0], tl[1], h, w), _full_on)  # the canvas where the last frame lies
     return _refined(last, feats.full_on, t)
@@ -903,7 +905,7 @@ class MinimapCanvas:
     sref, pts = self._memo('merge', ref, lambda a: (_spectrum(a.astype(np.float32) * win), _points(a)))
     r = _correlate(sref, _spectrum(moved * win))
     t = _pick(r, lambda sy, sx: _verify(pts, near, chance, sy + ry, sx + rx, seen), MERGE_NEED, (ry, rx), MERGE_CONFIDENCE, min_share=0.0,
-              peaks=MERGE_CANDIDATES)
+              peaks=MERGE_CANDIDATES, pair=False)
     if t is None or t[3] < MERGE_CONFIRMED: return None
     # refined at full scale like a pair, over the box where both canvases hold captures; the full-scale line pixels
     # only where the line canvases have lines (recomputed from the RGB canvas, seams between pasted frames would
