@@ -148,7 +148,15 @@ def unet_vs_filter(unet_mask, roots: list | str | os.PathLike | None = None, max
     m = load_npz_data(mp)
     pairs += [(load_npz_data(p), m) for p in crops[:max_crops]]
     fam_of += [fam] * len(crops[:max_crops])
-  predictors = {"unet": unet_mask, "unet_cleaned": lambda im: clean_sparse_pixels(unet_mask(im)), "color_filter": None, **(others or {})}
+  def once(f):  # each network's mask of a crop is computed once, for the pooled and the per-family rows (pairs keeps the crops alive)
+    masks: dict[int, np.ndarray] = {}
+    def g(im: np.ndarray) -> np.ndarray:
+      if id(im) not in masks: masks[id(im)] = f(im)
+      return masks[id(im)]
+    return g
+  unet_once = once(unet_mask)
+  predictors = {"unet": unet_once, "unet_cleaned": once(lambda im: clean_sparse_pixels(unet_once(im))), "color_filter": None,
+                **{k: once(f) for k, f in (others or {}).items()}}
   def scores(ps: list) -> dict: return {k: line_f1(ps, f) if f is not None else line_f1(ps) for k, f in predictors.items()}
   out = {"groups": len(groups), "crops": len(pairs), **scores(pairs)}
   if any(fam_of):
