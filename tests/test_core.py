@@ -1,5 +1,6 @@
 """The numpy core: stitching, tokens, embeddings, fog of war. Contract numbers from docs/DESIGN.md, "The contract"."""
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -47,7 +48,6 @@ def test_shifted_crop_translation_within_half_pixel(dy, dx):
 def test_work_arrays_never_leak_between_frames_or_threads():
   """The line filters reuse per-thread work arrays (a fresh frame-sized array costs page faults): what one frame's
   features keep must not change when the next frame is computed, nor when another thread computes at once."""
-  from concurrent.futures import ThreadPoolExecutor
   frames = [crop(WORLD, 700 + 37 * i, 800 - 23 * i) for i in range(6)]
   def snapshot(f):
     return {k: np.array(getattr(f, k), copy=True) for k in ("lines", "weight", "near", "spectrum", "full_on")}
