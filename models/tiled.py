@@ -2,7 +2,7 @@
 
 Every tile is computed independently with the same kernels, so computing a subset of tiles gives
 bit-identical results to the same tiles of a full pass: the server recomputes only changed tiles.
-A UNet with a halo (models.unet.UNetConfig.halo) reads each tile with `halo` px of context on every side,
+A UNet with a halo (models.unet.UNet(cfg, halo=H)) reads each tile with `halo` px of context on every side,
 cut from the normalised image padded as the tile path pads it (0 after normalising, or normalised black on
 the published path); a tile's result then depends on its haloed square, which is what must be unchanged for
 the server to reuse it (stream.session).
@@ -68,11 +68,9 @@ class TiledUNet:
     x = np.empty((th * TILE + 2 * h, tw * TILE + 2 * h, 3), np.float32)
     x[:] = self._pad_value(mean, std)
     x[h:h + H, h:h + W] = normalise(image, mean, std)
-    if h:  # overlapping (tile + 2*halo) squares on the 32 px grid, as a strided view of the padded image
-      S, (s0, s1, s2) = TILE + 2 * h, x.strides
-      view = np.lib.stride_tricks.as_strided(x, (th, tw, 3, S, S), (TILE * s0, TILE * s1, s2, s0, s1), writeable=False)
-      tiles = view.reshape(-1, 3, S, S)
-    else: tiles = x.reshape(th, TILE, tw, TILE, 3).transpose(0, 2, 4, 1, 3).reshape(-1, 3, TILE, TILE)
+    # the (tile + 2*halo) squares on the 32 px grid (overlapping with a halo), as a strided view of the padded image
+    S, (s0, s1, s2) = TILE + 2 * h, x.strides
+    tiles = np.lib.stride_tricks.as_strided(x, (th, tw, 3, S, S), (TILE * s0, TILE * s1, s2, s0, s1), writeable=False).reshape(-1, 3, S, S)
     out = self._infer(tiles).reshape(th, tw, TILE, TILE).transpose(0, 2, 1, 3).reshape(th * TILE, tw * TILE)
     return out[:H, :W]
 

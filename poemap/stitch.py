@@ -200,6 +200,7 @@ class _Features:
     self.ui = screen_edge(small)
     self.on = self.lines > 0
     self.long_on = self.weight == 255  # line pixels in long runs (a subset of on, see _lines): what the canvas checks trust of a frame
+    self.long = int(np.count_nonzero(self.long_on))  # how many: the map evidence the frame offers
     self.near = cv2.dilate(self.on.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
     self.chance = float(np.count_nonzero(self.near)) / self.near.size
     self.points = _points(self.on, self.weight)
@@ -246,7 +247,7 @@ def long_line_pixels(frame: np.ndarray) -> int:
   """How many of a capture frame's ½-scale line pixels lie in long runs (full weight): the map
   evidence it offers. A frame with fewer than MIN_LONG can't pin a shift, so an entrance frame like
   that leaves the next frame unplaceable."""
-  return int(np.count_nonzero(_Features(_check_frame(frame)).long_on))
+  return _Features(_check_frame(frame)).long
 
 
 VERIFY_POINTS = 4000  # line pixels of the reference sampled to verify a candidate shift
@@ -518,7 +519,7 @@ def _translation(a: _Features, b: _Features, min_confidence: float) -> tuple[flo
   if a.ui or b.ui: return _refuse('a window or panel edge on the screen')
   # map lines are long runs and stay revealed: a frame without one (the overlay toggled off, lines torn to fragments)
   # offers only the world's texture to align, and the world's shift is no more the map's than any other
-  if np.count_nonzero(b.long_on) < MIN_LONG: return _refuse('no long line runs in the frame')
+  if b.long < MIN_LONG: return _refuse('no long line runs in the frame')
   r = _correlate(a.spectrum, b.spectrum)
   h, w = r.shape
   # an entrance frame may hold few lines; demand most of them rather than a fixed count, or the
@@ -858,7 +859,7 @@ class MinimapCanvas:
     leaves frames that stitch among themselves: the refused frames build a second canvas of their
     own, and when it has grown to overlap what this canvas knows clearly enough, it is merged in
     (True: the frame is placed after all). Until then nothing here changes."""
-    if not self.follow or feats.ui or int(np.count_nonzero(feats.long_on)) < FOLLOW_LONG: return False
+    if not self.follow or feats.ui or feats.long < FOLLOW_LONG: return False
     sec = self._second
     if sec is not None and sec._add(f, feats):
       # a world texture moving nearly with the map shows again elsewhere in the other canvas

@@ -1,4 +1,4 @@
-"""A UNet with a halo (models.unet.UNetConfig.halo): it reads each 32 px tile with `halo` px of context on every side
+"""A UNet with a halo (models.unet.UNet(cfg, halo=H)): it reads each 32 px tile with `halo` px of context on every side
 and predicts the tile only. Whole-image tiled inference must equal the network run by hand on each haloed crop, the
 server's incremental update (stream.session) must equal a full pass when a change lies in a tile's halo but not in
 the tile, a checkpoint must rebuild its halo from the file alone, and train_unet.py must train one."""

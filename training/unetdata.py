@@ -71,7 +71,7 @@ def sample_patches(crops: list[Crop], n: int, rng: np.random.Generator, patch: i
 
 def sample_halo_patches(crops: list[Crop], n: int, rng: np.random.Generator, halo: int, patch: int = 32,
                         line_frac: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-  """sample_patches for a UNet with a halo (models.unet.UNetConfig.halo): the patch is drawn as there, and x is the
+  """sample_patches for a UNet with a halo (models.unet.UNet(cfg, halo=H)): the patch is drawn as there, and x is the
   (patch + 2*halo) square centred on it, 0 (the tiled runner's padding after normalising) where it reaches past the
   crop; y is the patch's labels only. Returns (x (n,3,S,S), y (n,patch,patch), inside bool (n,S,S): not padding)."""
   S = patch + 2 * halo
