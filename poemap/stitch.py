@@ -61,11 +61,11 @@ def _blueness(frame: np.ndarray, dst: np.ndarray | None = None) -> np.ndarray:
   """uint8 (H, W): how much bluer than its red and green a pixel is, B - (R + G) / 2, saturated at
   0. Every overlay colour of the game's blue-purple family blends into the ground as a rise of
   this, whatever the ground's colour."""
-  # extractChannel: faster than a transposing copy, and at 1200x1200 several times faster than cv2.split (ten than
-  # cv2.transform); red and green into work arrays, the result over blue
+  # cv2.split into given arrays (red and green work arrays, the result over blue): several times faster than
+  # extractChannel per channel or split's own fresh arrays (page faults), ten than cv2.transform
   hw = frame.shape[:2]
-  r, g = (cv2.extractChannel(frame, i, dst=_scratch(hw, i)) for i in range(2))
-  b = cv2.extractChannel(frame, 2, dst=dst)
+  r, g, b = _scratch(hw, 0), _scratch(hw, 1), np.empty(hw, np.uint8) if dst is None else dst
+  cv2.split(frame, [r, g, b])
   return cv2.subtract(b, cv2.addWeighted(r, 0.5, g, 0.5, 0, dst=r), dst=b)
 
 
@@ -91,22 +91,17 @@ def _lines(frame: np.ndarray, blank: tuple[int, int] | None, blank_radius: int =
   p99 = next((v for v in range(top) if np.float32(th.size - np.count_nonzero(th > v)) >= need), top)
   level = int(np.clip(LEVEL_GAIN * p99, LINE_LEVEL_MIN, LINE_LEVEL))
   on = cv2.threshold(th, level, 1, cv2.THRESH_BINARY, dst=_scratch(hw, 5))[1]  # th > level, 0/1
-  line = on.view(bool)
-  n, labels = cv2.connectedComponents(on, labels=_scratch(hw, 0, np.int32), connectivity=8)
-  # each component's area and extent (the longer side of its box) from its pixels' labels: several times faster than
-  # connectedComponentsWithStats (and flatnonzero of bools several times faster than of uint8)
-  idx = np.flatnonzero(line)
-  lab: np.ndarray = labels.ravel()[idx]
-  lo, hi = np.full((2, n), 1 << 30), np.zeros((2, n), np.int64)
-  for i, c in enumerate(np.divmod(idx, on.shape[1])):
-    np.minimum.at(lo[i], lab, c)
-    np.maximum.at(hi[i], lab, c)
-  ext = (hi - lo).max(0) + 1
-  keep = (np.bincount(lab, minlength=n) >= MIN_AREA) & (ext >= MIN_EXTENT)
+  # each component's area and extent (the longer side of its box) from the labelling's stats: the per-pixel arrays that
+  # computing them from the labels took (indices, coordinates, labels) cost more than the stats, and their pages more.
+  # Any labelling gives the same components (only their numbers differ); Grana's is the fastest one with stats here
+  n, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(on, 8, cv2.CV_32S, cv2.CCL_GRANA, labels=_scratch(hw, 0, np.int32))
+  ext = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]).astype(np.int64)
+  keep = (stats[:, cv2.CC_STAT_AREA] >= MIN_AREA) & (ext >= MIN_EXTENT)
   keep[0] = False
   # every component has an extent >= 1 and so a kept one a weight > 0: one lookup says both what is kept and its weight
-  wt = np.zeros(on.shape, np.uint8)
-  wt.ravel()[idx] = np.where(keep, np.minimum(255, ext * 255 // FULL_EXTENT), 0).astype(np.uint8)[lab]
+  # (label 0, the background, weighs 0; every label is < n, so clipping changes none: only faster)
+  wt: np.ndarray = np.empty(on.shape, np.uint8)
+  np.take(np.where(keep, np.minimum(255, ext * 255 // FULL_EXTENT), 0).astype(np.uint8), np.asarray(labels), out=wt, mode='clip')
   return cv2.bitwise_and(th, th, mask=wt), wt
 
 
@@ -253,13 +248,23 @@ def long_line_pixels(frame: np.ndarray) -> int:
 VERIFY_POINTS = 4000  # line pixels of the reference sampled to verify a candidate shift
 
 
+NONZERO_BAND = 1 << 16  # elements of a 2-D array _nonzero looks at at once
+
+
 def _nonzero(a: np.ndarray, limit: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
   """np.nonzero of a 2-D array, in the same (row-major) order (the flat indices split is several times faster), and the
   stride of the even subsample of at most `limit` of them that it returns instead with a limit."""
-  at = np.flatnonzero(a)
-  step = 1 if limit is None else max(1, -(-len(at) // limit))
-  ys, xs = np.divmod(at[::step], a.shape[1])
-  return ys, xs, step
+  step = 1 if limit is None else max(1, -(-int(np.count_nonzero(a)) // limit))
+  # band by band of rows: all of a frame's indices at once (and a copy of a view) are arrays large enough to cost their
+  # pages afresh each time. A band's indices are subsampled where the stride falls in it
+  rows, seen, ys, xs = max(1, NONZERO_BAND // max(1, a.shape[1])), 0, [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+  for r0 in range(0, a.shape[0], rows):
+    at = np.flatnonzero(a[r0:r0 + rows])
+    y, x = np.divmod(at[(-seen) % step::step], a.shape[1])
+    seen += len(at)
+    ys.append(y + r0)
+    xs.append(x)
+  return np.concatenate(ys), np.concatenate(xs), step
 
 
 def _points(on: np.ndarray, weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
@@ -347,7 +352,9 @@ def _unit(c: np.ndarray) -> np.ndarray:
 
 def _correlate(sa: np.ndarray, sb: np.ndarray) -> np.ndarray:
   """Phase correlation surface of two equal-size spectra (see _spectrum): peaks where b's content moved to."""
-  return cv2.idft(_unit(cv2.mulSpectrums(sb, sa, 0, _scratch(sa.shape, 2, sa.dtype), conjB=True)), flags=cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT)
+  # a work array too: the surface is only searched for peaks, never kept
+  return cv2.idft(_unit(cv2.mulSpectrums(sb, sa, 0, _scratch(sa.shape, 2, sa.dtype), conjB=True)), _scratch(sa.shape, 4, sa.dtype),
+                  flags=cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT)
 
 
 MIN_SHARE = 0.2    # of the reference's line pixels that must lie in the overlap: fewer can't outvote the rest
@@ -569,10 +576,11 @@ def _refine(a_on: np.ndarray, b_on: np.ndarray, dy: float, dx: float) -> tuple[f
   if len(ys) < MIN_LINE_PIXELS: return dy, dx, np.inf  # (a subsample holds over REFINE_POINTS / 2 of them)
   n = 2 * R + 1
   # counts[u, v]: a's line pixels (y, x) with b_on[y + u + cy, x + v + cx] (b's cut from (cy, cx)), looked up at flat
-  # indices (one index array, not two), a row of offsets at a time (small arrays: no fresh pages to fault in)
+  # indices (one index array, not two), a row of offsets at a time, in work arrays (each row's fresh ones faulted in pages)
   W, flat = b_on.shape[1], np.ascontiguousarray(b_on).ravel()
-  at = ((ys + cy) * W + xs + cx)[:, None] + np.arange(n)
-  counts = np.array([flat[at + u * W].sum(0, dtype=np.int64) for u in range(n)], np.float64)
+  at0, at, hit = (_scratch((REFINE_POINTS, n), i, t)[:len(ys)] for i, t in ((0, np.int64), (1, np.int64), (0, bool)))
+  np.add(((ys + cy) * W + xs + cx)[:, None], np.arange(n), out=at0)
+  counts = np.array([np.take(flat, np.add(at0, u * W, out=at), out=hit, mode='wrap').sum(0, dtype=np.int64) for u in range(n)], np.float64)
   pu, pv, spread = _count_peak(counts)
   # a pixel q sits at q - (d - i) + R in the b cut, so offset u means d = i + R - u
   return (iy + R - pu, ix + R - pv, spread) if np.isfinite(spread) else (dy, dx, spread)
