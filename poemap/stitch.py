@@ -229,7 +229,13 @@ def _full_on(frame: np.ndarray, half_on: np.ndarray | None = None) -> np.ndarray
   hp = cv2.subtract(m, cv2.blur(m, (9, 9), dst=_scratch((h, w), 0)), dst=m)
   cv2.threshold(hp, LINE_LEVEL_MIN, 1, cv2.THRESH_BINARY, dst=hp)
   near = cv2.dilate(half_on.view(np.uint8), np.ones((3, 3), np.uint8), dst=_scratch(half_on.shape, 0))
-  return cv2.bitwise_and(hp, cv2.resize(near, (w, h), dst=_scratch((h, w), 1), interpolation=cv2.INTER_NEAREST), dst=hp).view(bool)
+  if h % 2 or w % 2 or near.shape != (h // 2, w // 2):  # its nearest upscale doesn't double every pixel
+    return cv2.bitwise_and(hp, cv2.resize(near, (w, h), dst=_scratch((h, w), 1), interpolation=cv2.INTER_NEAREST), dst=hp).view(bool)
+  # ANDed with near doubled across (both bytes of a uint16) and down (broadcast over each pair of rows): the same as with
+  # its 2x nearest upscale, at a sixth of the time of writing that
+  hp16 = hp.view(np.uint16).reshape(h // 2, 2, w // 2)
+  np.bitwise_and(hp16, np.multiply(near, np.uint16(257), out=_scratch(near.shape, 0, np.uint16))[:, None], out=hp16)
+  return hp.view(bool)
 
 
 def line_image(frame: np.ndarray) -> np.ndarray:
@@ -575,12 +581,13 @@ def _refine(a_on: np.ndarray, b_on: np.ndarray, dy: float, dx: float) -> tuple[f
   ys, xs, step = _nonzero(a_on[py:py + oh, px:px + ow], REFINE_POINTS)  # an even subsample bounds the cost on line-dense frames
   if len(ys) < MIN_LINE_PIXELS: return dy, dx, np.inf  # (a subsample holds over REFINE_POINTS / 2 of them)
   n = 2 * R + 1
-  # counts[u, v]: a's line pixels (y, x) with b_on[y + u + cy, x + v + cx] (b's cut from (cy, cx)), looked up at flat
-  # indices (one index array, not two), a row of offsets at a time, in work arrays (each row's fresh ones faulted in pages)
-  W, flat = b_on.shape[1], np.ascontiguousarray(b_on).ravel()
-  at0, at, hit = (_scratch((REFINE_POINTS, n), i, t)[:len(ys)] for i, t in ((0, np.int64), (1, np.int64), (0, bool)))
-  np.add(((ys + cy) * W + xs + cx)[:, None], np.arange(n), out=at0)
-  counts = np.array([np.take(flat, np.add(at0, u * W, out=at), out=hit, mode='wrap').sum(0, dtype=np.int64) for u in range(n)], np.float64)
+  # counts[u, v]: a's line pixels (y, x) with b_on[y + u + cy, x + v + cx] (b's cut from (cy, cx)): each pixel's n x n
+  # patch of b gathered at once through a strided view of b's pixels (a patch by the flat index of its top left), summed
+  # over the pixels (one small gather instead of a row of offsets at a time: a third of the time)
+  W, flat = b_on.shape[1], np.ascontiguousarray(b_on).ravel().view(np.uint8)
+  patches = np.lib.stride_tricks.as_strided(flat, (flat.size - (n - 1) * (W + 1), n, n), (1, W, 1), writeable=False)
+  got = patches[(ys + cy) * W + xs + cx].reshape(len(ys), n * n)
+  counts = np.asarray(cv2.reduce(got, 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S)).reshape(n, n).astype(np.float64)
   pu, pv, spread = _count_peak(counts)
   # a pixel q sits at q - (d - i) + R in the b cut, so offset u means d = i + R - u
   return (iy + R - pu, ix + R - pv, spread) if np.isfinite(spread) else (dy, dx, spread)
