@@ -43,6 +43,7 @@ FULL_WEIGHT = 0.99
 MIN_LONG = 40     # ½-scale px of full-weight line confirmed beyond chance that a shift needs
 LONG_SHARE = 0.5  # ... and at least this share of the most that any candidate shift confirms
 MIN_AREA, MIN_EXTENT = 10, 7  # ½-scale px: a line-pixel component smaller than this is a speck, not a line
+DENSE = 0.1  # share of a frame's pixels over the line level beyond which its components are measured by their stats
 
 
 _SCRATCH = threading.local()
@@ -91,17 +92,32 @@ def _lines(frame: np.ndarray, blank: tuple[int, int] | None, blank_radius: int =
   p99 = next((v for v in range(top) if np.float32(th.size - np.count_nonzero(th > v)) >= need), top)
   level = int(np.clip(LEVEL_GAIN * p99, LINE_LEVEL_MIN, LINE_LEVEL))
   on = cv2.threshold(th, level, 1, cv2.THRESH_BINARY, dst=_scratch(hw, 5))[1]  # th > level, 0/1
-  # each component's area and extent (the longer side of its box) from the labelling's stats: the per-pixel arrays that
-  # computing them from the labels took (indices, coordinates, labels) cost more than the stats, and their pages more.
-  # Any labelling gives the same components (only their numbers differ); Grana's is the fastest one with stats here
-  n, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(on, 8, cv2.CV_32S, cv2.CCL_GRANA, labels=_scratch(hw, 0, np.int32))
-  ext = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]).astype(np.int64)
-  keep = (stats[:, cv2.CC_STAT_AREA] >= MIN_AREA) & (ext >= MIN_EXTENT)
-  keep[0] = False
-  # every component has an extent >= 1 and so a kept one a weight > 0: one lookup says both what is kept and its weight
-  # (label 0, the background, weighs 0; every label is < n, so clipping changes none: only faster)
-  wt: np.ndarray = np.empty(on.shape, np.uint8)
-  np.take(np.where(keep, np.minimum(255, ext * 255 // FULL_EXTENT), 0).astype(np.uint8), np.asarray(labels), out=wt, mode='clip')
+  # each component's area and extent (the longer side of its box) say its weight (every component has an extent >= 1
+  # and so a kept one a weight > 0: one lookup by label says both what is kept and its weight)
+  def weights(area: np.ndarray, ext: np.ndarray) -> np.ndarray:
+    keep = (area >= MIN_AREA) & (ext >= MIN_EXTENT)
+    keep[0] = False
+    return np.where(keep, np.minimum(255, ext * 255 // FULL_EXTENT), 0).astype(np.uint8)
+  if cv2.countNonZero(on) > DENSE * on.size:
+    # a busy ground's many specks: the labelling's stats, and the lookup over all the labels (each < n: clipping changes
+    # none), beat per-pixel arrays of indices, coordinates and labels (and their fresh pages). Any labelling gives the
+    # same components (only their numbers differ); Grana's is the fastest one with stats
+    n, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(on, 8, cv2.CV_32S, cv2.CCL_GRANA, labels=_scratch(hw, 0, np.int32))
+    lut = weights(stats[:, cv2.CC_STAT_AREA], np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]).astype(np.int64))
+    wt: np.ndarray = np.empty(on.shape, np.uint8)
+    np.take(lut, np.asarray(labels), out=wt, mode='clip')
+  else:
+    # few: from their pixels' labels, several times faster than the stats (and flatnonzero of bools several times faster
+    # than of uint8)
+    n, labels = cv2.connectedComponents(on, labels=_scratch(hw, 0, np.int32), connectivity=8)
+    idx = np.flatnonzero(on.view(bool))
+    lab: np.ndarray = labels.ravel()[idx]
+    lo, hi = np.full((2, n), 1 << 30), np.zeros((2, n), np.int64)
+    for i, c in enumerate(np.divmod(idx, on.shape[1])):
+      np.minimum.at(lo[i], lab, c)
+      np.maximum.at(hi[i], lab, c)
+    wt = np.zeros(on.shape, np.uint8)
+    wt.ravel()[idx] = weights(np.bincount(lab, minlength=n), (hi - lo).max(0) + 1)[lab]
   return cv2.bitwise_and(th, th, mask=wt), wt
 
 
