@@ -65,8 +65,7 @@ def _blueness(frame: np.ndarray, dst: np.ndarray | None = None) -> np.ndarray:
   # cv2.split into given arrays (red and green work arrays, the result over blue): several times faster than
   # extractChannel per channel or split's own fresh arrays (page faults), ten than cv2.transform
   hw = frame.shape[:2]
-  r, g, b = _scratch(hw, 0), _scratch(hw, 1), np.empty(hw, np.uint8) if dst is None else dst
-  cv2.split(frame, [r, g, b])
+  r, g, b = cv2.split(frame, [_scratch(hw, 0), _scratch(hw, 1), np.empty(hw, np.uint8) if dst is None else dst])
   return cv2.subtract(b, cv2.addWeighted(r, 0.5, g, 0.5, 0, dst=r), dst=b)
 
 
@@ -373,8 +372,8 @@ def _unit(c: np.ndarray) -> np.ndarray:
 
 
 def _correlate(sa: np.ndarray, sb: np.ndarray) -> np.ndarray:
-  """Phase correlation surface of two equal-size spectra (see _spectrum): peaks where b's content moved to."""
-  # a work array too: the surface is only searched for peaks, never kept
+  """Phase correlation surface of two equal-size spectra (see _spectrum): peaks where b's content moved to. A work array
+  (only searched for peaks, never kept): valid until the next correlation of that size in the thread."""
   return cv2.idft(_unit(cv2.mulSpectrums(sb, sa, 0, _scratch(sa.shape, 2, sa.dtype), conjB=True)), _scratch(sa.shape, 4, sa.dtype),
                   flags=cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT)
 
