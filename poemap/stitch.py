@@ -384,6 +384,8 @@ SAME_EVIDENCE = 0.5  # two shifts whose confirmed pixels overlap this much expla
 WORLD_RIVAL = 0.12   # a shorter shift on the ray with this score may be the map under a faster world
 WORLD_SWITCH = 0.7   # ... and it is taken for the map when it explains its pixels this well relative to the best
 TWIN_MIN, TWIN_MAX, TWIN_SCORE = 32, 0.5, 0.5  # ½-scale px, of the surface side, of the best's score: see _pick
+# of the line pixels a shift needs: a canvas crop's twins and their mirrors may lie over this much less of it (see _pick)
+TWIN_NEED = 0.5
 RIVAL_LONG = 0.8     # a candidate with this share of the best's long runs is its rival, however few the most has
 LONGER = 1.1         # ... or, explained by the same pixels, refused when it confirms this many times more long runs
 MORE_LONG = 1.5      # a shift elsewhere confirming this many times the best's long runs is its rival whatever the scores
@@ -461,7 +463,8 @@ def _pick(r: np.ndarray, verify, need: int, limit: tuple[float, float], min_conf
   line pixels (a peak from the world, from monsters or from noise fails that), the best kept only
   if it clearly beats the others and is not the world's movement (see below)."""
   h, w = r.shape
-  cands = []
+  cands: list[Candidate] = []
+  small: list[Candidate] = []  # in a canvas crop, shifts over too little of the reference to be the answer: twins only
   for py, px in _peaks(r, peaks):
     # a peak is b's content displacement modulo the surface size, and the player moved the
     # opposite way; both aliases are checked and verification tells them apart
@@ -474,6 +477,7 @@ def _pick(r: np.ndarray, verify, need: int, limit: tuple[float, float], min_conf
         if e.n >= need and e.share >= min_share and e.score * e.n >= MIN_CONFIRMED and \
            (e.n >= MIN_LINE_PIXELS or (e.score >= SPARSE_CONFIDENCE and e.share >= SPARSE_SHARE)):
           cands.append(Candidate(sy, sx, e))
+        elif not pair and e.n >= TWIN_NEED * need: small.append(Candidate(sy, sx, e))
   if not cands: return _refuse('no candidate')
   # map lines are long runs: a shift that confirms far fewer of them than another candidate does is
   # a texture's fit (grain, ripples, a busy ground scoring well by its many short fragments), neither
@@ -498,11 +502,15 @@ def _pick(r: np.ndarray, verify, need: int, limit: tuple[float, float], min_conf
     return _refuse(f'world along the lines: ray long {ray.e.long:.0f} best {best.e.long:.0f}')
   # a ground texture that repeats (tiled) fits at a lattice of shifts: a best with twins on both sides of it, as far
   # and about as good, is a node of that lattice, whatever the map does
-  twins = [c for c in found if TWIN_MIN <= max(abs(c.sy - best.sy), abs(c.sx - best.sx)) <= TWIN_MAX * max(h, w)
+  # against a canvas crop (not `pair`), the best may lie over the edge of what the canvas knows, and its twins
+  # over less of it still: a second canvas's world texture, tiled like the one the canvas saw once, fits the canvas's
+  # texture at a node whose twins cover 110-150 px, not the 160 a merge needs (two wrong merges on fresh seeds)
+  twin_need = need if pair else TWIN_NEED * need
+  twins = [c for c in found + small if TWIN_MIN <= max(abs(c.sy - best.sy), abs(c.sx - best.sx)) <= TWIN_MAX * max(h, w)
            and c.e.score >= TWIN_SCORE * best.e.score]
   for c in twins:
     m = verify(2 * best.sy - c.sy, 2 * best.sx - c.sx)  # the mirror of the twin through the best
-    if m.n >= need and m.score >= TWIN_SCORE * best.e.score:
+    if m.n >= twin_need and m.score >= TWIN_SCORE * best.e.score:
       return _refuse(f'a repeating texture: twins {c.sy - best.sy, c.sx - best.sx} on both sides of the best')
   # transient strokes just like map lines (spell effects) leave most of a frame's line pixels
   # unconfirmed even at the true shift; many confirmed ones still pin it at a lower share
