@@ -670,6 +670,14 @@ def shrink_with_origin(image: np.ndarray, origin) -> tuple[np.ndarray, np.ndarra
   return small, (np.floor(o).astype(np.int64) // 2)
 
 
+def _stretches(on: np.ndarray) -> np.ndarray:
+  """bool: the pixels of a line map's components that are no speck (at least MIN_AREA px and MIN_EXTENT long), a copy."""
+  n, labels, stats, _ = cv2.connectedComponentsWithStats(on.view(np.uint8), connectivity=8)
+  keep = (stats[:, cv2.CC_STAT_AREA] >= MIN_AREA) & (np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]) >= MIN_EXTENT)
+  keep[0] = False
+  return keep[labels]
+
+
 class MinimapCanvas:
   """The minimap revealed so far, stitched from capture squares centred on the player.
 
@@ -814,7 +822,9 @@ class MinimapCanvas:
     H, W = self.hits.shape
     y0, x0, y1, x1 = max(0, ly), max(0, lx), min(H, ly + h // 2), min(W, lx + w // 2)
     if y1 <= y0 or x1 <= x0: return not strict
-    pers = self._persistent(y0, y1, x0, x1)
+    # persistent stretches only: strokes (spells, the world) crossing the same canvas pixels in two frames leave specks
+    # that are "persistent" too, and a region of them that the next frame lacks would pass for a panel's
+    pers = _stretches(self._persistent(y0, y1, x0, x1))
     # the last frame's long lines: not persistent yet where they were just revealed, around the
     # player, which is where a panel or a dialog covers the screen
     py, px = (self._rounded() // 2).tolist()
