@@ -170,6 +170,7 @@ LOW_SHARE, LOW_CONFIRMED = 0.5, 600  # below the confidence asked for, down to t
 MIN_SPARSE, SPARSE_CONFIDENCE, SPARSE_SHARE = 40, 0.8, 0.8  # ... there are MIN_SPARSE of them and nearly all agree
 APERTURE_DISTINCT = 1.2  # how much better than 12 px off the chosen shift must explain the lines
 APERTURE = [(dy, dx) for dy, dx in ((12, 0), (0, 12), (8, 8), (8, -8)) for dy, dx in ((dy, dx), (-dy, -dx))]  # ½-scale px
+APERTURE_REACH = max(max(abs(dy), abs(dx)) for dy, dx in APERTURE)  # ½-scale px: how far from the best the aperture check looks
 CANDIDATES = 12    # correlation peaks verified per frame pair
 RELOCATE, RELOCATE_MAX = 3, 5  # crop side, in frame sides, that a lost frame is searched for in the canvas
 RELOCATE_NEED = 2 * MIN_LINE_PIXELS  # canvas line pixels under the frame that a relocation needs
@@ -520,10 +521,15 @@ def _pick(r: np.ndarray, verify, need: int, limit: tuple[float, float], min_conf
   # the world's longer copy of the best is no rival. Nor is a texture's fit with far fewer long runs, unless the best
   # has barely more of them: a world texture that repeats (a tiled ground) fits at every period, and the fit the
   # long-run share let through is one of many as good
+  # a rival within the aperture's reach explained by the same pixels is the peak's own shoulder (thick lines, a wall
+  # along the move): the aperture check judges that, and as it does (APERTURE_DISTINCT) wherever it runs
   kept = {id(c) for c in cands}
-  rival = max((c.e.score for c in found if (abs(c.sy - best.sy) > 8 or abs(c.sx - best.sx) > 8) and not _world_of(best, c)
-               and (id(c) in kept or c.e.long >= RIVAL_LONG * best.e.long)), default=0.0)
-  if best.e.score < DISTINCT * rival: return _refuse(f'best {best.e.score:.2f} rival {rival:.2f}')
+  def demand(c: Candidate) -> float:  # how many times better than c the best must explain the lines
+    near = max(abs(c.sy - best.sy), abs(c.sx - best.sx)) <= APERTURE_REACH and _same_evidence(best, c)
+    return APERTURE_DISTINCT if aperture and near else DISTINCT
+  rival = max((c for c in found if (abs(c.sy - best.sy) > 8 or abs(c.sx - best.sx) > 8) and not _world_of(best, c)
+               and (id(c) in kept or c.e.long >= RIVAL_LONG * best.e.long)), key=lambda c: demand(c) * c.e.score, default=None)
+  if rival is not None and best.e.score < demand(rival) * rival.e.score: return _refuse(f'best {best.e.score:.2f} rival {rival.e.score:.2f}')
   # between two frames (`pair`) the score is a share of the reference's lines in the overlap: on a small overlap two
   # spell strokes that happen to fit score high. A shift elsewhere that confirms clearly more long runs outright (a
   # larger overlap, its share diluted by strokes that the other frame never shows) leaves the best a guess. So does a

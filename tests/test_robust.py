@@ -41,6 +41,16 @@ def assert_right_or_refused(seed: int, t: int, frames: int | None = None) -> Non
   assert found is None or float(np.abs(np.array(found[:2]) - truth).max()) <= 2.0, (found, truth)
 
 
+def assert_found(seed: int, t: int, frames: int = 30) -> None:
+  """find_translation on frames t-1 -> t of the stress suite's `frames`-long session for `seed`: within 1 px."""
+  s = make_session(seed % 9, seed, frames, look=random_look(seed), interruptions=3)
+  k = CAPTURE_SIDE / s["frames"].shape[1]
+  a, b = (to_pipeline_scale(f) for f in s["frames"][t - 1:t + 1])
+  found = find_translation(a, b)
+  truth = (s["positions"][t] - s["positions"][t - 1]) * k
+  assert found is not None and float(np.abs(np.array(found[:2]) - truth).max()) <= 1.0, (found, truth)
+
+
 def assert_never_misplaced(seed: int, frames: int) -> None:
   """The stress suite's session for `seed` (its first `frames` frames) through the canvas: no accepted frame > 2 px off."""
   oks, errs = stitched(make_session(seed % 9, seed, frames, look=random_look(seed), interruptions=3))
@@ -249,3 +259,12 @@ def test_a_relocation_is_not_refused_for_long_runs_that_other_canvas_lines_confi
   # crop each shift lays the frame over other lines, and a line-dense place confirms more of them (1.96 times here)
   oks, errs = stitched(make_session(7916 % 9, 7916, 30, look=random_look(7916), interruptions=3))
   assert errs[-1] <= 2.0 and not [(t + 1, e) for t, (ok, e) in enumerate(zip(oks, errs)) if ok and e > 2.0], errs
+
+
+def test_a_rival_on_the_peaks_shoulder_is_judged_as_the_aperture_check_judges_it():
+  # stress seed 8032 (coast; a tuning seed), frames 6 -> 7: the map's shift confirmed all of its lines, and a maximum
+  # 9 px off, explained by the same pixels (thick lines), 0.72 of them: refused as a rival 1.5 times worse asked for.
+  # On the tuning seeds ten right pairs lost so had such a rival 9-12 px off; the wrong shifts with one, at 1.21-1.45,
+  # all met another refusal (the aperture check in two of them)
+  assert_found(8032, 7)
+  assert_right_or_refused(7712, 19, frames=30)  # overlay off, a rival 12 px off at 1.27: the aperture check refuses it
