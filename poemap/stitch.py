@@ -384,6 +384,7 @@ RAY = (0.06, 0.94)  # fractions of a shift searched for a shorter one in the sam
 SAME_EVIDENCE = 0.5  # two shifts whose confirmed pixels overlap this much explain the same lines
 WORLD_RIVAL = 0.12   # a shorter shift on the ray with this score may be the map under a faster world
 WORLD_SWITCH = 0.7   # ... and it is taken for the map when it explains its pixels this well relative to the best
+TEXTURE_RAY = 0.25   # ... while a much worse one with long runs under this share of the best's and of its own confirmed px is a texture
 TWIN_MIN, TWIN_MAX, TWIN_SCORE = 32, 0.5, 0.5  # ½-scale px, of the surface side, of the best's score: see _pick
 RIVAL_LONG = 0.8     # a candidate with this share of the best's long runs is its rival, however few the most has
 LONGER = 1.1         # ... or, explained by the same pixels, refused when it confirms this many times more long runs
@@ -486,12 +487,13 @@ def _pick(r: np.ndarray, verify, need: int, limit: tuple[float, float], min_conf
   # a longer copy of the player's movement. The best shift's shorter copy on its ray, explained by
   # other pixels and about as well, is the map (the best is the world); explained by the same
   # pixels, it is a straight wall along the move (the best stands); explained by other pixels but
-  # much worse, the map may be too faint to tell: refuse.
+  # much worse, the map may be too faint to tell: refuse. Unless the copy's confirmed pixels are mostly fragments, with a
+  # small part of the best's long runs: a texture that fits on the ray by chance (ripples, grain), not a faint map
   ray = _on_ray(r, verify, best, need, min_share)
   if ray is not None and ray.e.score >= WORLD_RIVAL and not _same_evidence(ray, best):
-    if ray.e.score < max(min_confidence, WORLD_SWITCH * best.e.score):
+    if ray.e.score >= max(min_confidence, WORLD_SWITCH * best.e.score): best = ray
+    elif ray.e.long >= TEXTURE_RAY * min(best.e.long, ray.e.score * ray.e.n):
       return _refuse(f'world rival: ray {ray.e.score:.2f} best {best.e.score:.2f}')
-    best = ray
   # explained by the same pixels, the shorter copy can only confirm fewer long runs when the best is
   # the map (a wall along the move fits it, the other lines don't); confirming clearly more, its lines
   # are the map's and the best is a world texture streaked along them, moving a little faster

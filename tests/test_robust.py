@@ -268,3 +268,12 @@ def test_a_rival_on_the_peaks_shoulder_is_judged_as_the_aperture_check_judges_it
   # all met another refusal (the aperture check in two of them)
   assert_found(8032, 7)
   assert_right_or_refused(7712, 19, frames=30)  # overlay off, a rival 12 px off at 1.27: the aperture check refuses it
+
+
+def test_a_shorter_copy_on_the_ray_made_of_fragments_is_no_world_rival():
+  # stress seed 8004 (multicolour; a tuning seed), frames 21 -> 22: the map's shift (0.62, 835 long-run px) had a copy
+  # at a third of it on its ray, at 0.32 with 55 long-run px (5 % of its confirmed pixels): refused as the map under a
+  # faster world. On the tuning seeds such copies of a right shift hold at most 0.24 of the best's long runs and 0.16 of
+  # their own pixels; the wrong shift whose copy holds the least (0.42, all long runs) is refused still
+  assert_found(8004, 22)
+  assert_right_or_refused(7802, 18, frames=30)
