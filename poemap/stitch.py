@@ -540,8 +540,10 @@ def _pick(r: np.ndarray, verify, need: int, limit: tuple[float, float], min_conf
   more = max((c.e.long for c in found if abs(c.sy - best.sy) > 8 or abs(c.sx - best.sx) > 8), default=0.0) if pair else 0.0
   if more > MORE_LONG * max(0.0, best.e.long): return _refuse(f'long runs {more:.0f} elsewhere, best {best.e.long:.0f}')
   # the aperture problem beyond the peaks: lines that fit as well some px off in some direction
-  # (straight edges, text, a panel's frame) don't pin the shift
-  ap = max(verify(best.sy + oy, best.sx + ox).score for oy, ox in APERTURE) if aperture else 0.0
+  # (straight edges, text, a panel's frame) don't pin the shift. An offset explained by other pixels, with far fewer long
+  # runs, is a texture fitting nearby (water ripples, grain; a texture's fit as LONG_SHARE drops it from the candidates)
+  offs = [Candidate(best.sy + oy, best.sx + ox, verify(best.sy + oy, best.sx + ox)) for oy, ox in APERTURE] if aperture else []
+  ap = max((c.e.score for c in offs if c.e.long >= LONG_SHARE * best.e.long or _same_evidence(best, c)), default=0.0)
   if ap * APERTURE_DISTINCT > best.e.score: return _refuse(f'aperture {ap:.2f} best {best.e.score:.2f}')
   py, px = (-best.sy) % h, (-best.sx) % w
   fy, fx = _subpixel(r, py, px)
