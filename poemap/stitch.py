@@ -500,9 +500,10 @@ def _pick(r: np.ndarray, verify, need: int, limit: tuple[float, float], min_conf
   elif ray is not None and ray.e.score >= WORLD_RIVAL and ray.e.long > LONGER * max(0.0, best.e.long):
     return _refuse(f'world along the lines: ray long {ray.e.long:.0f} best {best.e.long:.0f}')
   # a ground texture that repeats (tiled) fits at a lattice of shifts: a best with twins on both sides of it, as far
-  # and about as good, is a node of that lattice, whatever the map does
+  # and about as good, is a node of that lattice, whatever the map does. Except, between two frames, the node at no move:
+  # the world moves parallax times the player's move, so a ground that stood still says the player did too
   twins = [c for c in found if TWIN_MIN <= max(abs(c.sy - best.sy), abs(c.sx - best.sx)) <= TWIN_MAX * max(h, w)
-           and c.e.score >= TWIN_SCORE * best.e.score]
+           and c.e.score >= TWIN_SCORE * best.e.score] if best.sy or best.sx or not pair else []
   for c in twins:
     m = verify(2 * best.sy - c.sy, 2 * best.sx - c.sx)  # the mirror of the twin through the best
     if m.n >= need and m.score >= TWIN_SCORE * best.e.score:

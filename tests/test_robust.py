@@ -285,3 +285,10 @@ def test_an_aperture_offset_that_a_texture_explains_does_not_refuse_the_map():
   # shift hold 0.06-0.29 of its long runs; the only wrong shift they let through is refused for long runs elsewhere
   assert_found(8039, 2)
   assert_right_or_refused(1040, 27, frames=30)
+
+
+def test_a_tiled_ground_that_stood_still_says_the_player_did():
+  # stress seed 1114 (multicolour, tiled every 512 px; a tuning seed), frames 2 -> 3: the player stood still, and the
+  # ground's lattice fitted at 0 and both sides of it. The world moves parallax times the player's move, so a ground at
+  # rest is a player at rest: on the tuning seeds a pair's best at no move was never wrong
+  assert_found(1114, 3)
