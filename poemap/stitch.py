@@ -170,6 +170,7 @@ LOW_SHARE, LOW_CONFIRMED = 0.5, 600  # below the confidence asked for, down to t
 MIN_SPARSE, SPARSE_CONFIDENCE, SPARSE_SHARE = 40, 0.8, 0.8  # ... there are MIN_SPARSE of them and nearly all agree
 APERTURE_DISTINCT = 1.2  # how much better than 12 px off the chosen shift must explain the lines
 APERTURE = [(dy, dx) for dy, dx in ((12, 0), (0, 12), (8, 8), (8, -8)) for dy, dx in ((dy, dx), (-dy, -dx))]  # ½-scale px
+APERTURE_REACH = max(max(abs(dy), abs(dx)) for dy, dx in APERTURE)  # ½-scale px: how far from the best the aperture check looks
 CANDIDATES = 12    # correlation peaks verified per frame pair
 RELOCATE, RELOCATE_MAX = 3, 5  # crop side, in frame sides, that a lost frame is searched for in the canvas
 RELOCATE_NEED = 2 * MIN_LINE_PIXELS  # canvas line pixels under the frame that a relocation needs
@@ -383,6 +384,7 @@ RAY = (0.06, 0.94)  # fractions of a shift searched for a shorter one in the sam
 SAME_EVIDENCE = 0.5  # two shifts whose confirmed pixels overlap this much explain the same lines
 WORLD_RIVAL = 0.12   # a shorter shift on the ray with this score may be the map under a faster world
 WORLD_SWITCH = 0.7   # ... and it is taken for the map when it explains its pixels this well relative to the best
+TEXTURE_RAY = 0.25   # ... while a much worse one with long runs under this share of the best's and of its own confirmed px is a texture
 TWIN_MIN, TWIN_MAX, TWIN_SCORE = 32, 0.5, 0.5  # ½-scale px, of the surface side, of the best's score: see _pick
 # of the line pixels a shift needs: a canvas crop's twins and their mirrors may lie over this much less of it (see _pick)
 TWIN_NEED = 0.5
@@ -489,25 +491,27 @@ def _pick(r: np.ndarray, verify, need: int, limit: tuple[float, float], min_conf
   # a longer copy of the player's movement. The best shift's shorter copy on its ray, explained by
   # other pixels and about as well, is the map (the best is the world); explained by the same
   # pixels, it is a straight wall along the move (the best stands); explained by other pixels but
-  # much worse, the map may be too faint to tell: refuse.
+  # much worse, the map may be too faint to tell: refuse. Unless the copy's confirmed pixels are mostly fragments, with a
+  # small part of the best's long runs: a texture that fits on the ray by chance (ripples, grain), not a faint map
   ray = _on_ray(r, verify, best, need, min_share)
   if ray is not None and ray.e.score >= WORLD_RIVAL and not _same_evidence(ray, best):
-    if ray.e.score < max(min_confidence, WORLD_SWITCH * best.e.score):
+    if ray.e.score >= max(min_confidence, WORLD_SWITCH * best.e.score): best = ray
+    elif ray.e.long >= TEXTURE_RAY * min(best.e.long, ray.e.score * ray.e.n):
       return _refuse(f'world rival: ray {ray.e.score:.2f} best {best.e.score:.2f}')
-    best = ray
   # explained by the same pixels, the shorter copy can only confirm fewer long runs when the best is
   # the map (a wall along the move fits it, the other lines don't); confirming clearly more, its lines
   # are the map's and the best is a world texture streaked along them, moving a little faster
   elif ray is not None and ray.e.score >= WORLD_RIVAL and ray.e.long > LONGER * max(0.0, best.e.long):
     return _refuse(f'world along the lines: ray long {ray.e.long:.0f} best {best.e.long:.0f}')
   # a ground texture that repeats (tiled) fits at a lattice of shifts: a best with twins on both sides of it, as far
-  # and about as good, is a node of that lattice, whatever the map does
-  # against a canvas crop (not `pair`), the best may lie over the edge of what the canvas knows, and its twins
+  # and about as good, is a node of that lattice, whatever the map does. Except, between two frames, the node at no move:
+  # the world moves parallax times the player's move, so a ground that stood still says the player did too.
+  # Against a canvas crop (not `pair`), the best may lie over the edge of what the canvas knows, and its twins
   # over less of it still: a second canvas's world texture, tiled like the one the canvas saw once, fits the canvas's
   # texture at a node whose twins cover 110-150 px, not the 160 a merge needs (two wrong merges on fresh seeds)
   twin_need = need if pair else TWIN_NEED * need
   twins = [c for c in found + small if TWIN_MIN <= max(abs(c.sy - best.sy), abs(c.sx - best.sx)) <= TWIN_MAX * max(h, w)
-           and c.e.score >= TWIN_SCORE * best.e.score]
+           and c.e.score >= TWIN_SCORE * best.e.score] if best.sy or best.sx or not pair else []
   for c in twins:
     m = verify(2 * best.sy - c.sy, 2 * best.sx - c.sx)  # the mirror of the twin through the best
     if m.n >= twin_need and m.score >= TWIN_SCORE * best.e.score:
@@ -528,10 +532,15 @@ def _pick(r: np.ndarray, verify, need: int, limit: tuple[float, float], min_conf
   # the world's longer copy of the best is no rival. Nor is a texture's fit with far fewer long runs, unless the best
   # has barely more of them: a world texture that repeats (a tiled ground) fits at every period, and the fit the
   # long-run share let through is one of many as good
+  # a rival within the aperture's reach explained by the same pixels is the peak's own shoulder (thick lines, a wall
+  # along the move): the aperture check judges that, and as it does (APERTURE_DISTINCT) wherever it runs
   kept = {id(c) for c in cands}
-  rival = max((c.e.score for c in found if (abs(c.sy - best.sy) > 8 or abs(c.sx - best.sx) > 8) and not _world_of(best, c)
-               and (id(c) in kept or c.e.long >= RIVAL_LONG * best.e.long)), default=0.0)
-  if best.e.score < DISTINCT * rival: return _refuse(f'best {best.e.score:.2f} rival {rival:.2f}')
+  def demand(c: Candidate) -> float:  # how many times better than c the best must explain the lines
+    near = max(abs(c.sy - best.sy), abs(c.sx - best.sx)) <= APERTURE_REACH and _same_evidence(best, c)
+    return APERTURE_DISTINCT if aperture and near else DISTINCT
+  rival = max((c for c in found if (abs(c.sy - best.sy) > 8 or abs(c.sx - best.sx) > 8) and not _world_of(best, c)
+               and (id(c) in kept or c.e.long >= RIVAL_LONG * best.e.long)), key=lambda c: demand(c) * c.e.score, default=None)
+  if rival is not None and best.e.score < demand(rival) * rival.e.score: return _refuse(f'best {best.e.score:.2f} rival {rival.e.score:.2f}')
   # between two frames (`pair`) the score is a share of the reference's lines in the overlap: on a small overlap two
   # spell strokes that happen to fit score high. A shift elsewhere that confirms clearly more long runs outright (a
   # larger overlap, its share diluted by strokes that the other frame never shows) leaves the best a guess. So does a
@@ -540,8 +549,10 @@ def _pick(r: np.ndarray, verify, need: int, limit: tuple[float, float], min_conf
   more = max((c.e.long for c in found if abs(c.sy - best.sy) > 8 or abs(c.sx - best.sx) > 8), default=0.0) if pair else 0.0
   if more > MORE_LONG * max(0.0, best.e.long): return _refuse(f'long runs {more:.0f} elsewhere, best {best.e.long:.0f}')
   # the aperture problem beyond the peaks: lines that fit as well some px off in some direction
-  # (straight edges, text, a panel's frame) don't pin the shift
-  ap = max(verify(best.sy + oy, best.sx + ox).score for oy, ox in APERTURE) if aperture else 0.0
+  # (straight edges, text, a panel's frame) don't pin the shift. An offset explained by other pixels, with far fewer long
+  # runs, is a texture fitting nearby (water ripples, grain; a texture's fit as LONG_SHARE drops it from the candidates)
+  offs = [Candidate(best.sy + oy, best.sx + ox, verify(best.sy + oy, best.sx + ox)) for oy, ox in APERTURE] if aperture else []
+  ap = max((c.e.score for c in offs if c.e.long >= LONG_SHARE * best.e.long or _same_evidence(best, c)), default=0.0)
   if ap * APERTURE_DISTINCT > best.e.score: return _refuse(f'aperture {ap:.2f} best {best.e.score:.2f}')
   py, px = (-best.sy) % h, (-best.sx) % w
   fy, fx = _subpixel(r, py, px)
