@@ -591,7 +591,7 @@ def _refined(a_on: np.ndarray, b_on: np.ndarray, t: tuple[float, float, float, f
 
 REFINE = 5  # ± full-scale pixels searched around the coarse estimate (±2.5 px at ½ scale)
 REFINE_STRAY = 3.5  # full-scale px a pair's refined shift may lie from its coarse one (on the tuning seeds' 1648 kept, at
-# most 3.0; a relocation's coarse shift, picked on a canvas crop, errs more: 4.3 on tuning seed 1109, right)
+# most 3.0; a relocation after lost frames, its coarse shift picked on a canvas crop, errs more: 4.5 on tuning seed 1140, right)
 REFINE_POINTS = 3000  # line pixels of prev looked up per candidate shift
 
 
@@ -911,7 +911,11 @@ class MinimapCanvas:
               pair=False)
     if t is None: return None
     last = self._memo('last', crop(self.image, tl[0], tl[1], h, w), _full_on)  # the canvas where the last frame lies
-    return _refined(last, feats.full_on, t)
+    # right after the pair failed (no frame lost yet) the canvas where the last frame lies is that frame's capture, so
+    # the refinement compares what the pair's did and may stray as far only: a world a few px faster than the map
+    # draws both (fresh seed 8111, sea at parallax 1.3: the pair strayed 3.9 px, the relocation 3.55 and was 3.7 off;
+    # on the tuning seeds right relocations at no gap strayed at most 2.6, after a gap 4.5)
+    return _refined(last, feats.full_on, t, REFINE_STRAY if self._gap == 0 else np.inf)
 
   def _follow(self, f: np.ndarray, feats: _Features) -> bool:
     """A player who walked on behind a panel, or past where the canvas could place them, still
