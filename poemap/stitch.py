@@ -46,6 +46,13 @@ MIN_AREA, MIN_EXTENT = 10, 7  # ½-scale px: a line-pixel component smaller than
 DENSE = 0.1  # share of a frame's pixels over the line level beyond which its components are measured by their stats
 
 
+def _no_speck(area: np.ndarray, extent: np.ndarray) -> np.ndarray:
+  """bool per component label (0 = background, never kept): at least MIN_AREA px and MIN_EXTENT long."""
+  keep = (area >= MIN_AREA) & (extent >= MIN_EXTENT)
+  keep[0] = False
+  return keep
+
+
 _SCRATCH = threading.local()
 def _scratch(shape: tuple[int, ...], slot: int, dtype: Any = np.uint8) -> np.ndarray:
   """A work array, the same one each time for a (shape, slot, dtype) in a thread: a fresh array of a frame's size costs
@@ -94,9 +101,7 @@ def _lines(frame: np.ndarray, blank: tuple[int, int] | None, blank_radius: int =
   # each component's area and extent (the longer side of its box) say its weight (every component has an extent >= 1
   # and so a kept one a weight > 0: one lookup by label says both what is kept and its weight)
   def weights(area: np.ndarray, ext: np.ndarray) -> np.ndarray:
-    keep = (area >= MIN_AREA) & (ext >= MIN_EXTENT)
-    keep[0] = False
-    return np.where(keep, np.minimum(255, ext * 255 // FULL_EXTENT), 0).astype(np.uint8)
+    return np.where(_no_speck(area, ext), np.minimum(255, ext * 255 // FULL_EXTENT), 0).astype(np.uint8)
   if cv2.countNonZero(on) > DENSE * on.size:
     # a busy ground's many specks: the labelling's stats, and the lookup over all the labels (each < n: clipping changes
     # none), beat per-pixel arrays of indices, coordinates and labels (and their fresh pages). Any labelling gives the
@@ -682,11 +687,9 @@ def shrink_with_origin(image: np.ndarray, origin) -> tuple[np.ndarray, np.ndarra
 
 
 def _stretches(on: np.ndarray) -> np.ndarray:
-  """bool: the pixels of a line map's components that are no speck (at least MIN_AREA px and MIN_EXTENT long), a copy."""
+  """bool: the pixels of a line map's components that are no speck, a copy."""
   n, labels, stats, _ = cv2.connectedComponentsWithStats(on.view(np.uint8), connectivity=8)
-  keep = (stats[:, cv2.CC_STAT_AREA] >= MIN_AREA) & (np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]) >= MIN_EXTENT)
-  keep[0] = False
-  return keep[labels]
+  return _no_speck(stats[:, cv2.CC_STAT_AREA], np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]))[labels]
 
 
 class MinimapCanvas:
