@@ -543,9 +543,9 @@ def _pick(r: np.ndarray, verify, need: int, limit: tuple[float, float], min_conf
   def demand(c: Candidate) -> float:  # how many times better than c the best must explain the lines
     near = max(abs(c.sy - best.sy), abs(c.sx - best.sx)) <= APERTURE_REACH and _same_evidence(best, c)
     return APERTURE_DISTINCT if aperture and near else DISTINCT
-  rival = max((c for c in found if (abs(c.sy - best.sy) > 8 or abs(c.sx - best.sx) > 8) and not _world_of(best, c)
-               and (id(c) in kept or c.e.long >= RIVAL_LONG * best.e.long)), key=lambda c: demand(c) * c.e.score, default=None)
-  if rival is not None and best.e.score < demand(rival) * rival.e.score: return _refuse(f'best {best.e.score:.2f} rival {rival.e.score:.2f}')
+  bar, rival = max(((demand(c) * c.e.score, c.e.score) for c in found if (abs(c.sy - best.sy) > 8 or abs(c.sx - best.sx) > 8)
+                    and not _world_of(best, c) and (id(c) in kept or c.e.long >= RIVAL_LONG * best.e.long)), default=(0.0, 0.0))
+  if best.e.score < bar: return _refuse(f'best {best.e.score:.2f} rival {rival:.2f}')
   # between two frames (`pair`) the score is a share of the reference's lines in the overlap: on a small overlap two
   # spell strokes that happen to fit score high. A shift elsewhere that confirms clearly more long runs outright (a
   # larger overlap, its share diluted by strokes that the other frame never shows) leaves the best a guess. So does a
