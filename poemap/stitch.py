@@ -464,11 +464,12 @@ def _world_of(a: Candidate, b: Candidate) -> bool:
 
 
 def _pick(r: np.ndarray, verify, need: int, limit: tuple[float, float], min_confidence: float, min_share: float = MIN_SHARE,
-          aperture: bool = True, peaks: int = CANDIDATES, pair: bool = True) -> tuple[float, float, float, float] | None:
+          aperture: bool = True, peaks: int = CANDIDATES, pair: bool = True, reverse=None) -> tuple[float, float, float, float] | None:
   """The player's movement (dy, dx) in ½-scale pixels, sub-pixel, its confidence and how many
   line pixels confirm it beyond chance: the strongest correlation peaks, each verified against the
   line pixels (a peak from the world, from monsters or from noise fails that), the best kept only
-  if it clearly beats the others and is not the world's movement (see below)."""
+  if it clearly beats the others and is not the world's movement (see below). `reverse(sy, sx)` (between two frames):
+  the same shift verified the other way, the current frame's line pixels looked up in the reference."""
   h, w = r.shape
   cands: list[Candidate] = []
   small: list[Candidate] = []  # in a canvas crop, shifts over too little of the reference to be the answer: twins only
@@ -525,6 +526,11 @@ def _pick(r: np.ndarray, verify, need: int, limit: tuple[float, float], min_conf
   # unconfirmed even at the true shift; many confirmed ones still pin it at a lower share
   if best.e.score < min_confidence and not (best.e.score >= LOW_SHARE * min_confidence and best.e.score * best.e.n >= LOW_CONFIRMED):
     return _refuse(f'best {best.e.score:.2f} < {min_confidence:.2f}')
+  # ... and the strokes are transient in both frames: the current frame's lines, looked up in the reference, agree at
+  # that share too. A screen that is no minimap (the passive tree: a dense net of long lines) meets a busy frame's
+  # lines at a low share one way, and the other way at little beyond chance
+  if best.e.score < min_confidence and reverse is not None and (back := reverse(best.sy, best.sx).score) < LOW_SHARE * min_confidence:
+    return _refuse(f'low share {best.e.score:.2f}, back {back:.2f}')
   # weak agreement is what a screen that is not the map (a panel's frame, the passive tree, another
   # area) reaches by chance on a few hundred pixels; from the map it comes with many more
   if best.e.score < WEAK and best.e.score * best.e.n < WEAK_CONFIRMED:
@@ -577,7 +583,8 @@ def _translation(a: _Features, b: _Features, min_confidence: float) -> tuple[flo
   # an entrance frame may hold few lines; demand most of them rather than a fixed count, or the
   # canvas could never leave the entrance
   need = min(MIN_LINE_PIXELS, max(MIN_SPARSE, int(0.7 * np.count_nonzero(a.on))))
-  t = _pick(r, lambda sy, sx: _verify(a.points, b.near, b.chance, sy, sx), need, (MAX_SHIFT * h, MAX_SHIFT * w), min_confidence)
+  t = _pick(r, lambda sy, sx: _verify(a.points, b.near, b.chance, sy, sx), need, (MAX_SHIFT * h, MAX_SHIFT * w), min_confidence,
+            reverse=lambda sy, sx: _verify(b.points, a.near, a.chance, -sy, -sx))
   if t is None: return None
   return _refined(a.full_on, b.full_on, t, REFINE_STRAY)
 

@@ -316,3 +316,13 @@ def test_a_relocation_right_after_the_pair_failed_may_stray_no_farther_than_the_
   # refinement strayed 3.9 px to the world's slightly faster shift and was refused, then the relocation, over the same
   # capture, strayed 3.55 px and placed the frame 3.7 px off
   assert_never_misplaced(8111, 30)
+
+
+def test_a_passive_tree_that_meets_a_busy_frames_lines_at_a_low_share_is_refused():
+  # stress seed 8205 (sea, parallax 5; session 9's report seed, looked at after its run), frame 20: the passive tree's
+  # net of long lines met the sea frame's lines at 0.17 on 4294 px (the low-share path), 300 px off; the other way
+  # (the tree's lines looked up in the sea frame) it agreed at 0.09, where right pairs on the tuning seeds agree at 0.11 or more
+  s = make_session(8205 % 9, 8205, 30, look=random_look(8205), interruptions=3)
+  assert s["kinds"][20] == "tree" and not s["kinds"][19]
+  a, b = (to_pipeline_scale(f) for f in s["frames"][19:21])
+  assert find_translation(a, b) is None
