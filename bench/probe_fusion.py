@@ -2,18 +2,26 @@
 
 Replays sim sessions as the client does (MinimapCanvas, ½ scale, TileSender) through the server's own incremental
 update_mask (stream/session.py), keeps each frame's raw mask and which minimap pixels changed, and scores the raw mask
-against the sim's truth (bench_server.truth) at a few frames. Three minimap streams per session:
+against the sim's truth (bench_server.truth) at frames 9, 19, 29 and the last. Minimap streams per session (--streams):
 
   rule     the product: the canvas as the client sends it (poemap/tiles.py, only tiles where the fog can have lifted)
+  rule+k   not the product: the same, but every tile the rule took is taken from the canvas again at the next k sends
+           (a second view of what the fog just lifted, for a vote)
   canvas   the whole canvas every frame (--full-canvas in bench_server)
   repaint  not the product: every accepted frame pasted whole where the canvas placed it (what the server would see if
            the canvas repainted everything it captures): the most views a canvas could give
 
 Per session it prints the stitcher's accepted / skipped frames and its worst placement error, the UNet's F1 on the last
 frame by itself (no canvas), and per stream the single (raw) F1 and the fused F1 of each vote rule; a table per family
-and stream at the end. Views: a pixel gets a new view when its minimap value changed (or it is new).
+and stream at the end ("kept": sessions the stitcher placed at least half the frames of). Views: a pixel gets a new view
+when its minimap value changed (or it is new); son2 is the server's --fuse (stream/session.py update_fused). Records are
+cached under --cache (a session is replayed once per set of streams). docs/PERFORMANCE.md has the figures of:
 
-  PYTHONPATH=. .venv/bin/python bench/probe_fusion.py --families spells,multicolour --seeds 13000-13011 --unet UNet_synth_looks
+  PYTHONPATH=. .venv/bin/python bench/probe_fusion.py --streams rule,canvas --families spells,multicolour --seeds 13000-13015
+  PYTHONPATH=. .venv/bin/python bench/probe_fusion.py --streams rule,canvas --families coast --seeds 13000-13007
+  PYTHONPATH=. .venv/bin/python bench/probe_fusion.py --streams rule,canvas --families cave,bright,sea,fires --seeds 13000-13001
+  PYTHONPATH=. .venv/bin/python bench/probe_fusion.py --streams rule,canvas,rule+2 --families spells,multicolour --seeds 13050-13057
+  PYTHONPATH=. .venv/bin/python bench/probe_fusion.py --streams rule,canvas,rule+2 --families coast --seeds 13050-13052
 """
 from __future__ import annotations
 
@@ -41,10 +49,12 @@ from poemap.sim.render import Reveal, make_world
 from poemap.sim.layout import make_layout
 from poemap.sim.session import make_session
 from poemap.stitch import MinimapCanvas, crop, shrink_with_origin
-from poemap.tiles import FogRule, TileSender
+from poemap.contract import TILE
+from poemap.tiles import FogRule, TileSender, paste_tiles, placement
 from stream.session import update_mask
 
-STREAMS = ("rule", "canvas", "repaint")
+STREAMS = ("rule", "canvas", "repaint")  # the streams a cached record may hold, with RESEND's
+RESEND = {"rule+1": 1, "rule+2": 2}  # not the product: the send rule, each tile it took from the canvas taken again the next k sends
 
 
 def streams(session: dict) -> tuple[dict[str, list], dict]:
@@ -52,7 +62,8 @@ def streams(session: dict) -> tuple[dict[str, list], dict]:
   frames = session["frames"]
   canvas, sender = MinimapCanvas(frames[0]), TileSender(FogRule())
   mine, mine_cov, mine_org = canvas.image.copy(), canvas.covered.copy(), canvas.origin.copy()
-  out: dict[str, list] = {k: [] for k in STREAMS}
+  out: dict[str, list] = {k: [] for k in STREAMS + tuple(RESEND)}
+  resent: dict[str, tuple] = {k: (None, []) for k in RESEND}  # (last minimap sent, origin), and the recent (tiles, origin) taken
   err, acc = [], []
   for i, f in enumerate(frames):
     ok = not i or canvas.add(f)
@@ -73,6 +84,19 @@ def streams(session: dict) -> tuple[dict[str, list], dict]:
     img, origin = shrink_with_origin(canvas.image, canvas.origin)
     out["canvas"].append((img, origin))
     out["rule"].append((sender.minimap(img, origin), origin))
+    for k, n in RESEND.items():
+      last, recent = resent[k]
+      recent = [(sender.tiles, origin)] + recent[:n] if sender.tiles is not None else []  # a whole send starts afresh
+      take = None
+      if last is not None and recent:
+        take = np.zeros_like(sender.tiles)
+        for tl, org in recent:
+          d = placement((tl.shape[0] * TILE, tl.shape[1] * TILE), org, (take.shape[0] * TILE, take.shape[1] * TILE), origin)
+          if d is not None: take[d[0] // TILE:d[0] // TILE + tl.shape[0], d[1] // TILE:d[1] // TILE + tl.shape[1]] |= tl
+      sent = paste_tiles(last[0], last[1], img, origin, take) if take is not None and last is not None else None
+      sent = np.ascontiguousarray(img).copy() if sent is None else sent
+      resent[k] = ((sent, origin.copy()), recent)
+      out[k].append((sent, origin))
     out["repaint"].append((shrink_with_origin(np.where(mine_cov[..., None], mine, canvas.image), canvas.origin)[0], origin))
   return out, {"accepted": int(sum(acc)), "frames": len(frames), "max_err": max(err) if err else 0.0, "acc": acc}
 
@@ -126,8 +150,8 @@ def record(unet, name: str, fam: str, seed: int, frames: int, evals: list[int], 
     rec = {"stitch": stitch, "truth": {t: np.packbits(gts[t]) for t in evals}, "frame": confusion(fmask, frame_truth(s, frames - 1)),
            "streams": {k: replay(unet, v) for k, v in maps.items() if k in which}}
     return rec
-  full = cache / f"{name}_{fam}_{seed}_{frames}.pkl.gz"  # a record of every stream serves any subset
-  return cached(full if full.exists() else cache / f"{name}_{fam}_{seed}_{frames}_{'_'.join(which)}.pkl.gz", make)
+  full = cache / f"{name}_{fam}_{seed}_{frames}.pkl.gz"  # a record of the first three streams serves a subset of them
+  return cached(full if full.exists() and set(which) <= set(STREAMS) else cache / f"{name}_{fam}_{seed}_{frames}_{'_'.join(which)}.pkl.gz", make)
 
 
 def fuse(rec: list, evals: list[int], rules: dict) -> dict[str, dict[int, np.ndarray]]:
@@ -166,7 +190,7 @@ RULES = {
   "maj_since_k3": lambda m, H: np.where(H["since"] >= 3, 2 * H["son"] > H["since"], m),  # judge only pixels with 3+ views since
   "confirm2": lambda m, H: (H["son"] >= 2) & (2 * H["son"] > H["since"]),                 # two line views, most since the first
   "confirm2h": lambda m, H: (H["son"] >= 2) & (2 * H["son"] >= H["since"]),
-  "son2": lambda m, H: H["son"] >= 2,                                                     # any two line views
+  "son2": lambda m, H: H["son"] >= 2,  # any two line views: stream/session.py update_fused (the server's --fuse)
   "run2": lambda m, H: H["run"] >= 2,                                                     # the latest two views both line
 }
 
@@ -198,7 +222,7 @@ def main() -> None:
           tot[(fam, k, r)] += c
           if st["accepted"] < st["frames"] // 2: tot[(fam, k + "/lost", r)] += c
           else: tot[(fam, k + "/kept", r)] += c
-          if r in ("single", "confirm2"): line.append(f"{k}:{r} {scores(*c)['f1']:.3f}")
+          if r in ("single", "son2"): line.append(f"{k}:{r} {scores(*c)['f1']:.3f}")
       print(" ".join(line), flush=True)
   rules = list(RULES)
   print("family".ljust(12), "stream".ljust(13), *[r.rjust(13) for r in rules])
