@@ -35,7 +35,7 @@ from poemap.tiles import grid
 from poemap.tokens import tokenize_mask
 from poemap.usererror import UserError, run_main
 from stream.comms import DEFAULT_ADDR, MAX_HEADER_BYTES, MAX_SIDE, PROTOCOL_VERSION, Message, ProtocolError, decode, encode, is_loopback
-from stream.session import Sessions, alignment, update_clean, update_mask, update_tokens
+from stream.session import Sessions, alignment, update_clean, update_fused, update_mask, update_tokens
 
 # the published models (get_data.py --models-only) for the real Coast when present, else the bundled synthetic-Coast ones
 DEFAULT_UNET, DEFAULT_VIT = "UNet_synth", "ViT_synth"
@@ -79,13 +79,13 @@ class InferenceServer:
 
   def __init__(self, unet_model, vit_model, *, incremental: bool = True, collect: bool = False, data: str | os.PathLike | None = None,
                max_sessions: int = 16, unet_batch: int = 32, names: tuple[str, str] = ("unet", "vit"), input_path: str = BUNDLED,
-               models: str = "custom", areas=None, vit_path: str | os.PathLike | None = None, beam: int = 0):
+               models: str = "custom", areas=None, vit_path: str | os.PathLike | None = None, beam: int = 0, fuse: bool = False):
     if input_path not in INPUT_PATHS: raise ValueError(f"input_path must be one of {INPUT_PATHS}, got {input_path!r}")
     self.input_path, self.models = input_path, models
     # the published UNet's input: raw black padding and the statistics of every padded minimap (poemap.fidelity)
     self.unet, self.vit = TiledUNet(unet_model, batch=unet_batch, input_path=input_path), ViTRunner(vit_model, batch=1)
     self.num_classes = int(vit_model.config["num_classes"]) if hasattr(vit_model, "config") else None
-    self.incremental, self.collect, self.names, self.beam = incremental, collect, names, beam
+    self.incremental, self.collect, self.names, self.beam, self.fuse = incremental, collect, names, beam, fuse
     self.root = data_root(data)
     self.sessions = Sessions(max_sessions)
     self.ready = False
@@ -156,8 +156,8 @@ class InferenceServer:
 
   def pong(self) -> list[bytes]:
     return encode("pong", ready=self.ready, protocol=PROTOCOL_VERSION, unet=self.names[0], vit=self.names[1], num_classes=self.num_classes,
-                  models=self.models, areas=sorted(self.area_vits), input_path=self.input_path, incremental=self.incremental, collect=self.collect,
-                  sessions=len(self.sessions), max_sessions=self.sessions.limit)
+                  models=self.models, areas=sorted(self.area_vits), input_path=self.input_path, incremental=self.incremental, fuse=self.fuse,
+                  collect=self.collect, sessions=len(self.sessions), max_sessions=self.sessions.limit)
 
   def save_frame(self, m: Message) -> list[bytes]:
     d = self.root / "background" / "collect"
@@ -181,6 +181,7 @@ class InferenceServer:
     restarted = prev is not None and alignment(prev, minimap, origin) is None
     if restarted: prev = None
     state, computed = update_mask(self.unet, prev, minimap, origin, self.incremental, per_request=self.input_path == PUBLISHED)
+    if self.fuse: update_fused(prev, state)  # cleaning and tokens then read the fused mask (stream/session.py)
     self.sessions.put(sid, state)
     lap("unet")
     # cleaning and tokens are redone only around the tiles whose mask changed (bit for bit the full computation)
@@ -277,6 +278,8 @@ def main(argv: list[str] | None = None) -> None:
   ap.add_argument("--collect", action="store_true", default=os.environ.get("COLLECT", "") not in ("", "0"),
                   help="save every minimap, mask and tokens to <data>/train/collect (also COLLECT=1)")
   ap.add_argument("--no-incremental", dest="incremental", action="store_false", help="run the UNet on every tile of every minimap")
+  ap.add_argument("--fuse", action="store_true", help="clean and tokenize a fused mask: a pixel is a line where the UNet said so in at least "
+                  "two of its views (stream/session.py); pays with a client sending the whole canvas (--full-canvas), not with the default send rule")
   ap.add_argument("--max-sessions", type=int, default=16, help="sessions kept in memory (least recently used dropped)")
   ap.add_argument("--unet-batch", type=int, default=32,
                   help="tiles per UNet call (fixed shape for the JIT; 32 suited the ~100 tiles a frame of a whole canvas changes, the "
@@ -299,7 +302,7 @@ def main(argv: list[str] | None = None) -> None:
       input_path = auto if args.input_path == "auto" else args.input_path
       srv = InferenceServer(unet, vit, incremental=args.incremental, collect=args.collect, data=args.data, max_sessions=args.max_sessions,
                             unet_batch=args.unet_batch, names=(unet_p.stem, vit_p.stem), input_path=input_path, models=which,
-                            areas=load_areas(args.areas, args.data), vit_path=vit_p, beam=args.beam)
+                            areas=load_areas(args.areas, args.data), vit_path=vit_p, beam=args.beam, fuse=args.fuse)
       about = {"coast": "the published models, for the real Coast", "synthetic_coast": "the bundled SYNTHETIC-Coast models: they know nothing "
                "of the real game (get the published ones with `python get_data.py --models-only`)"}.get(
                  which, f"for area {which!r}" if which != "custom" else "as given")

@@ -13,6 +13,12 @@ request, computed once. That is exact: the same mask as the original server's fu
 
 The mask's tokens are poemap.tokens.mask_tokens's (sparse pixels cleaned once, then tokenized), computed
 around the changed tiles only (update_clean, update_tokens) and bit-identical to it.
+
+Optionally (update_fused, the server's --fuse) cleaning and tokens read a fused mask instead of the raw one: a
+pixel is a line where at least FUSE_VIEWS of its views had the UNet say line, a view being each distinct value the
+pixel took in the minimaps sent. Map lines persist across views, effects drawn on the capture (poemap.sim's spell
+arcs) don't; but a client that sends only where the fog can lift (poemap.tiles, the default) gives most pixels one
+view, so fusing pays only with the whole canvas sent (the client's --full-canvas; bench/probe_fusion.py has the figures).
 """
 from __future__ import annotations
 
@@ -38,6 +44,17 @@ class SessionState:
   shift: tuple[int, int] | None = None  # where the previous minimap sits in this one
   clean: np.ndarray | None = None     # clean_sparse_pixels(mask), once update_clean ran
   occupancy: np.ndarray | None = None  # poemap.tokens.patch_occupancy of clean, once update_tokens ran
+  computed: np.ndarray | None = None  # bool tile grid: the tiles update_mask recomputed (all of them without a usable previous state)
+  votes: np.ndarray | None = None     # uint8 (H, W): per pixel, how many of its views the UNet called line, once update_fused ran
+  fused: np.ndarray | None = None     # uint8 (H, W) 0/1: votes >= FUSE_VIEWS; what update_clean reads when present
+  fused_changed: np.ndarray | None = None  # bool tile grid: where fused differs from the previous state's (None: no usable previous state)
+
+  def lines(self) -> tuple[np.ndarray, np.ndarray | None]:
+    """(the mask cleaning and tokens read, the tile grid where it changed): the fused one once update_fused ran, else the raw one."""
+    return (self.mask, self.changed) if self.fused is None else (self.fused, self.fused_changed)
+
+
+FUSE_VIEWS = 2  # line views a pixel needs in the fused mask (bench/probe_fusion.py, rule son2)
 
 
 def alignment(prev: SessionState, minimap: np.ndarray, origin: np.ndarray) -> tuple[int, int] | None:
@@ -121,28 +138,58 @@ def update_mask(unet, prev: SessionState | None, minimap: np.ndarray, origin: np
   if shift is not None:
     changed = np.zeros((R, C), bool)
     changed[todo] = (before != view[todo]).any((1, 2))
-  return SessionState(minimap.copy(), origin, full[:h, :w].copy(), stats, blank, changed, shift), len(coords)
+  return SessionState(minimap.copy(), origin, full[:h, :w].copy(), stats, blank, changed, shift, computed=todo), len(coords)
+
+
+def update_fused(prev: SessionState | None, state: SessionState) -> np.ndarray:
+  """The fused mask (see the module doc), kept in state.fused with state.votes and state.fused_changed; run after update_mask
+  with the prev it was given. Only the tiles update_mask recomputed are looked at: elsewhere neither the pixels nor the
+  mask changed, so neither did the votes. A pixel whose value changed (or that is new) is a new view and adds its vote; one
+  that kept its value is the same view, whose vote the UNet may still have changed (a neighbour's context): it is replaced."""
+  h, w = state.mask.shape
+  R, C = grid(h, w)
+  def tiles(a: np.ndarray) -> np.ndarray: return a.reshape(R, TILE, C, TILE, *a.shape[2:]).swapaxes(1, 2)  # (R, C, 32, 32[, 3]) view
+  def padded(a: np.ndarray) -> np.ndarray: return np.pad(a, ((0, R * TILE - h), (0, C * TILE - w)) + ((0, 0),) * (a.ndim - 2))
+  votes, old, fused = (np.zeros((R * TILE, C * TILE), np.uint8) for _ in range(3))  # old: the previous mask
+  was = np.zeros((R * TILE, C * TILE, 3), np.int16) - 1  # the previous minimap; -1 where there was none (every value is new)
+  todo, fused_changed = np.ones((R, C), bool), None
+  if prev is not None and state.shift is not None and prev.votes is not None and prev.fused is not None and state.computed is not None:
+    (dy, dx), (ph, pw) = state.shift, prev.mask.shape
+    votes[dy:dy + ph, dx:dx + pw], old[dy:dy + ph, dx:dx + pw], fused[dy:dy + ph, dx:dx + pw] = prev.votes, prev.mask, prev.fused
+    was[dy:dy + ph, dx:dx + pw] = prev.minimap
+    todo, fused_changed = state.computed, np.zeros((R, C), bool)
+  before = tiles(fused)[todo].copy()
+  same = (tiles(was)[todo] == tiles(padded(state.minimap))[todo]).all(-1)
+  m, v, o = tiles(padded(state.mask))[todo].astype(np.int16), tiles(votes)[todo].astype(np.int16), tiles(old)[todo]
+  v = np.clip(np.where(same, v + m - o, v + m), 0, 255)  # saturating: only >= FUSE_VIEWS matters
+  tiles(votes)[todo], tiles(fused)[todo] = v, v >= FUSE_VIEWS
+  if fused_changed is not None: fused_changed[todo] = (before != tiles(fused)[todo]).any((1, 2))
+  state.votes, state.fused, state.fused_changed = votes[:h, :w].copy(), fused[:h, :w].copy(), fused_changed
+  return state.fused
 
 
 def changed_box(state: SessionState) -> tuple[tuple[int, int], tuple[int, int]] | None:
-  """((y0, y1), (x0, x1)) in pixels: the bounding box of the changed tiles grown by one tile, outside which
-  neither the cleaned mask (its 15x15 window reaches 7 px < 32) nor the token occupancy can have changed;
-  None when nothing changed."""
-  if state.changed is None: return None
-  t = np.argwhere(state.changed)
+  """((y0, y1), (x0, x1)) in pixels: the bounding box of the tiles where the mask cleaning reads (SessionState.lines)
+  changed, grown by one tile, outside which neither the cleaned mask (its 15x15 window reaches 7 px < 32) nor the token
+  occupancy can have changed; None when nothing changed."""
+  changed = state.lines()[1]
+  if changed is None: return None
+  t = np.argwhere(changed)
   if not len(t): return None
   return ((t[:, 0].min() - 1) * TILE, (t[:, 0].max() + 2) * TILE), ((t[:, 1].min() - 1) * TILE, (t[:, 1].max() + 2) * TILE)
 
 
 def update_clean(prev: SessionState | None, state: SessionState) -> np.ndarray:
-  """poemap.tokens.clean_sparse_pixels(state.mask), bit for bit, kept in state.clean: recomputed only in
-  changed_box, the rest moved over from prev (the mask there is the same, zeros outside the old image included)."""
-  if state.shift is None or prev is None or prev.clean is None: state.clean = clean_sparse_pixels(state.mask)
+  """poemap.tokens.clean_sparse_pixels of the mask (state.lines: the fused one once update_fused ran, else the raw one), bit
+  for bit, kept in state.clean: recomputed only in changed_box, the rest moved over from prev (the mask there is the same,
+  zeros outside the old image included)."""
+  mask, changed = state.lines()
+  if state.shift is None or prev is None or prev.clean is None or changed is None: state.clean = clean_sparse_pixels(mask)
   else:
-    clean = np.zeros_like(state.mask)
+    clean = np.zeros_like(mask)
     (dy, dx), (ph, pw) = state.shift, prev.clean.shape
     clean[dy:dy + ph, dx:dx + pw] = prev.clean
-    if (box := changed_box(state)) is not None: clean_sparse_box(state.mask, clean, *box)
+    if (box := changed_box(state)) is not None: clean_sparse_box(mask, clean, *box)
     state.clean = clean
   return state.clean
 
@@ -153,7 +200,7 @@ def update_tokens(prev: SessionState | None, state: SessionState, limit: int | N
   one minimap through both); the patch occupancy is kept in state.occupancy and recomputed only over changed_box.
   Run update_clean first."""
   if state.clean is None: raise ValueError("no cleaned mask in the state: run update_clean first")
-  if state.shift is None or prev is None or prev.occupancy is None: occ = patch_occupancy(state.clean, state.origin)
+  if state.shift is None or prev is None or prev.occupancy is None or state.lines()[1] is None: occ = patch_occupancy(state.clean, state.origin)
   else:
     # the patch grid is the tile grid offset by origin % 32, which a session keeps: the old grid moves by whole patches
     rows, cols = token_grid(state.clean.shape, state.origin)[2:]
