@@ -31,6 +31,7 @@ import gzip
 import json
 import pickle
 import sys
+from typing import Any
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -104,7 +105,8 @@ def streams(session: dict) -> tuple[dict[str, list], dict]:
 def frame_truth(session: dict, t: int) -> np.ndarray:
   """The sim's truth on frame t itself at ½ scale (4K looks only: frame px = 4K minimap px)."""
   layout = make_layout(int(session["layout_id"]), int(session["seed"]))
-  look = Look(**{k: tuple(x) if isinstance(x, list) else x for k, x in json.loads(str(session["look"])).items()})
+  fields: dict[str, Any] = {k: tuple(x) if isinstance(x, list) else x for k, x in json.loads(str(session["look"])).items()}
+  look = Look(**fields)
   walk, world = walk_full(layout, int(session["seed"]), len(session["frames"])), make_world(layout, int(session["seed"]), look)
   reveal = Reveal(layout.shape, world.fog_axes)
   for k in range(t + 1): reveal.visit(walk.trails[k])
@@ -208,7 +210,7 @@ def main() -> None:
   seeds = list(range(int(a), int(b) + 1)) if b else [int(s) for s in args.seeds.split(",")]
   unet = load_tiled_unet(args.unet)
   evals = [t for t in (9, 19, 29, args.frames - 1) if t < args.frames]
-  tot = collections.defaultdict(lambda: np.zeros(3, np.int64))
+  tot: collections.defaultdict[Any, np.ndarray] = collections.defaultdict(lambda: np.zeros(3, np.int64))
   for fam in args.families.split(","):
     for seed in seeds:
       rec = record(unet, args.unet, fam, seed, args.frames, evals, Path(args.cache), tuple(args.streams.split(",")))
