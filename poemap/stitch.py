@@ -524,13 +524,14 @@ def _pick(r: np.ndarray, verify, need: int, limit: tuple[float, float], min_conf
       return _refuse(f'a repeating texture: twins {c.sy - best.sy, c.sx - best.sx} on both sides of the best')
   # transient strokes just like map lines (spell effects) leave most of a frame's line pixels
   # unconfirmed even at the true shift; many confirmed ones still pin it at a lower share
-  if best.e.score < min_confidence and not (best.e.score >= LOW_SHARE * min_confidence and best.e.score * best.e.n >= LOW_CONFIRMED):
-    return _refuse(f'best {best.e.score:.2f} < {min_confidence:.2f}')
   # ... and the strokes are transient in both frames: the current frame's lines, looked up in the reference, agree at
   # that share too. A screen that is no minimap (the passive tree: a dense net of long lines) meets a busy frame's
   # lines at a low share one way, and the other way at little beyond chance
-  if best.e.score < min_confidence and reverse is not None and (back := reverse(best.sy, best.sx).score) < LOW_SHARE * min_confidence:
-    return _refuse(f'low share {best.e.score:.2f}, back {back:.2f}')
+  if best.e.score < min_confidence:
+    if not (best.e.score >= LOW_SHARE * min_confidence and best.e.score * best.e.n >= LOW_CONFIRMED):
+      return _refuse(f'best {best.e.score:.2f} < {min_confidence:.2f}')
+    if reverse is not None and (back := reverse(best.sy, best.sx).score) < LOW_SHARE * min_confidence:
+      return _refuse(f'low share {best.e.score:.2f}, back {back:.2f}')
   # weak agreement is what a screen that is not the map (a panel's frame, the passive tree, another
   # area) reaches by chance on a few hundred pixels; from the map it comes with many more
   if best.e.score < WEAK and best.e.score * best.e.n < WEAK_CONFIRMED:
