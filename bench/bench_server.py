@@ -33,7 +33,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -80,8 +79,7 @@ def truth(session: dict, maps: list[tuple[np.ndarray, np.ndarray]]) -> list[np.n
   """The sim's ground truth per frame, on each minimap's pixels: the map lines the fog has revealed by then, at ½ scale
   (poemap.sim.layout.half_scale, as the UNet's training masks). The canvas is placed by the walk's first position,
   which is the origin (the stitcher's sub-pixel error is left in: it costs both send modes alike)."""
-  fields: dict[str, Any] = {k: tuple(x) if isinstance(x, list) else x for k, x in json.loads(str(session.get("look", "{}"))).items()}
-  look = Look(**fields)  # the session's look (JSON lists back to tuples)
+  look = Look.from_dict(json.loads(str(session.get("look", "{}"))))
   lid, seed, n = int(session["layout_id"]), int(session["seed"]), len(session["frames"])
   layout = make_layout(lid, seed)
   walk, world = walk_full(layout, seed, n), make_world(layout, seed, look)

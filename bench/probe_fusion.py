@@ -105,8 +105,7 @@ def streams(session: dict) -> tuple[dict[str, list], dict]:
 def frame_truth(session: dict, t: int) -> np.ndarray:
   """The sim's truth on frame t itself at ½ scale (4K looks only: frame px = 4K minimap px)."""
   layout = make_layout(int(session["layout_id"]), int(session["seed"]))
-  fields: dict[str, Any] = {k: tuple(x) if isinstance(x, list) else x for k, x in json.loads(str(session["look"])).items()}
-  look = Look(**fields)
+  look = Look.from_dict(json.loads(str(session["look"])))
   walk, world = walk_full(layout, int(session["seed"]), len(session["frames"])), make_world(layout, int(session["seed"]), look)
   reveal = Reveal(layout.shape, world.fog_axes)
   for k in range(t + 1): reveal.visit(walk.trails[k])

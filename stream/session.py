@@ -88,6 +88,11 @@ def grow_tiles(a: np.ndarray, reach: int, outside: bool) -> np.ndarray:
   return out
 
 
+def tile_view(a: np.ndarray) -> np.ndarray:
+  """(R, C, 32, 32[, 3]) view of an image of whole tiles (writes go through to it)."""
+  return a.reshape(a.shape[0] // TILE, TILE, a.shape[1] // TILE, TILE, *a.shape[2:]).swapaxes(1, 2)
+
+
 def update_mask(unet, prev: SessionState | None, minimap: np.ndarray, origin: np.ndarray, incremental: bool = True,
                 stats: tuple[np.ndarray, np.ndarray] | None = None, per_request: bool = False) -> tuple[SessionState, int]:
   """Run the UNet (a models.tiled.TiledUNet) on what changed since `prev`; returns the new state and
@@ -107,7 +112,7 @@ def update_mask(unet, prev: SessionState | None, minimap: np.ndarray, origin: np
   h, w = minimap.shape[:2]
   R, C = grid(h, w)
   full = np.zeros((R * TILE, C * TILE), np.uint8)
-  view = full.reshape(R, TILE, C, TILE).transpose(0, 2, 1, 3)  # (R, C, 32, 32) tiles of full
+  view = tile_view(full)
   todo = np.ones((R, C), bool)
   shift = alignment(prev, minimap, origin) if prev is not None else None
   # a UNet with a halo (models.tiled) reads `halo` px around each tile: a tile is redone when anything within that reach changed
@@ -148,7 +153,6 @@ def update_fused(prev: SessionState | None, state: SessionState) -> np.ndarray:
   that kept its value is the same view, whose vote the UNet may still have changed (a neighbour's context): it is replaced."""
   h, w = state.mask.shape
   R, C = grid(h, w)
-  def tiles(a: np.ndarray) -> np.ndarray: return a.reshape(R, TILE, C, TILE, *a.shape[2:]).swapaxes(1, 2)  # (R, C, 32, 32[, 3]) view
   def padded(a: np.ndarray) -> np.ndarray: return np.pad(a, ((0, R * TILE - h), (0, C * TILE - w)) + ((0, 0),) * (a.ndim - 2))
   votes, old, fused = (np.zeros((R * TILE, C * TILE), np.uint8) for _ in range(3))  # old: the previous mask
   was = np.zeros((R * TILE, C * TILE, 3), np.int16) - 1  # the previous minimap; -1 where there was none (every value is new)
@@ -158,12 +162,12 @@ def update_fused(prev: SessionState | None, state: SessionState) -> np.ndarray:
     votes[dy:dy + ph, dx:dx + pw], old[dy:dy + ph, dx:dx + pw], fused[dy:dy + ph, dx:dx + pw] = prev.votes, prev.mask, prev.fused
     was[dy:dy + ph, dx:dx + pw] = prev.minimap
     todo, fused_changed = state.computed, np.zeros((R, C), bool)
-  before = tiles(fused)[todo].copy()
-  same = (tiles(was)[todo] == tiles(padded(state.minimap))[todo]).all(-1)
-  m, v, o = tiles(padded(state.mask))[todo].astype(np.int16), tiles(votes)[todo].astype(np.int16), tiles(old)[todo]
+  before = tile_view(fused)[todo].copy()
+  same = (tile_view(was)[todo] == tile_view(padded(state.minimap))[todo]).all(-1)
+  m, v, o = tile_view(padded(state.mask))[todo].astype(np.int16), tile_view(votes)[todo].astype(np.int16), tile_view(old)[todo]
   v = np.clip(np.where(same, v + m - o, v + m), 0, 255)  # saturating: only >= FUSE_VIEWS matters
-  tiles(votes)[todo], tiles(fused)[todo] = v, v >= FUSE_VIEWS
-  if fused_changed is not None: fused_changed[todo] = (before != tiles(fused)[todo]).any((1, 2))
+  tile_view(votes)[todo], tile_view(fused)[todo] = v, v >= FUSE_VIEWS
+  if fused_changed is not None: fused_changed[todo] = (before != tile_view(fused)[todo]).any((1, 2))
   state.votes, state.fused, state.fused_changed = votes[:h, :w].copy(), fused[:h, :w].copy(), fused_changed
   return state.fused
 

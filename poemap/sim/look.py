@@ -51,6 +51,12 @@ class Look:
 
   def to_dict(self) -> dict: return asdict(self)
 
+  @classmethod
+  def from_dict(cls, d: dict[str, Any]) -> Look:
+    """The inverse of to_dict through JSON, which turns the tuples into lists."""
+    fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+    return cls(**fields)
+
 
 def _line_rgb(t: float) -> tuple[float, float, float]:
   a, b = np.asarray(LINE_BLUE, np.float64), np.asarray(LINE_PURPLE, np.float64)
