@@ -8,9 +8,12 @@
     1 px; wrong: a translation more than 2 px off, interruption pairs included; None) and every
     whole session with MinimapCanvas (interruptions pasted, frames placed more than 2 px off, final
     error, and whether the canvas says it is lost). Prints a scoreboard per look family and per
-    interruption kind.
+    interruption kind. With --looks named, each seed's session is in a family's preset instead
+    (family = FAMILIES[seed % 7]: parallax 3, mid alpha, 3 px lines), e.g. long sessions without
+    interruptions, where small moves over a world three times faster are common.
 
   .venv/bin/python bench/eval_stitch.py --suite stress --seeds 1000-1041 [--frames 30] [--jobs 2]
+  .venv/bin/python bench/eval_stitch.py --suite stress --looks named --frames 40 --interruptions 0 --seeds 9000-9041
 """
 import argparse
 import sys
@@ -23,7 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from poemap.sim.look import FAMILIES, random_look  # noqa: E402
+from poemap.sim.look import FAMILIES, Look, named_look, random_look  # noqa: E402
 from poemap.sim.session import load_session, make_session, parse_seeds, save_session  # noqa: E402
 from poemap.stitch import MIN_LONG, RELOCATE_NEED, MinimapCanvas, find_translation, long_line_pixels  # noqa: E402
 from poemap.contract import CAPTURE_SIDE  # noqa: E402
@@ -33,9 +36,14 @@ RIGHT, WRONG = 1.0, 2.0   # px: a pair within RIGHT is right, beyond WRONG is wr
 MIN_OVERLAP = 200         # px of map-line length (4K) both frames show: pairs that must be found
 
 
-def stress_session(seed: int, frames: int, interruptions: int, cache: str | None = None) -> dict:
-  look = random_look(seed)
-  path = Path(cache) / f"stress_{seed}_{frames}_{interruptions}.npz" if cache else None
+def session_look(seed: int, looks: str = "random") -> Look:
+  """The stress suite's look for a seed: drawn from it, or (`named`) the preset of family seed % 7."""
+  return random_look(seed) if looks == "random" else named_look(FAMILIES[seed % len(FAMILIES)], seed)
+
+
+def stress_session(seed: int, frames: int, interruptions: int, cache: str | None = None, looks: str = "random") -> dict:
+  look = session_look(seed, looks)
+  path = Path(cache) / f"stress_{seed}_{frames}_{interruptions}{'' if looks == 'random' else '_' + looks}.npz" if cache else None
   if path is not None and path.is_file(): s = load_session(path)
   else:
     s = make_session(seed % 9, seed, frames, look=look, interruptions=interruptions)
@@ -82,7 +90,7 @@ def _run_stress(args) -> dict: return stress_session(*args)
 
 def stress(a) -> int:
   seeds = parse_seeds(a.seeds)
-  jobs = [(s, a.frames, a.interruptions, a.cache) for s in seeds]
+  jobs = [(s, a.frames, a.interruptions, a.cache, a.looks) for s in seeds]
   if a.jobs > 1:
     with Pool(a.jobs) as p: res = list(tqdm(p.imap(_run_stress, jobs), total=len(jobs), desc="sessions"))
   else:
@@ -173,6 +181,7 @@ def main() -> int:
   ap.add_argument("--seed", type=int, default=0, help="coast: first seed")
   ap.add_argument("--seeds", default="1000-1041", help="stress: seeds, e.g. 1000-1041 or 5,7,9-12 (one session each)")
   ap.add_argument("--interruptions", type=int, default=3, help="stress: interruption events per session")
+  ap.add_argument("--looks", choices=("random", "named"), default="random", help="stress: each seed's look drawn from it, or a family's preset")
   ap.add_argument("--jobs", type=int, default=1, help="stress: sessions in parallel (timings are then shared-CPU timings)")
   ap.add_argument("--tolerance", type=float, default=2.0)
   ap.add_argument("--cache", default=None, help="stress: keep rendered sessions in this directory and reuse them")
