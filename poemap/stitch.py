@@ -7,11 +7,13 @@ structure bluer than its surroundings (a top-hat of blueness), long runs weighte
 with the player icon at the centre blanked out because it never moves. A candidate shift must be
 confirmed by the line pixels beyond chance, must not be the world's parallax copy of a shorter one,
 and, in the canvas, must show the lines the canvas has seen persistently under the frame (and, when
-the last frame confirms it only moderately, agree with where the canvas itself places the frame); a
+the last frame confirms it only moderately, agree with where the canvas itself places the frame, and not
+agree clearly better at a shorter copy of the move, where the map lies when the pair took the world's); a
 frame with a window's or panel's straight border is no minimap capture at all. What cannot be
 trusted is refused, and the canvas says when it has lost the player (`lost`). The frames it refuses
 still stitch among themselves into a second canvas, merged in once it meets the first clearly (a
-player who walked on behind a panel into ground the canvas never saw is placed again that way).
+player who walked on behind a panel into ground the canvas never saw is placed again that way; an
+entrance frame that no pair placed is relocated into that second canvas instead).
 """
 from __future__ import annotations
 
@@ -187,7 +189,10 @@ CAPTURE_AREA = CAPTURE_SIDE * CAPTURE_SIDE  # the 4K capture square, which the c
 CANVAS_MIN_PIXELS = 60  # persistent ½-scale line pixels under a frame needed to judge it against the canvas
 CANVAS_AGREE = 0.5   # chance-corrected share of them a frame must show,
 STRICT_MIN_PIXELS, STRICT_AGREE = 200, 0.6  # ... and for a strict check
+VOUCH_MIN_PIXELS = 20  # persistent ½-scale line pixels under a frame, agreeing, without which a strict check refuses it
 CROSS, CROSS_PX = 0.8, 2.0  # a pair shift confirmed less than this is refused when the canvas places the frame this far from it
+SHORTER_POINTS = 16  # places on the pair's move, from none to all of it, where the canvas's persistent lines are compared
+SHORTER_MARGIN = 0.1  # chance-corrected agreement by which one of them must beat the move's own to refuse it
 PERSIST_WEIGHT = 255 * 20 // FULL_EXTENT  # line pixels of components at least 20 ½-scale px long count into hits
 LOST_AFTER = 3       # refused frames in a row after which the canvas no longer claims a position
 PAIR_GAP = 3         # lost frames after which only relocation against the canvas is tried
@@ -202,6 +207,7 @@ MERGE_REACH = 1      # frame sides: how far from the last placed frame the secon
 MERGE_NEED = RELOCATE_NEED  # the canvas's line pixels that the second canvas must cover to be merged,
 MERGE_CONFIDENCE = 0.9   # ... the agreement it needs on them,
 MERGE_CONFIRMED = 150    # ... and the line pixels it must confirm beyond chance
+ENTRANCE_CONFIDENCE = 0.3  # the agreement a relocation of a one-frame canvas's frame into the second canvas needs
 MERGE_CANDIDATES = 48    # correlation peaks verified: a small overlap in a large crop peaks low among chance peaks
 
 
@@ -742,6 +748,7 @@ class MinimapCanvas:
     # while frames are refused, the refused ones stitched among themselves (see _follow)
     self.follow = follow
     self._second: MinimapCanvas | None = None
+    self._entrance: tuple[MinimapCanvas, np.ndarray] | None = None  # where the first frame lay in the second canvas last time
 
   def _memo(self, name: str, key: np.ndarray, fn) -> Any:
     """fn(key), reused while key holds the same values: a lost player's frames are each relocated against the same
@@ -793,10 +800,13 @@ class MinimapCanvas:
       if t is not None:
         strict = (self._gap > 0 or np.abs(t[:2]).max() > JUMP * f.shape[0]) and (t[2] < STRONG or t[3] < STRONG_CONFIRMED)
         if not self._agrees(feats, self.topleft + t[:2], strict): t = None
+      # the world moves parallax times the player's move: a pair that took it for the player's places the frame where
+      # the canvas's persistent lines agree worse than somewhere short of it
+      disputed = t is not None and self._map_shorter(feats, np.asarray(t[:2]))
+      if disputed: t = _refuse("the canvas's lines lie short of the pair's move")
       # a shift the last frame confirms only moderately is asked of the canvas too (every capture
       # pasted, its persistent lines): a texture or a repeated structure can give the pair a clean
       # peak a few px off that the canvas places elsewhere; then neither is trusted
-      disputed = False
       if t is not None and t[2] < CROSS:
         c = self._relocate(feats)
         disputed = c is not None and float(np.abs(np.asarray(c[:2]) - t[:2]).max()) > CROSS_PX
@@ -821,10 +831,10 @@ class MinimapCanvas:
     self._paste(f, self._rounded(), prev_pos)
     return True
 
-  def _persistent(self, y0: int = 0, y1: int | None = None, x0: int = 0, x1: int | None = None) -> np.ndarray:
-    """bool, ½-scale canvas (or a window of it): map lines seen in at least two counted frames
+  def _persistent(self, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """bool, ½-scale canvas (or a box of it: y, x, h, w, false outside): map lines seen in at least two counted frames
     and missing from at most half as many again (a fire or an effect may hide a line for a while)."""
-    hits, miss = self.hits[y0:y1, x0:x1], self.miss[y0:y1, x0:x1]
+    hits, miss = (self.hits, self.miss) if box is None else (crop(self.hits, *box), crop(self.miss, *box))
     return (hits >= 2) & (miss.astype(np.int16) * 2 <= hits)
 
   def _min_confidence(self) -> float:
@@ -846,7 +856,7 @@ class MinimapCanvas:
     if y1 <= y0 or x1 <= x0: return not strict
     # persistent stretches only: strokes (spells, the world) crossing the same canvas pixels in two frames leave specks
     # that are "persistent" too, and a region of them that the next frame lacks would pass for a panel's
-    pers = _stretches(self._persistent(y0, y1, x0, x1))
+    pers = _stretches(self._persistent((y0, x0, y1 - y0, x1 - x0)))
     # the last frame's long lines: not persistent yet where they were just revealed, around the
     # player, which is where a panel or a dialog covers the screen
     py, px = (self._rounded() // 2).tolist()
@@ -869,7 +879,13 @@ class MinimapCanvas:
     # panel, what the canvas knows under the new frame is mostly what the last frame revealed. Where the persistent
     # lines are enough on their own (and agree, above), they vouch: the last frame's new lines are where spell effects
     # are too, strokes in the lines' colours that the next frame never shows
+    # But never the last frame's lines alone: on a ground with long streaks (a saturated texture, tiled) they are the
+    # world's as much as the map's, and a relocation far from the last frame finds the world's lattice there (seed
+    # 13050, 270 px off, where the canvas held no persistent line under the frame; right strict placements on the tuning
+    # seeds had 49 or more, all of them confirmed)
     if strict and n < STRICT_MIN_PIXELS * a:
+      if n < VOUCH_MIN_PIXELS * a or kappa(float(np.count_nonzero(sub[pers])), n) < STRICT_AGREE:
+        return _refuse('canvas: too few persistent lines to vouch') or False
       both = pers | last
       nb = int(np.count_nonzero(both))
       if nb < STRICT_MIN_PIXELS * a or kappa(float(np.count_nonzero(sub[both])), nb) < STRICT_AGREE:
@@ -883,7 +899,37 @@ class MinimapCanvas:
     if all(kappa(hit[i], tot[i]) >= CELL_AGREE for i in range(9) if tot[i] >= max(CELL_MIN_FLOOR, CELL_MIN_PIXELS * a)): return True
     return _refuse('canvas: a region of its lines missing') or False
 
-  def _relocate(self, feats: _Features) -> tuple[float, float, float, float, float] | None:
+  def _map_shorter(self, feats: _Features, move: np.ndarray) -> bool:
+    """Whether the canvas's persistent lines (map lines: the world never persists) under the frame agree clearly better
+    with it placed at a shorter copy of the pair's move (full px) than at the move itself: the pair took the world's
+    movement for the player's. At a small move the two lie within the aperture's reach, where the pair's own world rules
+    can't tell a world copy from the peak's shoulder (thick lines along the move); the canvas's record can."""
+    h, w = self.frame_shape[:2]
+    fr = np.linspace(0, 1, SHORTER_POINTS + 1)
+    ls = np.floor(self.topleft + fr[:, None] * move[None] + 0.5).astype(np.int64) // 2  # ½-scale top-lefts, the move's last
+    lo = ls.min(0)
+    size = ls.max(0) - lo + np.array([h // 2, w // 2])
+    pers = _stretches(self._persistent((int(lo[0]), int(lo[1]), int(size[0]), int(size[1]))))
+    if not pers.any(): return False
+    pts, seen = _points(pers), self._judged(feats)
+    need = CANVAS_MIN_PIXELS * h * w / CAPTURE_AREA
+    e = [_verify(pts, feats.near, feats.chance, int(y), int(x), seen) for y, x in ls - lo]
+    if e[-1].n < need: return False
+    # places within CROSS_PX of the move are its own peak's shoulder
+    return any(x.n >= need and x.score > e[-1].score + SHORTER_MARGIN for f, x in zip(fr[:-1], e[:-1])
+               if (1 - f) * float(np.abs(move).max()) > CROSS_PX)
+
+  def _judged(self, feats: _Features) -> np.ndarray:
+    """bool, the ½-scale frame: where the canvas's lines under it are judged, without the player icon (blanked in the
+    frame's lines) and a strip along the edges (a line the frame's edge cuts short is dropped there as a speck)."""
+    h, w = feats.near.shape
+    m = np.zeros((h, w), bool)
+    e, rad = MIN_EXTENT + 1, int(BLANK * self.frame_shape[0] / 2) + 1
+    m[e:h - e, e:w - e] = True
+    m[max(0, h // 2 - rad):h // 2 + rad, max(0, w // 2 - rad):w // 2 + rad] = False
+    return m
+
+  def _relocate(self, feats: _Features, with_last: bool = True) -> tuple[float, float, float, float, float] | None:
     """Align a frame against the canvas around the last accepted position instead of against the
     last frame: the canvas holds every line revealed so far, and a crop RELOCATE times the frame
     size still overlaps after long moves or several skipped frames. Costlier, so only when the
@@ -897,11 +943,11 @@ class MinimapCanvas:
     # the map never persists), else the line canvas (not lines recomputed from the RGB canvas:
     # seams between pasted frames would pass the line filter as long straight "walls")
     y0, x0 = tl[0] // 2 - oy, tl[1] // 2 - ox
-    pers = crop(self._persistent(), y0, x0, ch, cw)
+    pers = self._persistent((y0, x0, ch, cw))
     if np.count_nonzero(pers) >= STRICT_MIN_PIXELS:
       # plus the last frame's long lines: just revealed, not persistent yet, and they lie where a
       # player who walked on during a gap is likeliest to overlap what the canvas knows
-      pers[oy:oy + h // 2, ox:ox + w // 2] |= self._prev.long_on
+      if with_last: pers[oy:oy + h // 2, ox:ox + w // 2] |= self._prev.long_on
       ref, limit = pers.astype(np.uint8) * 255, (oy, ox)
     else:
       # lines seen once may be an effect's or the world's: searched over the whole crop, some shift
@@ -937,7 +983,7 @@ class MinimapCanvas:
     sec = self._second
     if sec is not None and sec._add(f, feats):
       # a world texture moving nearly with the map shows again elsewhere in the other canvas
-      off = self._merge_offset(sec) if not (sec._one_frame or self._one_frame) else None
+      off = (self._merge_offset(sec) if not self._one_frame else self._entrance_in(sec)) if not sec._one_frame else None
       if off is None: return False
       self._merge(sec, off)
       return True
@@ -945,6 +991,21 @@ class MinimapCanvas:
     if sec is None or sec.lost or sec._one_frame:
       self._second = MinimapCanvas(f, tuple(self.refresh_radius), self.min_confidence, follow=False, _features=feats)
     return False
+
+  def _entrance_in(self, sec: MinimapCanvas) -> np.ndarray | None:
+    """Where a second canvas lies in a canvas of one frame (full px, added to its coordinates), or None: that frame
+    relocated into the second canvas as a lost frame would be, against its persistent lines, and vouched for strictly.
+    An entrance frame that no pair places (spell strokes over the little map revealed yet, which the next frame never
+    shows) is placed once the frames after it have stitched among themselves: strokes don't persist, the map does."""
+    t = sec._relocate(self._prev, with_last=False)
+    # the canvas check can't vouch: the second canvas's lines were revealed after the entrance, which never showed
+    # most of them. The relocation must be clear, and two in a row (from different last frames of the second canvas, on
+    # its persistent lines as they grew) must place the entrance alike
+    if t is None or t[2] < ENTRANCE_CONFIDENCE or t[3] < MERGE_CONFIRMED: return None
+    at = sec.topleft + np.asarray(t[:2]) - sec.origin  # the entrance frame's top-left, from the second canvas's origin
+    seen, self._entrance = self._entrance, (sec, at)
+    if seen is None or seen[0] is not sec or float(np.abs(seen[1] - at).max()) > CROSS_PX: return None
+    return self.topleft - (sec.origin + at)
 
   @property
   def _one_frame(self) -> bool:
