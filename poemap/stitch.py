@@ -933,7 +933,8 @@ class MinimapCanvas:
     """Align a frame against the canvas around the last accepted position instead of against the
     last frame: the canvas holds every line revealed so far, and a crop RELOCATE times the frame
     size still overlaps after long moves or several skipped frames. Costlier, so only when the
-    last frame fails as a reference."""
+    last frame fails as a reference. `with_last` False: the persistent lines without the last frame's (for a frame
+    from before it, which never showed what it revealed)."""
     h, w = self.frame_shape[:2]
     # the longer the player has been lost, the farther they may be: search a larger crop
     tl, k = self._rounded(), min(RELOCATE_MAX, RELOCATE + self._gap // 3)
