@@ -748,7 +748,7 @@ class MinimapCanvas:
     # while frames are refused, the refused ones stitched among themselves (see _follow)
     self.follow = follow
     self._second: MinimapCanvas | None = None
-    self._entrance: tuple[MinimapCanvas, np.ndarray] | None = None  # where the first frame lay in the second canvas last time
+    self._offer: tuple[MinimapCanvas, np.ndarray] | None = None  # the second canvas's last merge offer: it, where its origin lay
 
   def _memo(self, name: str, key: np.ndarray, fn) -> Any:
     """fn(key), reused while key holds the same values: a lost player's frames are each relocated against the same
@@ -820,7 +820,7 @@ class MinimapCanvas:
       self.skipped += 1
       self._gap += 1
       return self._follow(f, feats)
-    self._gap, self._second = 0, None
+    self._gap, self._second, self._offer = 0, None, None
     self.accepted += 1
     self._memos.clear()  # the canvas changes: what a relocation reused is stale (and large)
     prev_pos = self.position.copy()
@@ -986,6 +986,12 @@ class MinimapCanvas:
       # a world texture moving nearly with the map shows again elsewhere in the other canvas
       off = (self._merge_offset(sec) if not self._one_frame else self._entrance_in(sec)) if not sec._one_frame else None
       if off is None: return False
+      # a chance fit of the second canvas's lines (fires and the world's texture seen once, a tiled ground's node) moves
+      # as the second canvas grows; the map's stays where it was: two in a row must place it alike (where its origin lies
+      # from this canvas's origin, which neither canvas's growth moves)
+      at = off + sec.origin - self.origin
+      seen, self._offer = self._offer, (sec, at)
+      if seen is None or seen[0] is not sec or float(np.abs(seen[1] - at).max()) > CROSS_PX: return False
       self._merge(sec, off)
       return True
     # a second canvas that lost its own player, or never placed a second frame, begins again here
@@ -1000,13 +1006,9 @@ class MinimapCanvas:
     shows) is placed once the frames after it have stitched among themselves: strokes don't persist, the map does."""
     t = sec._relocate(self._prev, with_last=False)
     # the canvas check can't vouch: the second canvas's lines were revealed after the entrance, which never showed
-    # most of them. The relocation must be clear, and two in a row (from different last frames of the second canvas, on
-    # its persistent lines as they grew) must place the entrance alike
+    # most of them. The relocation must be clear (and, like a merge, found twice alike: see _follow)
     if t is None or t[2] < ENTRANCE_CONFIDENCE or t[3] < MERGE_CONFIRMED: return None
-    at = sec.topleft + np.asarray(t[:2]) - sec.origin  # the entrance frame's top-left, from the second canvas's origin
-    seen, self._entrance = self._entrance, (sec, at)
-    if seen is None or seen[0] is not sec or float(np.abs(seen[1] - at).max()) > CROSS_PX: return None
-    return self.topleft - (sec.origin + at)
+    return self.topleft - (sec.topleft + np.asarray(t[:2]))
 
   @property
   def _one_frame(self) -> bool:
@@ -1078,7 +1080,7 @@ class MinimapCanvas:
       cv2.add(mine[hy:hy + Y1 - Y0, hx:hx + X1 - X0], theirs[Y0:Y1, X0:X1], dst=mine[hy:hy + Y1 - Y0, hx:hx + X1 - X0])
     shift = off + self._shift_since_grow
     self.topleft, self._counted, self._prev = sec.topleft + shift, sec._counted + shift, sec._prev
-    self._gap, self._second = 0, None
+    self._gap, self._second, self._offer = 0, None, None
     self.accepted += sec.accepted
     self.merges += 1
     self._memos.clear()
