@@ -377,3 +377,9 @@ def test_a_second_canvas_is_merged_only_where_it_fits_twice_alike():
   # the three frames after it stitched into a second canvas, which fitted the canvas's lines at 0.92 on 184 px, 95
   # ½-scale px off, and every frame after was placed 190 px off. The next frame's fit lies elsewhere: two must agree
   assert_never_misplaced(8403, 30)
+
+
+def test_a_merge_on_few_line_pixels_needs_nearly_all_of_them():
+  # stress seed 8511 (sea, parallax 8; session 11's report seed, looked at after its run), frame 16: a second canvas fitted
+  # the canvas at 0.97 on 174 px twice alike, 545 px off; right merges on every seed seen confirm all they cover
+  assert_never_misplaced(8511, 30)
