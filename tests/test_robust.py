@@ -383,3 +383,11 @@ def test_a_merge_on_few_line_pixels_needs_nearly_all_of_them():
   # stress seed 8511 (sea, parallax 8; session 11's report seed, looked at after its run), frame 16: a second canvas fitted
   # the canvas at 0.97 on 174 px twice alike, 545 px off; right merges on every seed seen confirm all they cover
   assert_never_misplaced(8511, 30)
+
+
+def test_after_a_refused_frame_a_one_frame_canvas_is_checked_strictly():
+  # named seed 9320 (multicolour, tiled; session 11's report seed, looked at after its run), frame 3: the first two
+  # frames refused, the entrance's pair with the third fitted the tiled ground at a lattice node (0.50 on 2319 px, far
+  # from the 800 px the player had walked) and the whole session was placed from it
+  oks, errs = stitched(make_session(9320 % 9, 9320, 4, look=named_look("multicolour", 9320)))
+  assert not [(t + 1, e) for t, (ok, e) in enumerate(zip(oks, errs)) if ok and e > 2.0], errs
