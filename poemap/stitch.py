@@ -799,11 +799,12 @@ class MinimapCanvas:
       t = _translation(self._prev, feats, self._min_confidence()) if self._gap < PAIR_GAP else None
       # after lost frames or for a long step, a weakly confirmed shift needs the canvas to vouch for it
       if t is not None:
-        # ... and, after lost frames, any shift from a canvas of one frame: its lines are all the pair has, and a tiled
-        # ground fits itself at a lattice node as strongly as the map (named seed 9320: 0.50 on 2319 px, 970 px off); the
-        # frames after it may still place the entrance through a second canvas (_follow)
+        # ... and, after two lost frames or more, any shift from a canvas of one frame: its lines are all the pair has,
+        # the player may have walked on out of the entrance's sight, and a tiled ground fits itself at a lattice node as
+        # strongly as the map (named seed 9320: 0.50 on 2319 px, 970 px off). After one (a panel opened at the entrance)
+        # the player is likelier to be where they were. The frames after may still place the entrance (_follow)
         strict = ((self._gap > 0 or np.abs(t[:2]).max() > JUMP * f.shape[0]) and (t[2] < STRONG or t[3] < STRONG_CONFIRMED)
-                  or self._gap > 0 and self._one_frame)
+                  or self._gap >= 2 and self._one_frame)
         if not self._agrees(feats, self.topleft + t[:2], strict): t = None
       # the world moves parallax times the player's move: a pair that took it for the player's places the frame where
       # the canvas's persistent lines agree worse than somewhere short of it
