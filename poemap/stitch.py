@@ -867,15 +867,10 @@ class MinimapCanvas:
     # player, which is where a panel or a dialog covers the screen
     py, px = (self._rounded() // 2).tolist()
     last = crop(self._prev.long_on, y0 - py, x0 - px, y1 - y0, x1 - x0)
-    rad = int(BLANK * h / 2) + 1
     sub = feats.near[y0 - ly:y1 - ly, x0 - lx:x1 - lx]
-    cy, cx = h // 4 - (y0 - ly), w // 4 - (x0 - lx)
-    for m in (pers, last):
-      m[max(0, cy - rad):max(0, cy + rad), max(0, cx - rad):max(0, cx + rad)] = False
-      # a line the frame's edge cuts short is dropped as a speck there (MIN_EXTENT): not missing
-      e = MIN_EXTENT + 1
-      m[:max(0, e - (y0 - ly))], m[:, :max(0, e - (x0 - lx))] = False, False
-      m[max(0, h // 2 - e - (y0 - ly)):], m[:, max(0, w // 2 - e - (x0 - lx)):] = False, False
+    judged = self._judged(feats)[y0 - ly:y1 - ly, x0 - lx:x1 - lx]
+    pers &= judged
+    last &= judged
     n = int(np.count_nonzero(pers))
     a = h * w / CAPTURE_AREA  # the pixel counts below are for the 4K capture square
     kappa = lambda hit, tot: (hit / tot - feats.chance) / max(1e-6, 1 - feats.chance)
