@@ -805,6 +805,7 @@ class MinimapCanvas:
         # the player is likelier to be where they were. The frames after may still place the entrance (_follow)
         strict = ((self._gap > 0 or np.abs(t[:2]).max() > JUMP * f.shape[0]) and (t[2] < STRONG or t[3] < STRONG_CONFIRMED)
                   or self._gap >= 2 and self._one_frame)
+        self._stretches_in(self._shorter_places(np.asarray(t[:2]))[2])  # one labelling for both checks of the pair's shift
         if not self._agrees(feats, self.topleft + t[:2], strict): t = None
       # the world moves parallax times the player's move: a pair that took it for the player's places the frame where
       # the canvas's persistent lines agree worse than somewhere short of it
@@ -862,14 +863,14 @@ class MinimapCanvas:
     if y1 <= y0 or x1 <= x0: return not strict
     # persistent stretches only: strokes (spells, the world) crossing the same canvas pixels in two frames leave specks
     # that are "persistent" too, and a region of them that the next frame lacks would pass for a panel's
-    pers = _stretches(self._persistent((y0, x0, y1 - y0, x1 - x0)))
+    pers = self._stretches_in((y0, x0, y1 - y0, x1 - x0))
     # the last frame's long lines: not persistent yet where they were just revealed, around the
     # player, which is where a panel or a dialog covers the screen
     py, px = (self._rounded() // 2).tolist()
     last = crop(self._prev.long_on, y0 - py, x0 - px, y1 - y0, x1 - x0)
     sub = feats.near[y0 - ly:y1 - ly, x0 - lx:x1 - lx]
     judged = self._judged(feats)[y0 - ly:y1 - ly, x0 - lx:x1 - lx]
-    pers &= judged
+    pers = pers & judged  # a copy: pers may be the labelling cache's view
     last &= judged
     n = int(np.count_nonzero(pers))
     a = h * w / CAPTURE_AREA  # the pixel counts below are for the 4K capture square
@@ -906,12 +907,10 @@ class MinimapCanvas:
     movement for the player's. At a small move the two lie within the aperture's reach, where the pair's own world rules
     can't tell a world copy from the peak's shoulder (thick lines along the move); the canvas's record can."""
     h, w = self.frame_shape[:2]
-    fr = np.linspace(0, 1, SHORTER_POINTS + 1)
-    ls = np.floor(self.topleft + fr[:, None] * move[None] + 0.5).astype(np.int64) // 2  # ½-scale top-lefts, the move's last
-    lo = ls.min(0)
-    size = ls.max(0) - lo + np.array([h // 2, w // 2])
-    pers = _stretches(self._persistent((int(lo[0]), int(lo[1]), int(size[0]), int(size[1]))))
+    fr, ls, box = self._shorter_places(move)
+    pers = self._stretches_in(box)
     if not pers.any(): return False
+    lo = np.array(box[:2])
     pts, seen = _points(pers), self._judged(feats)
     need = CANVAS_MIN_PIXELS * h * w / CAPTURE_AREA
     e = [_verify(pts, feats.near, feats.chance, int(y), int(x), seen) for y, x in ls - lo]
@@ -919,6 +918,26 @@ class MinimapCanvas:
     # places within CROSS_PX of the move are its own peak's shoulder
     return any(x.n >= need and x.score > e[-1].score + SHORTER_MARGIN for f, x in zip(fr[:-1], e[:-1])
                if (1 - f) * float(np.abs(move).max()) > CROSS_PX)
+
+  def _shorter_places(self, move: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]:
+    """_map_shorter's places: the fractions of the move, the ½-scale top-lefts they give (the move's last) and the box
+    (y, x, h, w) that holds the frame at all of them."""
+    h, w = self.frame_shape[:2]
+    fr = np.linspace(0, 1, SHORTER_POINTS + 1)
+    ls = np.floor(self.topleft + fr[:, None] * move[None] + 0.5).astype(np.int64) // 2
+    lo, size = ls.min(0), ls.max(0) - ls.min(0) + np.array([h // 2, w // 2])
+    return fr, ls, (int(lo[0]), int(lo[1]), int(size[0]), int(size[1]))
+
+  def _stretches_in(self, box: tuple[int, int, int, int]) -> np.ndarray:
+    """_stretches of the persistent lines in a ½-scale box (y, x, h, w; false outside the canvas), cut from the last box
+    labelled while the canvas is unchanged when that one holds it: labelling is the checks' largest cost, and a pair's
+    placement (_agrees) and its move (_map_shorter) ask for nearly the same box."""
+    hit = self._memos.get("stretches")
+    if hit is not None:
+      (cy, cx, ch, cw), got = hit[0].tolist(), hit[1]
+      y, x, h, w = box
+      if cy <= y and cx <= x and y + h <= cy + ch and x + w <= cx + cw: return got[y - cy:y - cy + h, x - cx:x - cx + w]
+    return self._memo("stretches", np.array(box), lambda _: _stretches(self._persistent(box)))
 
   def _judged(self, feats: _Features) -> np.ndarray:
     """bool, the ½-scale frame: where the canvas's lines under it are judged, without the player icon (blanked in the
