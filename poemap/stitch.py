@@ -201,6 +201,7 @@ FLAT_DROP, FLAT_MAX = 0.03, 2.0  # refinement: agreement within this share of it
 # may reach this far (px) from it; farther, a straight line leaves the shift along it unknown
 STRONG, STRONG_CONFIRMED = 0.5, 300  # ... unless the frames agree on it this well, on this many ½-scale line pixels
 CELL_AGREE, CELL_MIN_PIXELS, CELL_MIN_FLOOR = 0.2, 40, 25  # and in each ninth of the frame that holds this many, this share
+CELL_HITS = 3  # ... of the lines hit in this many counted frames
 BLANK = 0.04       # of the frame height: half-side of the square around the player icon ignored
 FOLLOW_LONG = 2 * MIN_LONG  # ½-scale px of long line runs a refused frame needs to begin a second canvas
 MERGE_REACH = 1      # frame sides: how far from the last placed frame the second canvas's first frame is looked for
@@ -895,7 +896,10 @@ class MinimapCanvas:
     # ... and everywhere: a panel or a dialog hides the lines of a whole region, a fire only a spot. Judged on the
     # persistent lines alone: a region of the last frame's new lines that the frame misses is as likely spell strokes
     # (cast around the player, where the fog lifts and a panel covers the screen too) as a panel
-    ys, xs = np.nonzero(pers)
+    # Lines seen in CELL_HITS counted frames only: dense spell strokes crossing the same canvas pixels at a shallow angle in
+    # two frames leave stretches no speck rule drops (named seed 9014 frame 8: 134 px in one ninth, none of them map),
+    # where a map line is hit by every counted frame that shows it
+    ys, xs = np.nonzero(pers & (self.hits[y0:y1, x0:x1] >= CELL_HITS))
     cell = (ys * 3 // pers.shape[0]) * 3 + xs * 3 // pers.shape[1]
     tot, hit = np.bincount(cell, minlength=9), np.bincount(cell, weights=sub[ys, xs], minlength=9)
     if all(kappa(hit[i], tot[i]) >= CELL_AGREE for i in range(9) if tot[i] >= max(CELL_MIN_FLOOR, CELL_MIN_PIXELS * a)): return True
@@ -1051,23 +1055,36 @@ class MinimapCanvas:
     ry, rx = MERGE_REACH * (h // 2), MERGE_REACH * (w // 2)
     Hs, Ws = sec.lines.shape
     CH, CW = cv2.getOptimalDFTSize(Hs + 2 * ry), cv2.getOptimalDFTSize(Ws + 2 * rx)  # sizes a DFT is fast at
-    ref = self._evidence((int(base[0]) - ry, int(base[1]) - rx, CH, CW))
-    if np.count_nonzero(ref) < MERGE_NEED: return None
+    box = (int(base[0]) - ry, int(base[1]) - rx, CH, CW)
     sec_on = sec.lines > 0
-    moved = np.zeros(ref.shape, np.float32)
+    moved = np.zeros((CH, CW), np.float32)
     moved[ry:ry + Hs, rx:rx + Ws] = sec._evidence()
     seen = sec.covered[::2, ::2]
     near = cv2.dilate(sec_on.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
     chance = float(np.count_nonzero(near & seen)) / max(1, int(np.count_nonzero(seen)))
-    # this canvas doesn't change while the second one grows: its crop's spectrum is reused until that grows
     win = _window(CH, CW)
-    sref, pts = self._memo('merge', ref, lambda a: (_spectrum(a.astype(np.float32) * win), _points(a)))
+    ref = self._evidence(box)
+    if np.count_nonzero(ref) < MERGE_NEED: return None
+    # this canvas doesn't change while the second one grows: its crop's spectrum is reused until that grows
+    sref = self._memo("merge", ref, lambda a: _spectrum(a.astype(np.float32) * win))
     r = _correlate(sref, _spectrum(moved * win))
-    t = _pick(r, lambda sy, sx: _verify(pts, near, chance, sy + ry, sx + rx, seen), MERGE_NEED, (ry, rx), MERGE_CONFIDENCE, min_share=0.0,
-              peaks=MERGE_CANDIDATES, pair=False)
-    # on few line pixels, nearly all: revealed lines never disappear, so a right merge confirms all it covers (every one
-    # on the tuning and spent report seeds, 163-450 px at 1.0), and a sea's chance fit confirmed 0.97 of 174 (seed 8511)
-    if t is None or t[3] < MERGE_CONFIRMED or (t[3] < MERGE_FEW and t[2] < MERGE_ALL): return None
+    # verified on the lines this canvas is surest of first. Under dense spell strokes the lines it saw once (the last
+    # frames' strokes among them) are mostly strokes the second canvas never shows (named seed 9014: 0.05-0.25 of them
+    # agreed, frame after frame), and so are strokes that crossed in two frames (seed 9021: 0.87 on the lines seen twice,
+    # 1.0 on those seen three times). Where too few of them confirm a merge (a canvas of few frames), on the lines seen
+    # twice, then on every line seen and not missed more often since
+    pers = self._persistent(box)
+    t = None
+    for name, on in (("three", pers & (crop(self.hits, *box) >= CELL_HITS)), ("two", pers), ("seen", ref)):
+      if np.count_nonzero(on) < MERGE_NEED: continue
+      pts = self._memo("merge_" + name, on, _points)
+      t = _pick(r, lambda sy, sx: _verify(pts, near, chance, sy + ry, sx + rx, seen), MERGE_NEED, (ry, rx), MERGE_CONFIDENCE, min_share=0.0,
+                peaks=MERGE_CANDIDATES, pair=False)
+      # on few line pixels, nearly all: revealed lines never disappear, so a right merge confirms all it covers (every one
+      # on the tuning and spent report seeds, 163-450 px at 1.0), and a sea's chance fit confirmed 0.97 of 174 (seed 8511)
+      if t is not None and t[3] >= MERGE_CONFIRMED and (t[3] >= MERGE_FEW or t[2] >= MERGE_ALL): break
+      t = None
+    if t is None: return None
     # refined at full scale like a pair, over the box where both canvases hold captures; the full-scale line pixels
     # only where the line canvases have lines (recomputed from the RGB canvas, seams between pasted frames would
     # pass the line filter as straight walls)
