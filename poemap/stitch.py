@@ -908,9 +908,9 @@ class MinimapCanvas:
   def _map_shorter(self, feats: _Features, move: np.ndarray) -> bool:
     """Whether the canvas's persistent lines (map lines: the world never persists) under the frame agree clearly better
     with it placed at a shorter copy of the pair's move (full px) than at the move itself, or as well with it not moved
-    at all: the pair took the world's
-    movement for the player's. At a small move the two lie within the aperture's reach, where the pair's own world rules
-    can't tell a world copy from the peak's shoulder (thick lines along the move); the canvas's record can."""
+    at all: the pair took the world's movement for the player's. At a small move the two lie within the aperture's
+    reach, where the pair's own world rules can't tell a world copy from the peak's shoulder (thick lines along the
+    move); the canvas's record can."""
     h, w = self.frame_shape[:2]
     fr, ls, box = self._shorter_places(move)
     pers = self._stretches_in(box)
@@ -1061,6 +1061,8 @@ class MinimapCanvas:
     Hs, Ws = sec.lines.shape
     CH, CW = cv2.getOptimalDFTSize(Hs + 2 * ry), cv2.getOptimalDFTSize(Ws + 2 * rx)  # sizes a DFT is fast at
     box = (int(base[0]) - ry, int(base[1]) - rx, CH, CW)
+    ref = self._evidence(box)
+    if np.count_nonzero(ref) < MERGE_NEED: return None
     sec_on = sec.lines > 0
     moved = np.zeros((CH, CW), np.float32)
     moved[ry:ry + Hs, rx:rx + Ws] = sec._evidence()
@@ -1068,8 +1070,6 @@ class MinimapCanvas:
     near = cv2.dilate(sec_on.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
     chance = float(np.count_nonzero(near & seen)) / max(1, int(np.count_nonzero(seen)))
     win = _window(CH, CW)
-    ref = self._evidence(box)
-    if np.count_nonzero(ref) < MERGE_NEED: return None
     # this canvas doesn't change while the second one grows: its crop's spectrum is reused until that grows
     sref = self._memo("merge", ref, lambda a: _spectrum(a.astype(np.float32) * win))
     r = _correlate(sref, _spectrum(moved * win))
