@@ -839,11 +839,11 @@ class MinimapCanvas:
     self._paste(f, self._rounded(), prev_pos)
     return True
 
-  def _persistent(self, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
-    """bool, ½-scale canvas (or a box of it: y, x, h, w, false outside): map lines seen in at least two counted frames
+  def _persistent(self, box: tuple[int, int, int, int] | None = None, seen: int = 2) -> np.ndarray:
+    """bool, ½-scale canvas (or a box of it: y, x, h, w, false outside): map lines seen in at least `seen` counted frames
     and missing from at most half as many again (a fire or an effect may hide a line for a while)."""
     hits, miss = (self.hits, self.miss) if box is None else (crop(self.hits, *box), crop(self.miss, *box))
-    return (hits >= 2) & (miss.astype(np.int16) * 2 <= hits)
+    return (hits >= seen) & (miss.astype(np.int16) * 2 <= hits)
 
   def _min_confidence(self) -> float:
     # every skipped frame widens the gap to the reference frame and shrinks the overlap, which
@@ -899,7 +899,7 @@ class MinimapCanvas:
     # Lines seen in CELL_HITS counted frames only: dense spell strokes crossing the same canvas pixels at a shallow angle in
     # two frames leave stretches no speck rule drops (named seed 9014 frame 8: 134 px in one ninth, none of them map),
     # where a map line is hit by every counted frame that shows it
-    ys, xs = np.nonzero(pers & (self.hits[y0:y1, x0:x1] >= CELL_HITS))
+    ys, xs = np.nonzero(pers & self._persistent((y0, x0, y1 - y0, x1 - x0), CELL_HITS))
     cell = (ys * 3 // pers.shape[0]) * 3 + xs * 3 // pers.shape[1]
     tot, hit = np.bincount(cell, minlength=9), np.bincount(cell, weights=sub[ys, xs], minlength=9)
     if all(kappa(hit[i], tot[i]) >= CELL_AGREE for i in range(9) if tot[i] >= max(CELL_MIN_FLOOR, CELL_MIN_PIXELS * a)): return True
@@ -1080,7 +1080,7 @@ class MinimapCanvas:
     # twice, then on every line seen and not missed more often since
     pers = self._persistent(box)
     t = None
-    for name, on in (("three", pers & (crop(self.hits, *box) >= CELL_HITS)), ("two", pers), ("seen", ref)):
+    for name, on in (("three", self._persistent(box, CELL_HITS)), ("two", pers), ("seen", ref)):
       if np.count_nonzero(on) < MERGE_NEED: continue
       pts = self._memo("merge_" + name, on, _points)
       t = _pick(r, lambda sy, sx: _verify(pts, near, chance, sy + ry, sx + rx, seen), MERGE_NEED, (ry, rx), MERGE_CONFIDENCE, min_share=0.0,
