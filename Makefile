@@ -10,7 +10,7 @@ demo: setup
 test: setup-dev
 	$(PY) -m ruff check .
 	$(PY) -m mypy
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto
 
 bench: setup
 	$(PY) bench/bench_core.py

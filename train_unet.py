@@ -14,6 +14,7 @@ docs/MODELS.md for its exact command. Examples:
   python train_unet.py --data out/synth --config small --batch 128 --steps 3000 --out data/model/UNet_synth.safetensors
   python train_unet.py --config small --mid-chan 12                # a named config with one size changed
   python train_unet.py --config small --halo 16                    # each 32 px tile read with 16 px of context around it
+  python train_unet.py --config small --halo 16 --darkest 2        # single crops and the darkest of two views of a region
 
 --out keeps the weights of the best validation F1 (the last ones without a validation set); every --save-every
 steps a resume state is written beside it (OUT.resume), and `--resume` with the same flags continues from it.
@@ -54,6 +55,7 @@ from training.loop import (
 from training.unetdata import (
   augment,
   augment_original,
+  darkest_views,
   load_group_roots,
   load_groups,
   sample_halo_patches,
@@ -85,6 +87,9 @@ def get_args(argv=None) -> argparse.Namespace:
   p.add_argument("--extra-data", action="append", default=[], metavar="ROOT",
                  help="another data root whose UNet groups join --data's (repeatable; every group is then named ROOTNAME/GROUP, "
                  "and the validation groups are drawn from the pool)")
+  p.add_argument("--darkest", type=int, default=0, metavar="K", help="also train (and validate) on the per-pixel darkest of each K "
+                 "consecutive crops of a group (training.unetdata.darkest_views: what a canvas keeping K views per pixel would show); "
+                 "0 = single crops only (default %(default)s)")
   p.add_argument("--line-frac", type=float, default=0.5, help="fraction of patches centred near a line pixel (default %(default)s)")
   p.add_argument("--noise", type=float, default=0.1, help="augmentation: pixel noise std in normalised units (default %(default)s)")
   p.add_argument("--jitter", type=float, default=0.1, help="augmentation: per-channel gain/offset jitter (default %(default)s)")
@@ -99,6 +104,7 @@ def get_args(argv=None) -> argparse.Namespace:
   p.add_argument("--wandb", action="store_true", help="log to Weights & Biases (when installed)")
   if p.parse_known_args(argv)[0].recipe == "published": p.set_defaults(**PUBLISHED_RECIPE)
   a = p.parse_args(argv)
+  if a.darkest == 1 or a.darkest < 0: p.error(f"--darkest {a.darkest}: 0 (off) or the number of views in the minimum, >= 2")
   if a.batch % a.accum: p.error(f"--batch {a.batch} is not a multiple of --accum {a.accum}")
   if a.config.lstrip().startswith("{"):
     try: a.config = json.loads(a.config)
@@ -138,8 +144,9 @@ def train(a: argparse.Namespace) -> dict:
   seed_all(a.seed)
   groups = load_groups(a.data) if not a.extra_data else load_group_roots([a.data, *a.extra_data])
   train_names, val_names = split_groups(list(groups), a.val_frac, a.seed)
-  train = [c for g in train_names for c in groups[g]]
-  val = [c for g in val_names for c in groups[g][:a.val_crops]]
+  darkest = {g: darkest_views(cs, a.darkest) if a.darkest else [] for g, cs in groups.items()}
+  train = [c for g in train_names for c in groups[g] + darkest[g]]
+  val = [c for g in val_names for c in groups[g][:a.val_crops] + darkest[g][:a.val_crops]]
   weights = class_weights(a.class_weights, train)
   print(f"{len(train_names)} training groups ({len(train)} crops), {len(val_names)} held out: {', '.join(val_names) or '-'}; "
         f"class weights {weights.tolist()}")

@@ -23,11 +23,12 @@ from models.checkpoint import load_tiled_unet  # noqa: E402
 from poemap.colorfilter import confusion, scores  # noqa: E402
 from poemap.datadir import read_group_families, read_unet_groups  # noqa: E402
 from poemap.fileio import load_npz_data  # noqa: E402
+from training.unetdata import darkest_of  # noqa: E402
 
 
 def views(crops: list[np.ndarray], k: int) -> dict[str, list[np.ndarray]]:
   """The images scored per group: each crop, the minimum of each k consecutive crops, the median of each three."""
-  return {"single": crops, f"min of {k}": [np.minimum.reduce(crops[i:i + k]) for i in range(len(crops) - k + 1)],
+  return {"single": crops, f"min of {k}": darkest_of(crops, k),
           "median of 3": [np.median(np.stack(crops[i:i + 3]), 0).astype(np.uint8) for i in range(len(crops) - 2)]}
 
 

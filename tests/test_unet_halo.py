@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tinygrad import Tensor
 from tinygrad.helpers import Context
 
@@ -20,7 +22,7 @@ from poemap.fidelity import BUNDLED, PUBLISHED, channel_stats, normalise
 from stream.session import grow_tiles, update_mask
 from tests.test_server_session import growing_session
 from tests.test_train import make_tiny_data
-from training.unetdata import augment, load_groups, sample_halo_patches, sample_patches
+from training.unetdata import Crop, augment, darkest_views, load_groups, sample_halo_patches, sample_patches
 
 HALO = 8
 MICRO = dict(arch="UNet", mid_chan=4, depth=2)
@@ -167,16 +169,35 @@ def test_halo_patches_centre_their_labels_and_keep_padding_zero(tmp_path):
   assert sorted((xa == 0).all(1).sum((1, 2)).tolist()) == sorted((~inside).sum((1, 2)).tolist())  # padding stays 0, turned with the patch
 
 
+@settings(max_examples=25, deadline=None)
+@given(st.integers(2, 5), st.integers(2, 3), st.integers(0, 2**31 - 1))
+def test_darkest_views_are_the_minimum_of_consecutive_views_over_the_group_mask(n, k, seed):
+  rng = np.random.default_rng(seed)
+  mask = (rng.random((24, 24)) < 0.1).astype(np.uint8)
+  images = [rng.integers(0, 256, (24, 24, 3), dtype=np.uint8) for _ in range(n)]
+  crops = [Crop("g", img, mask, *channel_stats(img), np.argwhere(mask)) for img in images]
+  out = darkest_views(crops, k)
+  assert len(out) == max(0, n - k + 1)
+  for i, c in enumerate(out):
+    views = np.stack([v.image for v in crops[i:i + k]])
+    assert c.image.dtype == np.uint8 and (c.image == views.min(0)).all() and (c.image[None] <= views).all()
+    assert c.mask is mask and c.group == "g"
+    np.testing.assert_allclose(np.stack([c.mean, c.std]), np.stack(channel_stats(c.image)))
+
+
 def test_train_a_few_steps_with_halo_writes_a_loadable_file(tmp_path):
   data = make_tiny_data(tmp_path / "data")
   out = tmp_path / "u.safetensors"
   hist = train_unet.train(train_unet.get_args(["--data", str(data), "--config", '{"arch": "UNet", "mid_chan": 4, "depth": 1}', "--halo", "4",
                                                 "--batch", "8", "--lr", "1e-2", "--steps", "4", "--eval-every", "4", "--save-every", "4",
-                                                "--out", str(out)]))
-  assert hist["steps"] == 4 and all(np.isfinite(hist["losses"]))
+                                                "--darkest", "2", "--out", str(out)]))
+  assert hist["steps"] == 4 and all(np.isfinite(hist["losses"])) and len(hist["val"]) == 1
   m = load_unet(out)
   assert m.halo == 4 and m.config["halo"] == 4
   assert load_tiled_unet(Path(out)).mask(image(40, 40)).shape == (40, 40)
+  for bad in ("1", "-2"):
+    with pytest.raises(SystemExit):
+      train_unet.get_args(["--data", str(data), "--darkest", bad])
   with pytest.raises(Exception, match="augment ours"):
     train_unet.train(train_unet.get_args(["--data", str(data), "--config", "small", "--halo", "4", "--augment", "original", "--steps", "1",
                                           "--out", str(tmp_path / "v.safetensors")]))

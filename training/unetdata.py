@@ -52,6 +52,19 @@ def load_group_roots(roots: list) -> dict[str, list[Crop]]:
   return {f"{n}/{g}": crops for n, r in zip(names, roots) for g, crops in load_groups(r).items()}
 
 
+def darkest_of(images: list[np.ndarray], k: int) -> list[np.ndarray]:
+  """The per-pixel darkest of each k consecutive images of one region. A UNet group's crops are one region of minimap
+  over different stretches of world: the map lines are the one thing fixed in place, while spell strokes, fires and the
+  world's texture move and all add light over the ground, so the darkest of a few views keeps the lines and drops most
+  of what looks like them (docs/MODELS.md, "The darkest of several views")."""
+  return [np.minimum.reduce(images[i:i + k]) for i in range(len(images) - k + 1)]
+
+
+def darkest_views(crops: list[Crop], k: int) -> list[Crop]:
+  """darkest_of a group's crops, as crops of their own (the group's mask, their own statistics)."""
+  return [Crop(c.group, img, c.mask, *channel_stats(img), c.lines) for c, img in zip(crops, darkest_of([c.image for c in crops], k))]
+
+
 def split_groups(names: list[str], val_frac: float, seed: int) -> tuple[list[str], list[str]]:
   """Held-out validation groups: a seeded choice of round(val_frac * n) groups (at least one when there
   are two or more), so validation measures unseen minimaps, not unseen noise on seen ones."""
