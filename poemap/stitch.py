@@ -720,7 +720,7 @@ class MinimapCanvas:
   """
 
   def __init__(self, first_frame: np.ndarray, refresh_radius: tuple[float, float] | None = None, min_confidence: float = MIN_CONFIDENCE,
-               follow: bool = True, _features: _Features | None = None):
+               follow: bool = True, darkest: bool = False, _features: _Features | None = None):
     f = _check_frame(first_frame, "first_frame")
     self.frame_shape = f.shape
     h, w = f.shape[:2]
@@ -732,6 +732,10 @@ class MinimapCanvas:
     H, W = -(-h // GROW) * GROW, -(-w // GROW) * GROW
     self.image = np.zeros((H, W, 3), np.uint8)
     self.covered = np.zeros((H, W), bool)
+    # with darkest: per pixel the darkest of its views since the fog last lifted there. Map lines stay put in canvas
+    # coordinates while spell strokes, fires and the world's texture move and add light, so the minimum keeps the lines
+    # and drops most of what looks like them (docs/MODELS.md, "The darkest of several views")
+    self.dark: np.ndarray | None = np.zeros((H, W, 3), np.uint8) if darkest else None
     self.lines = np.zeros((H // 2, W // 2), np.uint8)  # each accepted frame's ½-scale line image
     # per ½-scale canvas pixel: in how many counted frames it was a line pixel, and in how many
     # (after the first) it was not; map lines persist, the world (moving at another speed) doesn't
@@ -1025,7 +1029,8 @@ class MinimapCanvas:
       return True
     # a second canvas that lost its own player, or never placed a second frame, begins again here
     if sec is None or sec.lost or sec._one_frame:
-      self._second = MinimapCanvas(f, tuple(self.refresh_radius), self.min_confidence, follow=False, _features=feats)
+      self._second = MinimapCanvas(f, tuple(self.refresh_radius), self.min_confidence, follow=False, darkest=self.dark is not None,
+                                   _features=feats)
     return False
 
   def _entrance_in(self, sec: MinimapCanvas) -> np.ndarray | None:
@@ -1116,6 +1121,8 @@ class MinimapCanvas:
     ty, tx = y0 + o[0], x0 + o[1]
     cov = sec.covered[y0:y1, x0:x1]
     cv2.copyTo(sec.image[y0:y1, x0:x1], cov.view(np.uint8), self.image[ty:ty + y1 - y0, tx:tx + x1 - x0])
+    if self.dark is not None and sec.dark is not None:
+      cv2.copyTo(sec.dark[y0:y1, x0:x1], cov.view(np.uint8), self.dark[ty:ty + y1 - y0, tx:tx + x1 - x0])
     self.covered[ty:ty + y1 - y0, tx:tx + x1 - x0] |= cov
     hy, hx, Y0, X0, Y1, X1 = ty // 2, tx // 2, y0 // 2, x0 // 2, y1 // 2, x1 // 2
     seen = cov[::2, ::2]
@@ -1143,6 +1150,10 @@ class MinimapCanvas:
     image = np.zeros((H + top + bottom, W + left + right, 3), np.uint8)
     covered = np.zeros(image.shape[:2], bool)
     image[top:top + H, left:left + W], covered[top:top + H, left:left + W] = self.image, self.covered
+    if self.dark is not None:
+      dark = np.zeros_like(image)
+      dark[top:top + H, left:left + W] = self.dark
+      self.dark = dark
     def grown(a: np.ndarray) -> np.ndarray:
       out = np.zeros((image.shape[0] // 2, image.shape[1] // 2), a.dtype)
       out[top // 2:(top + H) // 2, left // 2:(left + W) // 2] = a
@@ -1160,9 +1171,15 @@ class MinimapCanvas:
     region, cov = self.image[y0:y0 + h, x0:x0 + w], self.covered[y0:y0 + h, x0:x0 + w]
     ly, lx = y0 // 2, x0 // 2
     lregion = self.lines[ly:ly + h // 2, lx:lx + w // 2]
+    dregion = self.dark[y0:y0 + h, x0:x0 + w] if self.dark is not None else None
     if prev_pos is None:
       region[:], lregion[:] = f, self._prev.lines
+      if dregion is not None: dregion[:] = f
     else:
+      if dregion is not None:
+        # where the minimap can't have changed, this view is one more of the same map lines over another stretch of world
+        cv2.min(dregion, f, dst=dregion)
+        cv2.copyTo(f, (~cov).view(np.uint8), dregion)
       # never captured before; cv2.copyTo writes into the view, many times faster than np.copyto's mask broadcast over channels
       cv2.copyTo(f, (~cov).view(np.uint8), region)
       np.copyto(lregion, self._prev.lines, where=~cov[::2, ::2][:lregion.shape[0], :lregion.shape[1]])
@@ -1172,6 +1189,8 @@ class MinimapCanvas:
       lo = np.floor(pts.min(0) - self.refresh_radius).astype(int).clip(0, [h, w])
       hi = np.ceil(pts.max(0) + self.refresh_radius).astype(int).clip(0, [h, w])
       region[lo[0]:hi[0], lo[1]:hi[1]] = f[lo[0]:hi[0], lo[1]:hi[1]]
+      # where the fog may have lifted, an earlier view lacks lines this one shows: the views start again
+      if dregion is not None: dregion[lo[0]:hi[0], lo[1]:hi[1]] = f[lo[0]:hi[0], lo[1]:hi[1]]
       lregion[lo[0] // 2:hi[0] // 2, lo[1] // 2:hi[1] // 2] = self._prev.lines[lo[0] // 2:hi[0] // 2, lo[1] // 2:hi[1] // 2]
     cov[:] = True
     if np.abs(tl - self._counted).max() >= COUNT_MOVE:

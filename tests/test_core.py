@@ -130,6 +130,42 @@ def test_canvas_bookkeeping(moves):
   assert np.array_equal(got[250:350, 250:350], crop(WORLD, 900 + disp[0], 900 + disp[1])[250:350, 250:350])
 
 
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(-200, 200), st.integers(-200, 200)), min_size=1, max_size=4), st.integers(0, 2**31 - 1))
+def test_darkest_canvas_keeps_the_map_and_drops_light_that_moves(moves, seed):
+  """Each view but the last gets bright strokes added (spells: light over the ground, new every frame); the last view is
+  clean. The darkest canvas never falls below the clean world nor rises above the pasted image, and under the last view
+  it is the clean world again: the strokes of every earlier view are gone."""
+  rng = np.random.default_rng(seed)
+  def lit(f):
+    light = np.zeros_like(f)
+    for _ in range(3):
+      cy, cx, r = int(rng.integers(0, 600)), int(rng.integers(0, 600)), int(rng.integers(10, 40))
+      cv2.circle(light, (cx, cy), r, (90, 40, 120), -1)
+    return cv2.add(f, light)  # saturating: light only ever adds
+  pos = np.array([900, 900])
+  canvas = MinimapCanvas(lit(crop(WORLD, *pos)), darkest=True)
+  for i, m in enumerate(moves):
+    pos = pos + np.array(m)
+    clean = crop(WORLD, *pos)
+    assert canvas.add(clean if i == len(moves) - 1 else lit(clean))
+  assert canvas.dark is not None and canvas.dark.shape == canvas.image.shape
+  # canvas pixel c shows world pixel c - origin + the first frame's centre
+  H, W = canvas.image.shape[:2]
+  wy, wx = np.arange(H) - canvas.origin[0] + 1200, np.arange(W) - canvas.origin[1] + 1200
+  world = WORLD[np.clip(wy, 0, 2399)][:, np.clip(wx, 0, 2399)]
+  cov = canvas.covered
+  assert np.all(canvas.dark[cov] >= world[cov]) and np.all(canvas.dark[cov] <= canvas.image[cov])
+  ty, tx = np.round(canvas.position).astype(int) - 300
+  assert np.array_equal(canvas.dark[ty:ty + 600, tx:tx + 600], crop(WORLD, *pos))
+  assert not np.any(canvas.dark[~cov])
+
+
+def test_canvas_keeps_no_darkest_unless_asked():
+  canvas, _ = walk_canvas([np.array([40, -30])])
+  assert canvas.dark is None
+
+
 @pytest.mark.parametrize("move", [(-250, 0), (250, 0), (0, -250), (0, 250)])
 def test_canvas_grows_on_every_side_in_whole_tiles(move):
   canvas, _ = walk_canvas([])
