@@ -37,7 +37,7 @@ from models.tiled import TiledUNet
 from models.unet import UNetConfig
 from poemap.colorfilter import line_f1
 from poemap.contract import TILE
-from poemap.fidelity import BUNDLED, PUBLISHED
+from poemap.fidelity import BUNDLED, DARKEST, PUBLISHED
 from poemap.usererror import UserError, run_main
 from training.loop import (
   Stepper,
@@ -87,8 +87,8 @@ def get_args(argv=None) -> argparse.Namespace:
   p.add_argument("--extra-data", action="append", default=[], metavar="ROOT",
                  help="another data root whose UNet groups join --data's (repeatable; every group is then named ROOTNAME/GROUP, "
                  "and the validation groups are drawn from the pool)")
-  p.add_argument("--darkest", type=int, default=0, metavar="K", help="also train (and validate) on the per-pixel darkest of each K "
-                 "consecutive crops of a group (training.unetdata.darkest_views: what a canvas keeping K views per pixel would show); "
+  p.add_argument("--darkest", type=int, default=0, metavar="K", help="also train (and validate) on the per-pixel darkest of each 2..K "
+                 "consecutive crops of a group (training.unetdata.darkest_views: what MinimapCanvas(darkest=True) shows); "
                  "0 = single crops only (default %(default)s)")
   p.add_argument("--line-frac", type=float, default=0.5, help="fraction of patches centred near a line pixel (default %(default)s)")
   p.add_argument("--noise", type=float, default=0.1, help="augmentation: pixel noise std in normalised units (default %(default)s)")
@@ -183,7 +183,7 @@ def train(a: argparse.Namespace) -> dict:
   def report(step: int, loss: float, v: dict | None, better: bool) -> None:
     if v: tqdm.write(f"step {step + 1}: loss {loss:.4f}  val F1 {v['f1']:.4f} (precision {v['precision']:.4f}, recall {v['recall']:.4f})"
                      f"{'  (best, saved)' if better else ''}")
-  input_path = PUBLISHED if a.augment == "original" else BUNDLED
+  input_path = PUBLISHED if a.augment == "original" else DARKEST if a.darkest else BUNDLED
   keep = "best" if val else "none" if a.step_names else "last"
   hist = fit(model, stepper, batch, out, a, keep=keep, evaluate=(lambda: validate(tiled, val)) if val else None, score=lambda v: (v["f1"],),
              eval_every=a.eval_every, snapshot=snapshot if a.step_names else None, input_path=input_path, desc="unet", report=report,

@@ -7,7 +7,8 @@ only ever seen that:
   std of that whole padded minimap, recomputed on every request (eps 1e-8).
 The bundled models use the "bundled" path: INTER_AREA (poemap.stitch.shrink_with_origin), statistics
 fixed from the session's first (unpadded) minimap, padding after normalising, which makes incremental
-inference exact. Both normalise with channel_stats / normalise, here because the server's sessions
+inference exact. The "darkest" path is the bundled one on the canvas's darkest view of each pixel instead of
+its latest capture (a UNet trained with train_unet.py --darkest). Both normalise with channel_stats / normalise, here because the server's sessions
 (stream.session), the tiled runner (models.tiled) and the UNet training data all need them. Which path a server runs follows from the UNet it loaded
 (models.checkpoint.unet_input_path) and is in its ping reply, so the client shrinks to match.
 """
@@ -19,10 +20,13 @@ import numpy as np
 from poemap.contract import NORM_EPS
 from poemap.stitch import shrink_with_origin
 
-BUNDLED, PUBLISHED = "bundled", "published"
-INPUT_PATHS = (BUNDLED, PUBLISHED)
+BUNDLED, PUBLISHED, DARKEST = "bundled", "published", "darkest"
+INPUT_PATHS = (BUNDLED, PUBLISHED, DARKEST)
+# darkest: the bundled path on the canvas's per-pixel darkest views (poemap.stitch.MinimapCanvas(darkest=True)), which a
+# UNet trained with train_unet.py --darkest was made for
 DESCRIBE = {BUNDLED: "INTER_AREA shrink, statistics fixed per session, padding after normalising",
-            PUBLISHED: "INTER_CUBIC shrink, zero padding to 32 px tiles, statistics of the padded minimap on every request"}
+            PUBLISHED: "INTER_CUBIC shrink, zero padding to 32 px tiles, statistics of the padded minimap on every request",
+            DARKEST: "the bundled path on the canvas's darkest view of each pixel"}
 
 
 def shrink_cubic_with_origin(image: np.ndarray, origin) -> tuple[np.ndarray, np.ndarray]:

@@ -784,6 +784,11 @@ class MinimapCanvas:
     ly, lx = (np.floor(np.asarray(topleft, np.float64) + 0.5).astype(np.int64) // 2).tolist()
     return int(np.count_nonzero(feats.near & (crop(self.lines, ly, lx, h // 2, w // 2) > 0)))
 
+  def keep_darkest(self) -> None:
+    """Keep `dark` from now on (as darkest=True does from the first frame), starting from the captures held."""
+    if self.dark is None: self.dark = self.image.copy()
+    if self._second is not None: self._second.keep_darkest()
+
   def _rounded(self) -> np.ndarray:
     return np.floor(self.topleft + 0.5).astype(np.int64)
 

@@ -25,7 +25,7 @@ from typing import Callable
 import numpy as np
 
 from poemap.areas import Area, Areas, load_areas
-from poemap.fidelity import shrink_for
+from poemap.fidelity import DARKEST, shrink_for
 from poemap.stitch import MinimapCanvas
 from poemap.tiles import FOG_ASPECT, FOG_CORE, FOG_REACH, FogRule, TileSender
 from poemap.usererror import UserError, run_main
@@ -148,7 +148,7 @@ class Streamer:
     i = self.frames
     self.frames += 1
     if self.canvas is None or self.canvas.frame_shape != frame.shape:
-      self.canvas = MinimapCanvas(frame)
+      self.canvas = MinimapCanvas(frame, darkest=self.input_path == DARKEST)
       self.sender = TileSender(self.send_rule) if self.send_rule is not None else None
       ok = True
     else: ok = self.canvas.add(frame)
@@ -184,13 +184,23 @@ class Streamer:
       self._inflight = (kind, None, time.perf_counter(), self.session)
       return True
     if self._dirty_frame is not None and self.canvas is not None:
-      minimap, origin = self.shrink(self.canvas.image, self.canvas.origin)
-      if self.sender is not None: minimap = self.sender.minimap(minimap, origin)
+      minimap, origin = self.minimap()
       self.client.send_process(minimap, origin, self.session or "default", **({"area": self.area} if self.area is not None else {}))
       self._inflight, self._dirty_frame = ("minimap", self._dirty_frame, time.perf_counter(), self.session), None
       self.sent += 1
       return True
     return False
+
+  def minimap(self) -> tuple[np.ndarray, np.ndarray]:
+    """The ½-scale minimap and origin the server is sent next: the canvas shrunk as its UNet's input path wants, and
+    with a send rule only the tiles the fog may have lifted on refreshed. A UNet made for the darkest views gets the
+    canvas's darkest view of every pixel, whole (the send rule refreshes a tile once, where the fog lifts, so it would
+    never pass on the later, darker views)."""
+    assert self.canvas is not None
+    c = self.canvas
+    if self.input_path == DARKEST and c.dark is not None: return self.shrink(c.dark, c.origin)
+    minimap, origin = self.shrink(c.image, c.origin)
+    return (self.sender.minimap(minimap, origin) if self.sender is not None else minimap), origin
 
   def pump(self, timeout: float = 0.0) -> None:
     """Send what is waiting and collect replies for up to `timeout` seconds (returns early when idle
@@ -221,6 +231,7 @@ class Streamer:
       if kind == "ping" and m.type == "pong" and m.get("input_path") != self.input_path:
         self.input_path, self.models, self.shrink = m.get("input_path"), m.get("models"), shrink_for(m.get("input_path"))
         if self.sender is not None: self.sender.forget()  # what was sent is another shrink's
+        if self.input_path == DARKEST and self.canvas is not None: self.canvas.keep_darkest()
         if self.on_pong is not None: self.on_pong(m)
       if kind == "ping" and self.result.status == "unreachable":
         self._set(Result("pending", self.result.layout_id, self.result.probs, reason="server is back"))

@@ -12,7 +12,10 @@ import time
 import numpy as np
 import pytest
 
+from models.checkpoint import load_unet, save_checkpoint
 from poemap import REPO_ROOT
+from poemap.fidelity import DARKEST
+from poemap.stitch import shrink_with_origin
 from poemap.sim.session import make_session, save_session
 from stream.capture import ReplaySource
 from stream.client import STATUSES, Streamer, run_replay
@@ -114,6 +117,25 @@ def test_replay_in_process_sends_one_reset_per_stream(server, replay):
     assert st.session != first and st.resets_acked == 2 and st.sent == 4
     assert all(x["status"] in ("ok", "no_features") for x in recs)
     assert c.ping()["sessions"] >= 2
+
+
+def test_a_unet_made_for_the_darkest_views_is_sent_them(tmp_path, replay):
+  """A server whose UNet says (in its checkpoint) it wants the canvas's darkest views: its pong tells the client, whose
+  canvas (begun before the pong came) keeps them from then on and is sent whole; the server answers every minimap."""
+  unet, vit = random_models(tmp_path, "tiny", 3)
+  dark = save_checkpoint(load_unet(unet), tmp_path / "UNet_dark.safetensors", input_path=DARKEST)
+  srv = ServerProcess(dark, vit, str(tmp_path / "data"), ready_wait_s=500)
+  try:
+    with Client(srv.wait_ready(), timeout_ms=120_000, retries=0) as c:
+      st = Streamer(c)
+      recs = run_replay(st, ReplaySource(replay), max_frames=N_FRAMES)
+      assert st.input_path == DARKEST and st.canvas is not None and st.canvas.dark is not None
+      assert all(x["status"] in ("ok", "no_features") for x in recs) and st.sent == N_FRAMES
+      sent, origin = st.minimap()
+      want, o = shrink_with_origin(st.canvas.dark, st.canvas.origin)
+      assert np.array_equal(sent, want) and np.array_equal(origin, o) and not np.array_equal(sent, shrink_with_origin(st.canvas.image, o)[0])
+  finally:
+    srv.stop()
 
 
 def test_dead_server_every_frame_reported_unreachable_and_exit_is_clean(replay):

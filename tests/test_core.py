@@ -161,9 +161,13 @@ def test_darkest_canvas_keeps_the_map_and_drops_light_that_moves(moves, seed):
   assert not np.any(canvas.dark[~cov])
 
 
-def test_canvas_keeps_no_darkest_unless_asked():
-  canvas, _ = walk_canvas([np.array([40, -30])])
+def test_canvas_keeps_no_darkest_unless_asked_and_then_starts_from_its_captures():
+  canvas, pos = walk_canvas([np.array([40, -30])])
   assert canvas.dark is None
+  canvas.keep_darkest()
+  assert canvas.dark is not None and np.array_equal(canvas.dark, canvas.image) and canvas.dark is not canvas.image
+  assert canvas.add(np.ascontiguousarray(WORLD[900 + 40 + 120:, 900 - 30 + 90:][:600, :600] // 2 * 2))
+  assert np.all(canvas.dark <= canvas.image) and np.any(canvas.dark < canvas.image)
 
 
 @pytest.mark.parametrize("move", [(-250, 0), (250, 0), (0, -250), (0, 250)])

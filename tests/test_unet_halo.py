@@ -14,11 +14,11 @@ from tinygrad import Tensor
 from tinygrad.helpers import Context
 
 import train_unet
-from models.checkpoint import load_tiled_unet, load_unet, read_header, save_checkpoint
+from models.checkpoint import load_tiled_unet, load_unet, read_header, save_checkpoint, unet_input_path
 from models.config import UNET_CONFIGS, build_unet
 from models.tiled import TiledUNet
 from poemap.contract import TILE
-from poemap.fidelity import BUNDLED, PUBLISHED, channel_stats, normalise
+from poemap.fidelity import BUNDLED, DARKEST, PUBLISHED, channel_stats, normalise
 from stream.session import grow_tiles, update_mask
 from tests.test_server_session import growing_session
 from tests.test_train import make_tiny_data
@@ -177,9 +177,10 @@ def test_darkest_views_are_the_minimum_of_consecutive_views_over_the_group_mask(
   images = [rng.integers(0, 256, (24, 24, 3), dtype=np.uint8) for _ in range(n)]
   crops = [Crop("g", img, mask, *channel_stats(img), np.argwhere(mask)) for img in images]
   out = darkest_views(crops, k)
-  assert len(out) == max(0, n - k + 1)
-  for i, c in enumerate(out):
-    views = np.stack([v.image for v in crops[i:i + k]])
+  spans = [(i, j) for j in range(2, k + 1) for i in range(n - j + 1)]  # every 2..k consecutive views, shortest first
+  assert len(out) == len(spans)
+  for (i, j), c in zip(spans, out):
+    views = np.stack([v.image for v in crops[i:i + j]])
     assert c.image.dtype == np.uint8 and (c.image == views.min(0)).all() and (c.image[None] <= views).all()
     assert c.mask is mask and c.group == "g"
     np.testing.assert_allclose(np.stack([c.mean, c.std]), np.stack(channel_stats(c.image)))
@@ -194,6 +195,7 @@ def test_train_a_few_steps_with_halo_writes_a_loadable_file(tmp_path):
   assert hist["steps"] == 4 and all(np.isfinite(hist["losses"])) and len(hist["val"]) == 1
   m = load_unet(out)
   assert m.halo == 4 and m.config["halo"] == 4
+  assert unet_input_path(out) == DARKEST  # made for the canvas's darkest views: the server says so, the client sends them
   assert load_tiled_unet(Path(out)).mask(image(40, 40)).shape == (40, 40)
   for bad in ("1", "-2"):
     with pytest.raises(SystemExit):

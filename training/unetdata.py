@@ -61,8 +61,10 @@ def darkest_of(images: list[np.ndarray], k: int) -> list[np.ndarray]:
 
 
 def darkest_views(crops: list[Crop], k: int) -> list[Crop]:
-  """darkest_of a group's crops, as crops of their own (the group's mask, their own statistics)."""
-  return [Crop(c.group, img, c.mask, *channel_stats(img), c.lines) for c, img in zip(crops, darkest_of([c.image for c in crops], k))]
+  """darkest_of each 2..k consecutive crops of a group, as crops of their own (the group's mask, their own statistics):
+  a canvas pixel has had anything from one view to many since the fog last lifted there."""
+  return [Crop(c.group, img, c.mask, *channel_stats(img), c.lines)
+          for j in range(2, k + 1) for c, img in zip(crops, darkest_of([c.image for c in crops], j))]
 
 
 def split_groups(names: list[str], val_frac: float, seed: int) -> tuple[list[str], list[str]]:
