@@ -45,7 +45,7 @@ from models.config import build_unet
 from models.vit import ViT
 from poemap.colorfilter import confusion, scores
 from poemap.contract import PUBLISHED_UNET, PUBLISHED_VIT
-from poemap.fidelity import BUNDLED, PUBLISHED, shrink_cubic_with_origin
+from poemap.fidelity import BUNDLED, DARKEST, PUBLISHED, shrink_cubic_with_origin
 from poemap.sim import interrupt
 from poemap.sim.layout import half_scale, make_layout
 from poemap.sim.look import Look
@@ -59,17 +59,20 @@ from stream.comms import Client
 from stream.server import DEFAULT_UNET, DEFAULT_VIT, InferenceServer, find_model, serving
 
 
-def minimaps(session: dict, shrink=None, rule: FogRule | None = FogRule()) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[int | None]]:
+def minimaps(session: dict, shrink=None, rule: FogRule | None = FogRule(),
+             darkest: bool = False) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[int | None]]:
   """The client's minimaps (½ scale, origin) per frame, as stream.client.Streamer sends them: with `rule` the last one
-  sent with only the tiles refreshed where the fog can have lifted (poemap.tiles), None the whole canvas; and per
-  frame how many tiles the rule took from the canvas (None: the minimap went whole)."""
+  sent with only the tiles refreshed where the fog can have lifted (poemap.tiles), None the whole canvas (`darkest`:
+  the canvas's darkest views, whole, as the client sends a server whose UNet was made for them); and per frame how many
+  tiles the rule took from the canvas (None: the minimap went whole)."""
   shrink = shrink or shrink_with_origin
   frames = session["frames"]
-  canvas, sender, out, refreshed = MinimapCanvas(frames[0]), TileSender(rule) if rule is not None else None, [], []
+  canvas, out, refreshed = MinimapCanvas(frames[0], darkest=darkest), [], []
+  sender = TileSender(rule) if rule is not None and not darkest else None
   for i, f in enumerate(frames):
     ok = not i or canvas.add(f)
     if ok and sender is not None: sender.moved(canvas.position - canvas.origin, canvas.merges)
-    img, origin = shrink(canvas.image, canvas.origin)
+    img, origin = shrink(canvas.dark if darkest else canvas.image, canvas.origin)
     out.append((sender.minimap(img, origin) if sender is not None else img, origin))
     refreshed.append(sender.refreshed if sender is not None else None)
   return out, refreshed
@@ -160,6 +163,9 @@ def main() -> None:
   ap.add_argument("--fixed-frames", type=int, default=0, help="published-fixed column: consecutive frames timed after --skip (0: to the end)")
   ap.add_argument("--full-canvas", action="store_true", help="the table's minimaps are the whole canvas every frame (stream.client "
                   "--full-canvas, the client before the send rule) instead of the client's default send rule")
+  ap.add_argument("--darkest", action="store_true", help="the bundled column's client keeps the canvas's darkest views and sends them "
+                  "whole (what it does for a UNet trained with train_unet.py --darkest; the other send mode is then the plain "
+                  "whole canvas)")
   ap.add_argument("--fog-reach", type=float, default=FOG_REACH, help="the send rule's reach (stream.client --fog-reach)")
   ap.add_argument("--fog-core", type=float, default=FOG_CORE, help="the send rule's core (stream.client --fog-core)")
   ap.add_argument("--no-compare", action="store_true", help="skip the first column's run on the other send mode (rule vs whole canvas)")
@@ -174,6 +180,10 @@ def main() -> None:
                                                                         ((PUBLISHED, True), shrink_cubic_with_origin),
                                                                         ((PUBLISHED, False), shrink_cubic_with_origin))
           if k[0] == BUNDLED or any(c.startswith("published") for c in cols) or args.unet == "published"}
+  if args.darkest:
+    if args.full_canvas: raise SystemExit("--darkest sends the darkest views whole: leave out --full-canvas")
+    send[(BUNDLED, False)] = minimaps(session, None, None, darkest=True)
+    mode = "the canvas's darkest views, whole"
   maps, cubic = send[(BUNDLED, args.full_canvas)][0], send.get((PUBLISHED, args.full_canvas), ([], []))[0]
   n = len(maps)
   print(f"{n} frames, final minimap {maps[-1][0].shape[:2]}, prepared in {time.perf_counter() - t:.1f}s; the client sends: {mode}")
@@ -182,8 +192,8 @@ def main() -> None:
     t = time.perf_counter()
     if col == "bundled":
       (u, un), (v, vn) = load_model("UNet", args.unet, DEFAULT_UNET, PUBLISHED_UNET), load_model("ViT", args.vit, DEFAULT_VIT, PUBLISHED_VIT)
-      path = PUBLISHED if args.unet == "published" else BUNDLED
-      idx, sel = list(range(n)), maps if path == BUNDLED else cubic
+      path = PUBLISHED if args.unet == "published" else DARKEST if args.darkest else BUNDLED
+      idx, sel = list(range(n)), cubic if path == PUBLISHED else maps
     else:
       (u, un), (v, vn) = load_model("UNet", "published", DEFAULT_UNET, PUBLISHED_UNET), load_model("ViT", "published", DEFAULT_VIT, PUBLISHED_VIT)
       if col == "published": path, idx = PUBLISHED, [0] + list(range(args.skip, n, args.published_every))
@@ -220,32 +230,36 @@ def main() -> None:
   runs = {args.full_canvas: (results["bundled"][0], replies, extra)}
   if not args.no_compare:
     t = time.perf_counter()
-    other = send[(path, not args.full_canvas)][0]
+    other = send[(PUBLISHED if path == PUBLISHED else BUNDLED, not args.full_canvas)][0]
     runs[not args.full_canvas] = run(other, u, v, (un, vn), path, unet_batch=args.unet_batch, keep_masks=True, beam=args.beam)
     st = runs[not args.full_canvas][0]
     runs[not args.full_canvas] = ({k: x[s] for k, x in st.items()},) + runs[not args.full_canvas][1:]
     print(f"(the bundled column on the {'send rule' if args.full_canvas else 'whole canvas'} too: {time.perf_counter() - t:.0f}s)")
-  gt = truth(session, send[(path, True)][0])  # the same canvas grid either way
+  key = PUBLISHED if path == PUBLISHED else BUNDLED
+  gt = truth(session, send[(key, True)][0])  # the same canvas grid either way
   print(f"\nsend modes, bundled column (frames {args.skip}..{n - 1}); mask F1 against the sim's ground-truth revealed lines, pooled over "
         "frames (per-frame min / median) and on the last frame")
-  print(f"{'sends':<14}{'tiles med':>10}{'p95':>6}{'unet ms':>9}{'p95':>8}{'total ms':>10}{'p95':>8}{'F1 pooled':>11}{'min':>7}{'med':>7}{'last':>7}")
+  print(f"{'sends':<14}{'tiles med':>10}{'p95':>6}{'unet ms':>9}{'p95':>8}{'total ms':>10}{'p95':>8}{'F1 pooled':>11}{'min':>7}{'med':>7}"
+        f"{'last':>7}{'layout right':>14}")
   for full in sorted(runs, reverse=True):
     st, rep, ex = runs[full]
     masks = [e[1] > 0 for e in ex]
     conf = np.sum([confusion(m, g) for m, g in zip(masks[s], gt[s])], 0)
     per = [f1(m, g) for m, g in zip(masks[s], gt[s])]
     tiles = [r["tiles_computed"] for r in rep[s]]
-    print(f"{'whole canvas' if full else 'send rule':<14}{np.median(tiles):10.0f}{np.percentile(tiles, 95):6.0f}{np.median(st['unet']):9.1f}"
+    right = sum(r["layout_id"] == int(session["layout_id"]) for r in rep[s])
+    name = "whole canvas" if full else "darkest whole" if args.darkest else "send rule"
+    print(f"{name:<14}{np.median(tiles):10.0f}{np.percentile(tiles, 95):6.0f}{np.median(st['unet']):9.1f}"
           f"{np.percentile(st['unet'], 95):8.1f}{np.median(st['total']):10.1f}{np.percentile(st['total'], 95):8.1f}{scores(*conf)['f1']:11.4f}"
-          f"{min(per):7.3f}{np.median(per):7.3f}{per[-1]:7.3f}")
+          f"{min(per):7.3f}{np.median(per):7.3f}{per[-1]:7.3f}{f'{right}/{len(rep[s])}':>14}")
   if len(runs) == 2:
     (_, ra, ea), (_, rb, eb) = runs[True], runs[False]
     same = sum(a["layout_id"] == b["layout_id"] for a, b in zip(ra[s], rb[s]))
     f1s = [f1(a[1] > 0, b[1] > 0) for a, b in zip(ea[s], eb[s])]
-    refreshed = [r for r in send[(path, False)][1][s] if r is not None]
-    print(f"send rule vs whole canvas: layout the same on {same}/{len(ra[s])} frames, raw mask F1 between them min {min(f1s):.3f} / median "
-          f"{np.median(f1s):.3f} / last {f1s[-1]:.3f}; tiles the rule took from the canvas median {np.median(refreshed):.0f} / p95 "
-          f"{np.percentile(refreshed, 95):.0f}")
+    refreshed = [r for r in send[(key, False)][1][s] if r is not None]
+    took = f"; tiles the rule took from the canvas median {np.median(refreshed):.0f} / p95 {np.percentile(refreshed, 95):.0f}" if refreshed else ""
+    print(f"{'darkest' if args.darkest else 'send rule'} vs whole canvas: layout the same on {same}/{len(ra[s])} frames, raw mask F1 "
+          f"between them min {min(f1s):.3f} / median {np.median(f1s):.3f} / last {f1s[-1]:.3f}{took}")
 
 
 if __name__ == "__main__": main()
