@@ -5,7 +5,8 @@ view, and all of them add light over the ground. A per-pixel minimum over k view
 keeps the lines and drops most of what looks like them. The sim's UNet groups are exactly such views: one region of
 revealed minimap rendered over several stretches of world, sharing one line mask. Per look family, this scores a UNet
 (as it is, not trained on such images) on single crops, on the minimum of k consecutive crops of a group, and on the
-median of three. Not the product: the canvas pastes one view per pixel and the server's UNet sees that.
+median of three. The product's counterpart is MinimapCanvas(darkest=True), the darkest of all views since the fog
+lifted (bench/probe_dark_canvas.py scores a UNet on it).
 
   .venv/bin/python bench/probe_min_views.py --data out/synth_looks31 --unet UNet_synth_halo
 """
