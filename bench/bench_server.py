@@ -174,16 +174,16 @@ def main() -> None:
   t = time.perf_counter()
   session = load_session(args.session) if args.session else make_session(args.layout, args.seed, n_frames=args.frames)
   cols = args.columns.split(",")
+  if args.darkest and args.full_canvas: raise SystemExit("--darkest sends the darkest views whole: leave out --full-canvas")
   rule = FogRule(args.fog_reach, args.fog_core)
-  mode = "whole canvas" if args.full_canvas else f"send rule (reach {rule.reach:g}, core {rule.core:g} ½-scale px)"
-  send = {k: minimaps(session, sh, None if k[1] else rule) for k, sh in (((BUNDLED, True), None), ((BUNDLED, False), None),
-                                                                        ((PUBLISHED, True), shrink_cubic_with_origin),
-                                                                        ((PUBLISHED, False), shrink_cubic_with_origin))
+  sent = "darkest whole" if args.darkest else "send rule"  # the table's name for the send mode that is not the whole canvas
+  mode = ("whole canvas" if args.full_canvas else "the canvas's darkest views, whole" if args.darkest
+          else f"send rule (reach {rule.reach:g}, core {rule.core:g} ½-scale px)")
+  # with --darkest the bundled non-whole minimaps are the darkest views (minimaps() leaves the rule out for them)
+  shrinks = {(BUNDLED, True): None, (BUNDLED, False): None, (PUBLISHED, True): shrink_cubic_with_origin,
+             (PUBLISHED, False): shrink_cubic_with_origin}
+  send = {k: minimaps(session, sh, None if k[1] else rule, darkest=args.darkest and k == (BUNDLED, False)) for k, sh in shrinks.items()
           if k[0] == BUNDLED or any(c.startswith("published") for c in cols) or args.unet == "published"}
-  if args.darkest:
-    if args.full_canvas: raise SystemExit("--darkest sends the darkest views whole: leave out --full-canvas")
-    send[(BUNDLED, False)] = minimaps(session, None, None, darkest=True)
-    mode = "the canvas's darkest views, whole"
   maps, cubic = send[(BUNDLED, args.full_canvas)][0], send.get((PUBLISHED, args.full_canvas), ([], []))[0]
   n = len(maps)
   print(f"{n} frames, final minimap {maps[-1][0].shape[:2]}, prepared in {time.perf_counter() - t:.1f}s; the client sends: {mode}")
@@ -228,14 +228,14 @@ def main() -> None:
   for name, vals in (("recomputed (pixels changed)", comp), ("UNet mask changed", chg), ("fog lifted (new pixels)", lifted[s])):
     print(f"  {name:<28}{np.median(vals):8.0f}{np.percentile(vals, 95):8.0f}{np.mean(vals):8.1f}")
   runs = {args.full_canvas: (results["bundled"][0], replies, extra)}
+  key = PUBLISHED if path == PUBLISHED else BUNDLED  # which replay of the client the bundled column's path reads
   if not args.no_compare:
     t = time.perf_counter()
-    other = send[(PUBLISHED if path == PUBLISHED else BUNDLED, not args.full_canvas)][0]
+    other = send[(key, not args.full_canvas)][0]
     runs[not args.full_canvas] = run(other, u, v, (un, vn), path, unet_batch=args.unet_batch, keep_masks=True, beam=args.beam)
     st = runs[not args.full_canvas][0]
     runs[not args.full_canvas] = ({k: x[s] for k, x in st.items()},) + runs[not args.full_canvas][1:]
-    print(f"(the bundled column on the {'send rule' if args.full_canvas else 'whole canvas'} too: {time.perf_counter() - t:.0f}s)")
-  key = PUBLISHED if path == PUBLISHED else BUNDLED
+    print(f"(the bundled column on the {sent if args.full_canvas else 'whole canvas'} too: {time.perf_counter() - t:.0f}s)")
   gt = truth(session, send[(key, True)][0])  # the same canvas grid either way
   print(f"\nsend modes, bundled column (frames {args.skip}..{n - 1}); mask F1 against the sim's ground-truth revealed lines, pooled over "
         "frames (per-frame min / median) and on the last frame")
@@ -248,8 +248,7 @@ def main() -> None:
     per = [f1(m, g) for m, g in zip(masks[s], gt[s])]
     tiles = [r["tiles_computed"] for r in rep[s]]
     right = sum(r["layout_id"] == int(session["layout_id"]) for r in rep[s])
-    name = "whole canvas" if full else "darkest whole" if args.darkest else "send rule"
-    print(f"{name:<14}{np.median(tiles):10.0f}{np.percentile(tiles, 95):6.0f}{np.median(st['unet']):9.1f}"
+    print(f"{'whole canvas' if full else sent:<14}{np.median(tiles):10.0f}{np.percentile(tiles, 95):6.0f}{np.median(st['unet']):9.1f}"
           f"{np.percentile(st['unet'], 95):8.1f}{np.median(st['total']):10.1f}{np.percentile(st['total'], 95):8.1f}{scores(*conf)['f1']:11.4f}"
           f"{min(per):7.3f}{np.median(per):7.3f}{per[-1]:7.3f}{f'{right}/{len(rep[s])}':>14}")
   if len(runs) == 2:
@@ -258,7 +257,7 @@ def main() -> None:
     f1s = [f1(a[1] > 0, b[1] > 0) for a, b in zip(ea[s], eb[s])]
     refreshed = [r for r in send[(key, False)][1][s] if r is not None]
     took = f"; tiles the rule took from the canvas median {np.median(refreshed):.0f} / p95 {np.percentile(refreshed, 95):.0f}" if refreshed else ""
-    print(f"{'darkest' if args.darkest else 'send rule'} vs whole canvas: layout the same on {same}/{len(ra[s])} frames, raw mask F1 "
+    print(f"{sent} vs whole canvas: layout the same on {same}/{len(ra[s])} frames, raw mask F1 "
           f"between them min {min(f1s):.3f} / median {np.median(f1s):.3f} / last {f1s[-1]:.3f}{took}")
 
 
