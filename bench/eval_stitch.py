@@ -41,12 +41,13 @@ def session_look(seed: int, looks: str = "random") -> Look:
   return random_look(seed) if looks == "random" else named_look(FAMILIES[seed % len(FAMILIES)], seed)
 
 
-def stress_session(seed: int, frames: int, interruptions: int, cache: str | None = None, looks: str = "random") -> dict:
+def stress_session(seed: int, frames: int, interruptions: int, cache: str | None = None, looks: str = "random", lead_in: int = 0) -> dict:
   look = session_look(seed, looks)
-  path = Path(cache) / f"stress_{seed}_{frames}_{interruptions}{'' if looks == 'random' else '_' + looks}.npz" if cache else None
+  name = f"stress_{seed}_{frames}_{interruptions}{'' if looks == 'random' else '_' + looks}{f'_lead{lead_in}' if lead_in else ''}.npz"
+  path = Path(cache) / name if cache else None
   if path is not None and path.is_file(): s = load_session(path)
   else:
-    s = make_session(seed % 9, seed, frames, look=look, interruptions=interruptions)
+    s = make_session(seed % 9, seed, frames, look=look, interruptions=interruptions, lead_in=lead_in)
     if path is not None: save_session(path, s, overwrite=True)
   # what the client hands the canvas: every screen's capture square at the 4K geometry
   k = CAPTURE_SIDE / s["frames"].shape[1]
@@ -82,7 +83,7 @@ def stress_session(seed: int, frames: int, interruptions: int, cache: str | None
   claim = float(np.abs((c.position - c.origin) - pos[last_ok]).max())
   return {"lost": c.lost, "seed": seed, "layout": seed % 9, "look": look, "pairs": pairs, "pasted": pasted, "misplaced": misplaced, "worst": worst,
           "final": final, "skipped": c.skipped, "kinds": [k for k in kinds if k], "add_ms": float(np.median(ms)),
-          "entrance": long_line_pixels(f[0]), "claim": claim, "reach": reach, "stale": len(f) - 1 - last_ok}
+          "entrance": long_line_pixels(f[kinds.index("")]), "claim": claim, "reach": reach, "stale": len(f) - 1 - last_ok}
 
 
 def _run_stress(args) -> dict: return stress_session(*args)
@@ -90,7 +91,7 @@ def _run_stress(args) -> dict: return stress_session(*args)
 
 def stress(a) -> int:
   seeds = parse_seeds(a.seeds)
-  jobs = [(s, a.frames, a.interruptions, a.cache, a.looks) for s in seeds]
+  jobs = [(s, a.frames, a.interruptions, a.cache, a.looks, a.lead_in) for s in seeds]
   if a.jobs > 1:
     with Pool(a.jobs) as p: res = list(tqdm(p.imap(_run_stress, jobs), total=len(jobs), desc="sessions"))
   else:
@@ -181,6 +182,7 @@ def main() -> int:
   ap.add_argument("--seed", type=int, default=0, help="coast: first seed")
   ap.add_argument("--seeds", default="1000-1041", help="stress: seeds, e.g. 1000-1041 or 5,7,9-12 (one session each)")
   ap.add_argument("--interruptions", type=int, default=3, help="stress: interruption events per session")
+  ap.add_argument("--lead-in", type=int, default=0, help="stress: loading screens before each session's entrance")
   ap.add_argument("--looks", choices=("random", "named"), default="random", help="stress: each seed's look drawn from it, or a family's preset")
   ap.add_argument("--jobs", type=int, default=1, help="stress: sessions in parallel (timings are then shared-CPU timings)")
   ap.add_argument("--tolerance", type=float, default=2.0)

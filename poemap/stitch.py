@@ -744,6 +744,9 @@ class MinimapCanvas:
     self.topleft = np.array([(H - h) // 2, (W - w) // 2], np.float64)  # of the latest frame, sub-pixel
     self._counted = self.topleft - 2 * COUNT_MOVE  # where the last frame counted into hits/miss lay
     self._prev = _Features(f) if _features is None else _features
+    # a first frame of no game (a loading screen or a desktop: the log names the area before the game shows it) places
+    # nothing; the first frame after it that shows map lines is the entrance, where the player still stands (see _add)
+    self.no_map = bool(self._prev.ui or np.count_nonzero(self._prev.on) < MIN_LONG)
     self._paste(f, self._rounded(), None)
     self.origin = (self.topleft.astype(np.int64) + np.array([h // 2, w // 2]))
     self.skipped = 0
@@ -800,6 +803,7 @@ class MinimapCanvas:
     return self._add(f, _Features(f))
 
   def _add(self, f: np.ndarray, feats: _Features) -> bool:
+    if self.no_map: return self._start_over(f, feats)
     t = None
     # a window's or panel's border: whatever strip of the game it leaves (which may align right), the
     # frame is no minimap capture to paste
@@ -846,6 +850,18 @@ class MinimapCanvas:
     prev_pos += self._shift_since_grow
     self._prev = feats
     self._paste(f, self._rounded(), prev_pos)
+    return True
+
+  def _start_over(self, f: np.ndarray, feats: _Features) -> bool:
+    """Under a first frame of no map, a frame that shows the map begins the canvas again (True) in the same place, so
+    origin and canvas size stay; the frames before it count as skipped, and as a merge, so that whatever was sent of the
+    canvas goes again whole. A frame without map lines is skipped (False) like the first."""
+    if feats.ui or feats.long < FOLLOW_LONG:
+      self.skipped += 1
+      return False
+    skipped, merges = self.skipped + self.accepted, self.merges + 1
+    self.__init__(f, tuple(self.refresh_radius), self.min_confidence, self.follow, self.dark is not None, feats)  # type: ignore[misc]
+    self.skipped, self.merges = skipped, merges
     return True
 
   def _persistent(self, box: tuple[int, int, int, int] | None = None, seen: int = 2) -> np.ndarray:

@@ -150,7 +150,7 @@ class Streamer:
     if self.canvas is None or self.canvas.frame_shape != frame.shape:
       self.canvas = MinimapCanvas(frame, darkest=self.input_path == DARKEST)
       self.sender = TileSender(self.send_rule) if self.send_rule is not None else None
-      ok = True
+      ok = not self.canvas.no_map  # a loading screen begins no map: nothing to send until a frame shows one
     else: ok = self.canvas.add(frame)
     self.last_skipped = not ok
     if ok:
@@ -260,7 +260,8 @@ class Streamer:
     """Place the player on the guide shown (once per stitched frame): guide px, registration status and quality."""
     ov, c = self.overlay, self.canvas
     if ov is None or c is None or ov.sel.shown is None: return None
-    if self._here_frame != (self.frames, ov.sel.shown) and not self.last_skipped:
+    # before a frame shows the map (a loading screen after the log's arrival line) the player stands at the entrance
+    if self._here_frame != (self.frames, ov.sel.shown) and (not self.last_skipped or c.no_map):
       self._here_frame = (self.frames, ov.sel.shown)
       minimap, origin = self.shrink(c.image, c.origin)
       self.here.update(ov.guides.path(ov.sel.shown), minimap, origin, np.asarray(origin) + (c.position - c.origin) / 2)

@@ -98,20 +98,27 @@ def test_replay_source_yields_every_frame_then_none(tmp_path):
 # ---- live capture of a real screen
 
 SCREEN_PLAYER = r"""
-import sys, cv2, numpy as np
+import sys, cv2, mss, numpy as np
+from stream.capture import capture_box
 from poemap.sim.layout import make_layout
 from poemap.sim.player import walk_full
 from poemap.sim.render import Reveal, make_world, render_screen
 W, H, N = {w}, {h}, {n}
 layout = make_layout({layout}, {seed}); walk = walk_full(layout, {seed}, N); world = make_world(layout, {seed}); reveal = Reveal(layout.shape)
 cv2.namedWindow("game", cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL); cv2.moveWindow("game", 0, 0)
+sct = (getattr(mss, "MSS", None) or mss.mss)(); box = capture_box({{"left": 0, "top": 0, "width": W, "height": H}})
 for t in range(N):
   reveal.visit(walk.trails[t])
   img = render_screen(world, walk.positions[t], reveal.mask, t, (W, H))
   cmd = sys.stdin.readline()
   if not cmd: break
   cv2.imshow("game", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
-  for _ in range(5): cv2.waitKey(20)
+  # X draws when it gets to it: under load a grab right after imshow may still show the last frame, or none at all. Say
+  # "shown" only once the screen shows this one where the capture looks (or after 10 s, and the stitch will tell)
+  want = img[box["top"]:box["top"] + box["height"], box["left"]:box["left"] + box["width"]].astype(np.int16)
+  for _ in range(500):
+    cv2.waitKey(20)
+    if np.abs(np.asarray(sct.grab(box))[..., 2::-1] - want).mean() < 1: break
   print("shown", t, *walk.positions[t], flush=True)
 """
 

@@ -174,6 +174,39 @@ def test_the_character_stands_still_only_while_the_game_cant_be_played():
   assert np.array_equal(pos, plain[steps])
 
 
+def test_a_session_begun_on_loading_screens_starts_at_the_entrance():
+  # the log names the area while the game still shows its loading screen: the player stands at the entrance meanwhile
+  s = make_session(3, 21, 12, look=Look(), lead_in=3)
+  assert [str(k) for k in s["kinds"][:4]] == ["loading"] * 3 + [""]
+  plain = make_session(3, 21, 9, look=Look())["positions"]
+  assert np.array_equal(s["positions"][3:], plain) and not s["positions"][:3].any()
+  canvases: list = []
+  oks, errs = stitched(s, canvases)
+  c = canvases[0]
+  assert oks[:2] == [False, False] and oks[2], "the loading screens skipped, the entrance frame begins the canvas"
+  assert not [(t + 1, e) for t, (ok, e) in enumerate(zip(oks, errs)) if ok and e > 2.0]
+  assert sum(oks) >= 8 and not c.lost and errs[-1] <= 2.0
+  # what was shown of the loading screens is gone, and a sender of the canvas learns that it changed beyond the path
+  assert c.merges == 1 and c.skipped >= 3 and not c.no_map
+
+
+@pytest.mark.parametrize("first", ["black", "desktop"])
+def test_a_first_frame_of_no_map_is_replaced_by_the_first_that_shows_one(first):
+  s = make_session(1, 5, 6, look=Look())
+  frames = [to_pipeline_scale(f) for f in s["frames"]]
+  rng = np.random.default_rng(0)
+  c = MinimapCanvas(np.zeros_like(frames[0]) if first == "black" else interrupt.desktop(CAPTURE_SIDE, rng))
+  assert c.no_map and not c.add(interrupt.loading(CAPTURE_SIDE, rng)) and c.no_map
+  origin, size = c.origin.copy(), c.image.shape
+  assert c.add(frames[0]) and not c.no_map
+  assert np.array_equal(c.origin, origin) and c.image.shape == size and np.array_equal(c.image, MinimapCanvas(frames[0]).image)
+  for t in range(1, len(frames)): assert c.add(frames[t])
+  assert float(np.abs((c.position - c.origin) - s["positions"][-1]).max()) <= 2.0
+  # a map's first frame is the entrance as before: no frame after it begins the canvas again
+  c = MinimapCanvas(frames[0])
+  assert not c.no_map and c.add(frames[1]) and c.merges == 0
+
+
 def test_a_frame_from_another_area_is_refused():
   here, there = make_session(0, 31, 4), make_session(6, 77, 8)
   c = MinimapCanvas(here["frames"][0])

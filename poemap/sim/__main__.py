@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
   p.add_argument("--compress", action="store_true", help="zip the frames (smaller, slower)")
   p.add_argument("--look", type=_look, default="default", help=LOOK_HELP)
   p.add_argument("--interruptions", type=int, default=0, help="frames that are not the minimap: this many events (alt-tab, loading, panels, ...)")
+  p.add_argument("--lead-in", type=int, default=0, help="loading screens before the entrance (the capture begun as the log names the area)")
   p = sub.add_parser("dataset", help="write a data directory in the published format")
   p.add_argument("--out", required=True)
   p.add_argument("--seed", type=int, default=0)
@@ -75,9 +76,10 @@ def main(argv: list[str] | None = None) -> int:
   if a.cmd == "session":
     if a.frames < 1: ap.error("--frames must be >= 1")
     if a.interruptions < 0: ap.error("--interruptions must be >= 0")
+    if not 0 <= a.lead_in < a.frames: ap.error("--lead-in must be >= 0 and below --frames")
     if a.look == "mixed" or a.look.startswith("random:"): ap.error(f"--look {a.look} is for datasets; a session has one look")
     look = parse_look(a.look, a.seed)
-    s = make_session(a.layout, a.seed, a.frames, a.resolution, progress=True, look=look, interruptions=a.interruptions)
+    s = make_session(a.layout, a.seed, a.frames, a.resolution, progress=True, look=look, interruptions=a.interruptions, lead_in=a.lead_in)
     save_session(a.out, s, compress=a.compress)
     print(f"wrote {a.out}: {s['frames'].shape[0]} frames {s['frames'].shape[1]}x{s['frames'].shape[2]}, layout {a.layout}, fps {s['fps']:.2f}, "
           f"look {look.describe()} ({time.time() - t0:.1f}s)")
