@@ -264,9 +264,10 @@ def _local_cost(ref: GuideRef, off: np.ndarray) -> np.ndarray:
   return cv2.matchTemplate(big, tmpl, cv2.TM_CCORR) / max(float(tmpl.sum()), 1e-9)
 
 
-def register(mask: np.ndarray, origin, position, ref: GuideRef, prior: Placement | None = None) -> Placement:
+def register(mask: np.ndarray, origin, position, ref: GuideRef, prior: Placement | None = None, at_entrance: bool = True) -> Placement:
   """Place the player at `position` ([y, x] px of the 1/2-scale line mask whose entrance is `origin`) on the
-  guide `ref`. prior: this stream's placement of the last frame (its belief is carried on).
+  guide `ref`. prior: this stream's placement of the last frame (its belief is carried on). at_entrance False: `origin`
+  is not the entrance (the canvas began after it, MinimapCanvas.began_late), so the lines alone place the player.
 
   A histogram filter over guide px (Markov localisation): the belief of the last frame is moved by
   the player's step (times the scale) and spread in proportion to it (the instance's corridors are
@@ -284,7 +285,8 @@ def register(mask: np.ndarray, origin, position, ref: GuideRef, prior: Placement
   ys, xs = np.nonzero(np.asarray(mask))
   rel = np.stack([ys, xs], 1).astype(np.float64) - origin
   pos = position - origin
-  if m.entrance is None: return _lines_only(rel, pos, ref)
+  if m.entrance is None: return _lines_only(rel, pos, ref, "the guide has no entrance")
+  if not at_entrance: return _lines_only(rel, pos, ref, "the stitch began after the entrance, which it could not place")
   E, k = np.asarray(m.entrance, np.float64), BELIEF_STEP
   s, agree = _scale(ref, rel, prior)
   anchored = E + s * pos
@@ -370,19 +372,19 @@ def _gauss(ref: GuideRef, c: np.ndarray, sig: float) -> np.ndarray:
   return np.exp(-((yy - c[0]) ** 2 + (xx - c[1]) ** 2) / (2 * max(sig, 1.0) ** 2)).astype(np.float32)
 
 
-def _lines_only(rel: np.ndarray, pos: np.ndarray, ref: GuideRef) -> Placement:
-  """No entrance known: slide all revealed lines over the whole guide at the metadata's scale."""
+def _lines_only(rel: np.ndarray, pos: np.ndarray, ref: GuideRef, why: str) -> Placement:
+  """No entrance known (`why`): slide all revealed lines over the whole guide at the metadata's scale."""
   m = ref.meta
   assert m is not None and m.scale is not None, "register() places by lines alone only a guide with a scale"
-  if len(rel) < 4 * MIN_POINTS: return Placement(None, "none", 0.0, "the guide has no entrance and too few lines are revealed to find one")
+  if len(rel) < 4 * MIN_POINTS: return Placement(None, "none", 0.0, f"{why} and too few lines are revealed to find one")
   g = m.scale * rel
   g = g - g.min(0)
   T = int(ref.side // 2) + 1
   c0 = np.asarray(ref.shape, np.float64) / 2 - (g.max(0) / 2)  # centred, then +-T
   sh, _, q = _search(ref, g + c0, None, T, 0.0)
   yx = c0 + sh + m.scale * pos - (m.scale * rel).min(0)
-  if q < 0.5: return Placement(None, "none", q, f"the guide has no entrance and the lines alone do not place the player (agreement {q:.2f})")
-  return Placement(tuple(yx.tolist()), "lines", q, "placed by the lines alone: the guide's metadata has no entrance", m.scale)
+  if q < 0.5: return Placement(None, "none", q, f"{why} and the lines alone do not place the player (agreement {q:.2f})")
+  return Placement(tuple(yx.tolist()), "lines", q, f"placed by the lines alone: {why}", m.scale)
 
 
 # ---- the command: set a guide's metadata

@@ -267,6 +267,16 @@ def _full_on(frame: np.ndarray, half_on: np.ndarray | None = None) -> np.ndarray
   return hp.view(bool)
 
 
+NO_GAME_DARK, NO_GAME_SHARE = 24, 0.95  # a frame this much of which is darker than this (max channel) is a black screen
+
+
+def _no_game(feats: _Features) -> bool:
+  """A frame of no game at all, as far as the stitcher can tell: a window's or panel's border (a desktop, most loading
+  screens), or black nearly all over (the sim's darkest game frames, a cave in fog, are 0.7 black). The player can't walk
+  while one is shown. A screen it doesn't know (a loading screen's art) counts as the game: the safe side."""
+  return bool(feats.ui or float((feats.frame[::8, ::8].max(2) < NO_GAME_DARK).mean()) > NO_GAME_SHARE)
+
+
 def line_image(frame: np.ndarray) -> np.ndarray:
   """The ½-scale line image of a capture frame that find_translation correlates (for pictures
   and debugging)."""
@@ -744,9 +754,14 @@ class MinimapCanvas:
     self.topleft = np.array([(H - h) // 2, (W - w) // 2], np.float64)  # of the latest frame, sub-pixel
     self._counted = self.topleft - 2 * COUNT_MOVE  # where the last frame counted into hits/miss lay
     self._prev = _Features(f) if _features is None else _features
-    # a first frame of no game (a loading screen or a desktop: the log names the area before the game shows it) places
-    # nothing; the first frame after it that shows map lines is the entrance, where the player still stands (see _add)
-    self.no_map = bool(self._prev.ui or np.count_nonzero(self._prev.on) < MIN_LONG)
+    # a first frame that can pin no shift places nothing after it, ever: the first frame that can begins the canvas
+    # again (_start_over). After frames of no game (a loading screen or a desktop: the log names the area before the
+    # game shows it) that frame is the entrance, where the player still stands; after a frame of the game with too
+    # little map on it (faint lines, the fog barely lifted) the player has walked on since: `began_late` says so
+    self.waiting = bool(self._prev.ui or self._prev.long < MIN_LONG)
+    self.began_late = False  # the origin is where the player stood `began_after` frames after the entrance, not there
+    self.began_after = 0     # frames before the one the canvas began with
+    self._missed_game = self.waiting and not _no_game(self._prev)
     self._paste(f, self._rounded(), None)
     self.origin = (self.topleft.astype(np.int64) + np.array([h // 2, w // 2]))
     self.skipped = 0
@@ -803,7 +818,7 @@ class MinimapCanvas:
     return self._add(f, _Features(f))
 
   def _add(self, f: np.ndarray, feats: _Features) -> bool:
-    if self.no_map: return self._start_over(f, feats)
+    if self.waiting: return self._start_over(f, feats)
     t = None
     # a window's or panel's border: whatever strip of the game it leaves (which may align right), the
     # frame is no minimap capture to paste
@@ -853,15 +868,16 @@ class MinimapCanvas:
     return True
 
   def _start_over(self, f: np.ndarray, feats: _Features) -> bool:
-    """Under a first frame of no map, a frame that shows the map begins the canvas again (True) in the same place, so
-    origin and canvas size stay; the frames before it count as skipped, and as a merge, so that whatever was sent of the
-    canvas goes again whole. A frame without map lines is skipped (False) like the first."""
+    """While `waiting`, a frame that shows the map clearly begins the canvas again (True) in the same place, so origin
+    and canvas size stay; the frames before it count as skipped, and as a merge, so that whatever was sent of the
+    canvas goes again whole. Any other frame is skipped (False)."""
     if feats.ui or feats.long < FOLLOW_LONG:
       self.skipped += 1
+      self._missed_game |= not _no_game(feats)
       return False
-    skipped, merges = self.skipped + self.accepted, self.merges + 1
+    before, merges, late = self.skipped + self.accepted, self.merges + 1, self._missed_game
     self.__init__(f, tuple(self.refresh_radius), self.min_confidence, self.follow, self.dark is not None, feats)  # type: ignore[misc]
-    self.skipped, self.merges = skipped, merges
+    self.skipped, self.merges, self.began_late, self.began_after = before, merges, late, before
     return True
 
   def _persistent(self, box: tuple[int, int, int, int] | None = None, seen: int = 2) -> np.ndarray:

@@ -150,7 +150,7 @@ class Streamer:
     if self.canvas is None or self.canvas.frame_shape != frame.shape:
       self.canvas = MinimapCanvas(frame, darkest=self.input_path == DARKEST)
       self.sender = TileSender(self.send_rule) if self.send_rule is not None else None
-      ok = not self.canvas.no_map  # a loading screen begins no map: nothing to send until a frame shows one
+      ok = not self.canvas.waiting  # a loading screen or a barely revealed entrance: nothing to send yet
     else: ok = self.canvas.add(frame)
     self.last_skipped = not ok
     if ok:
@@ -261,10 +261,10 @@ class Streamer:
     ov, c = self.overlay, self.canvas
     if ov is None or c is None or ov.sel.shown is None: return None
     # before a frame shows the map (a loading screen after the log's arrival line) the player stands at the entrance
-    if self._here_frame != (self.frames, ov.sel.shown) and (not self.last_skipped or c.no_map):
+    if self._here_frame != (self.frames, ov.sel.shown) and (not self.last_skipped or c.waiting):
       self._here_frame = (self.frames, ov.sel.shown)
       minimap, origin = self.shrink(c.image, c.origin)
-      self.here.update(ov.guides.path(ov.sel.shown), minimap, origin, np.asarray(origin) + (c.position - c.origin) / 2)
+      self.here.update(ov.guides.path(ov.sel.shown), minimap, origin, np.asarray(origin) + (c.position - c.origin) / 2, not c.began_late)
       ov.dirty = True
     return self.here.record()
 
@@ -278,6 +278,7 @@ class Streamer:
             "server_ms": None if r.server_ms is None else round(float(r.server_ms), 2), "result_frame": r.frame,
             "canvas": list(c.image.shape[:2]) if c is not None else None, "skipped": self.last_skipped,
             "skipped_total": c.skipped if c is not None else 0,
+            "began_late": c.began_late if c is not None else None,
             "position": [round(float(v), 1) for v in c.position - c.origin] if c is not None else None,
             "shown": self.overlay.sel.shown if self.overlay is not None else None, "reason": r.reason, "guide_position": guide_position,
             "sent_tiles": self.sender.refreshed if self.sender is not None else None}

@@ -43,14 +43,14 @@ class Tracker:
       except (FileNotFoundError, ValueError) as e: self.refs[png] = f"no guide image: {e}"
     return self.refs[png]
 
-  def update(self, png: Path, minimap: np.ndarray, origin, position) -> Placement:
-    """Place the player ([y, x] px of the 1/2-scale minimap with entrance `origin`) on guide `png`."""
+  def update(self, png: Path, minimap: np.ndarray, origin, position, at_entrance: bool = True) -> Placement:
+    """Place the player ([y, x] px of the 1/2-scale minimap with entrance `origin`; see register for at_entrance) on guide `png`."""
     if png != self.guide: self.guide, self.placement, self.trail = png, None, []  # another guide: start over
     r = self.ref(png)
     if isinstance(r, str): self.placement = Placement(None, "none", 0.0, r)
     else:
       mask = clean_sparse_pixels(color_filter_mask(minimap))
-      self.placement = register(mask, origin, position, r, self.placement)
+      self.placement = register(mask, origin, position, r, self.placement, at_entrance)
     if self.placement.yx is not None:
       self.trail.append(self.placement.yx)
       del self.trail[:-TRAIL_MAX]

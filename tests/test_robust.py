@@ -187,24 +187,40 @@ def test_a_session_begun_on_loading_screens_starts_at_the_entrance():
   assert not [(t + 1, e) for t, (ok, e) in enumerate(zip(oks, errs)) if ok and e > 2.0]
   assert sum(oks) >= 8 and not c.lost and errs[-1] <= 2.0
   # what was shown of the loading screens is gone, and a sender of the canvas learns that it changed beyond the path
-  assert c.merges == 1 and c.skipped >= 3 and not c.no_map
+  assert c.merges == 1 and c.skipped >= 3 and not c.waiting and not c.began_late and c.began_after == 3
 
 
 @pytest.mark.parametrize("first", ["black", "desktop"])
-def test_a_first_frame_of_no_map_is_replaced_by_the_first_that_shows_one(first):
+def test_a_first_frame_of_waiting_is_replaced_by_the_first_that_shows_one(first):
   s = make_session(1, 5, 6, look=Look())
   frames = [to_pipeline_scale(f) for f in s["frames"]]
   rng = np.random.default_rng(0)
   c = MinimapCanvas(np.zeros_like(frames[0]) if first == "black" else interrupt.desktop(CAPTURE_SIDE, rng))
-  assert c.no_map and not c.add(interrupt.loading(CAPTURE_SIDE, rng)) and c.no_map
+  assert c.waiting and not c.add(interrupt.loading(CAPTURE_SIDE, rng)) and c.waiting
   origin, size = c.origin.copy(), c.image.shape
-  assert c.add(frames[0]) and not c.no_map
+  assert c.add(frames[0]) and not c.waiting and not c.began_late
   assert np.array_equal(c.origin, origin) and c.image.shape == size and np.array_equal(c.image, MinimapCanvas(frames[0]).image)
   for t in range(1, len(frames)): assert c.add(frames[t])
   assert float(np.abs((c.position - c.origin) - s["positions"][-1]).max()) <= 2.0
   # a map's first frame is the entrance as before: no frame after it begins the canvas again
   c = MinimapCanvas(frames[0])
-  assert not c.no_map and c.add(frames[1]) and c.merges == 0
+  assert not c.waiting and c.add(frames[1]) and c.merges == 0
+
+
+@pytest.mark.parametrize("seed", [20005, 20049])
+def test_an_entrance_with_too_little_map_begins_the_canvas_late_and_says_so(seed):
+  # faint lines at the entrance, no long run of them: no shift can be pinned to that frame, then or ever (a relocation
+  # needs MIN_LONG too), so the first frame that can begins the canvas, flagged: its origin is not the entrance
+  s = make_session(seed % 9, seed, 12, look=random_look(seed))
+  k = CAPTURE_SIDE / s["frames"].shape[1]
+  canvases: list = []
+  oks, _ = stitched(s, canvases)
+  c = canvases[0]
+  assert c.began_late and 0 < c.began_after and not c.waiting and c.merges == 1
+  assert not any(oks[:c.began_after - 1]) and oks[c.began_after - 1]
+  start = s["positions"][c.began_after] * k
+  assert float(np.abs(start).max()) > 50, "the player walked on before the canvas began"
+  assert float(np.abs((c.position - c.origin) - (s["positions"][-1] * k - start)).max()) <= 2.0
 
 
 def test_a_frame_from_another_area_is_refused():
