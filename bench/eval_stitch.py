@@ -63,7 +63,7 @@ def stress_session(seed: int, frames: int, interruptions: int, cache: str | None
     pairs.append({"t": t, "kind": kind, "err": err, "conf": None if r is None else r[2], "overlap": int(overlap[t]), "ms": 1000 * dt,
                   "move": float(np.abs(pos[t] - pos[t - 1]).max())})
   c = MinimapCanvas(f[0])
-  pasted, misplaced, worst, ms, last_ok = 0, 0, 0.0, [], 0
+  pasted, misplaced, worst, ms, last_ok, placed = 0, 0, 0.0, [], 0, []
   for t in range(1, len(f)):
     t0 = time.perf_counter()
     ok = c.add(f[t])
@@ -71,19 +71,25 @@ def stress_session(seed: int, frames: int, interruptions: int, cache: str | None
     if ok and kinds[t]: pasted += 1
     if ok:
       last_ok = t
-      e = float(np.abs((c.position - c.origin) - pos[t]).max())
-      worst = max(worst, e)
-      misplaced += e > WRONG
+      placed.append((t, c.position - c.origin))
+  # a canvas that began late (MinimapCanvas.began_late) places frames from where it began: that is what its frames
+  # claim and are scored on; its final error is still from the entrance (it does not know where that lay)
+  start = pos[c.began_after]
+  for t, est in placed:
+    e = float(np.abs(est - (pos[t] - start)).max())
+    worst = max(worst, e)
+    misplaced += e > WRONG
   final = float(np.abs((c.position - c.origin) - pos[-1]).max())
   # for a session that ends lost: the most canvas lines any later map frame shares at its true place;
   # below relocation's minimum no stitcher that places frames against the canvas could find it again
-  half = np.array(f.shape[1:3]) // 2
-  reach = max((c.shared_line_pixels(f[t], c.origin - half + pos[t]) for t in range(last_ok + 1, len(f)) if not kinds[t]), default=0) if c.lost else 0
+  corner = c.origin - np.array(f.shape[1:3]) // 2 - start  # where the first frame's top-left would lie
+  reach = max((c.shared_line_pixels(f[t], corner + pos[t]) for t in range(last_ok + 1, len(f)) if not kinds[t]), default=0) if c.lost else 0
   # what the canvas claims: the player where the last accepted frame showed them
-  claim = float(np.abs((c.position - c.origin) - pos[last_ok]).max())
+  claim = float(np.abs((c.position - c.origin) - (pos[last_ok] - start)).max())
   return {"lost": c.lost, "seed": seed, "layout": seed % 9, "look": look, "pairs": pairs, "pasted": pasted, "misplaced": misplaced, "worst": worst,
           "final": final, "skipped": c.skipped, "kinds": [k for k in kinds if k], "add_ms": float(np.median(ms)),
-          "entrance": long_line_pixels(f[kinds.index("")]), "claim": claim, "reach": reach, "stale": len(f) - 1 - last_ok}
+          "entrance": long_line_pixels(f[kinds.index("")]),
+          "late": c.began_after if c.began_late else None, "claim": claim, "reach": reach, "stale": len(f) - 1 - last_ok}
 
 
 def _run_stress(args) -> dict: return stress_session(*args)
@@ -100,7 +106,7 @@ def stress(a) -> int:
   for r in res:
     print(f"  {r['seed']:5d} L{r['layout']} {r['look'].describe():88s} final {r['final']:7.2f} px{' (lost)' if r['lost'] else '       '}  "
           f"misplaced {r['misplaced']:2d}  pasted {r['pasted']}  skipped {r['skipped']:2d}  entrance {r['entrance']:4d} long px  "
-          f"[{','.join(sorted(set(r['kinds'])))}]")
+          f"[{','.join(sorted(set(r['kinds'])))}]{'' if r['late'] is None else '  began late, frame %d' % r['late']}")
   def board(title: str, key):
     rows = defaultdict(list)
     for r in res:
@@ -139,6 +145,9 @@ def stress(a) -> int:
         f"(the canvas says so: {', '.join(str(r['seed']) for r in lost) or '-'}); {len(stale)} end on their last frames refused, "
         f"placed right where they last stitched ({', '.join('%d (%d refused)' % (r['seed'], r['stale']) for r in stale) or '-'}); "
         f"{len(wrong_end)} end placed more than {WRONG} px off ({', '.join(str(r['seed']) for r in wrong_end) or '-'})")
+  late = [r for r in res if r["late"] is not None]
+  print(f"  {len(late)} began late (an entrance no shift could be pinned to; frames scored from where the canvas began): "
+        f"{', '.join('%d (frame %d)' % (r['seed'], r['late']) for r in late) or '-'}")
   # nothing can place the second frame against an entrance frame without long line runs (the ground
   # and the world offer only fragments): those sessions are lost from the start, whatever the stitcher
   sparse = [r for r in lost if r["entrance"] < MIN_LONG]
