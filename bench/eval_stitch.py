@@ -148,8 +148,8 @@ def stress(a) -> int:
   late = [r for r in res if r["late"] is not None]
   print(f"  {len(late)} began late (an entrance no shift could be pinned to; frames scored from where the canvas began): "
         f"{', '.join('%d (frame %d)' % (r['seed'], r['late']) for r in late) or '-'}")
-  # nothing can place the second frame against an entrance frame without long line runs (the ground
-  # and the world offer only fragments): those sessions are lost from the start, whatever the stitcher
+  # nothing can place a frame against an entrance frame without long line runs (the ground and the world offer only
+  # fragments): such a canvas begins late, and the lost among them may have been lost from where it began
   sparse = [r for r in lost if r["entrance"] < MIN_LONG]
   print(f"  of the lost, {len(sparse)} start from an entrance frame with fewer than {MIN_LONG} ½-scale px of long line runs "
         f"({', '.join(str(r['seed']) for r in sparse) or '-'})")

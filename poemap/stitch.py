@@ -277,6 +277,11 @@ def _no_game(feats: _Features) -> bool:
   return bool(feats.ui or float((feats.frame[::8, ::8].max(2) < NO_GAME_DARK).mean()) > NO_GAME_SHARE)
 
 
+def _can_begin(feats: _Features) -> bool:
+  """A frame that shows the map clearly enough to begin a canvas with (a second canvas, or this one again)."""
+  return not feats.ui and feats.long >= FOLLOW_LONG
+
+
 def line_image(frame: np.ndarray) -> np.ndarray:
   """The ½-scale line image of a capture frame that find_translation correlates (for pictures
   and debugging)."""
@@ -871,7 +876,7 @@ class MinimapCanvas:
     """While `waiting`, a frame that shows the map clearly begins the canvas again (True) in the same place, so origin
     and canvas size stay; the frames before it count as skipped, and as a merge, so that whatever was sent of the
     canvas goes again whole. Any other frame is skipped (False)."""
-    if feats.ui or feats.long < FOLLOW_LONG:
+    if not _can_begin(feats):
       self.skipped += 1
       self._missed_game |= not _no_game(feats)
       return False
@@ -1050,7 +1055,7 @@ class MinimapCanvas:
     leaves frames that stitch among themselves: the refused frames build a second canvas of their
     own, and when it has grown to overlap what this canvas knows clearly enough, it is merged in
     (True: the frame is placed after all). Until then nothing here changes."""
-    if not self.follow or feats.ui or feats.long < FOLLOW_LONG: return False
+    if not self.follow or not _can_begin(feats): return False
     sec = self._second
     if sec is not None and sec._add(f, feats):
       # a world texture moving nearly with the map shows again elsewhere in the other canvas
