@@ -26,6 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from poemap.sim import interrupt  # noqa: E402
 from poemap.sim.look import FAMILIES, Look, named_look, random_look  # noqa: E402
 from poemap.sim.session import load_session, make_session, parse_seeds, save_session  # noqa: E402
 from poemap.stitch import MIN_LONG, RELOCATE_NEED, MinimapCanvas, find_translation, long_line_pixels  # noqa: E402
@@ -41,13 +42,15 @@ def session_look(seed: int, looks: str = "random") -> Look:
   return random_look(seed) if looks == "random" else named_look(FAMILIES[seed % len(FAMILIES)], seed)
 
 
-def stress_session(seed: int, frames: int, interruptions: int, cache: str | None = None, looks: str = "random", lead_in: int = 0) -> dict:
+def stress_session(seed: int, frames: int, interruptions: int, cache: str | None = None, looks: str = "random", lead_in: int = 0,
+                   lead_in_kind: str = "loading") -> dict:
   look = session_look(seed, looks)
-  name = f"stress_{seed}_{frames}_{interruptions}{'' if looks == 'random' else '_' + looks}{f'_lead{lead_in}' if lead_in else ''}.npz"
+  lead = f"_lead{lead_in}{'' if lead_in_kind == 'loading' else lead_in_kind}" if lead_in else ''
+  name = f"stress_{seed}_{frames}_{interruptions}{'' if looks == 'random' else '_' + looks}{lead}.npz"
   path = Path(cache) / name if cache else None
   if path is not None and path.is_file(): s = load_session(path)
   else:
-    s = make_session(seed % 9, seed, frames, look=look, interruptions=interruptions, lead_in=lead_in)
+    s = make_session(seed % 9, seed, frames, look=look, interruptions=interruptions, lead_in=lead_in, lead_in_kind=lead_in_kind)
     if path is not None: save_session(path, s, overwrite=True)
   # what the client hands the canvas: every screen's capture square at the 4K geometry
   k = CAPTURE_SIDE / s["frames"].shape[1]
@@ -97,7 +100,7 @@ def _run_stress(args) -> dict: return stress_session(*args)
 
 def stress(a) -> int:
   seeds = parse_seeds(a.seeds)
-  jobs = [(s, a.frames, a.interruptions, a.cache, a.looks, a.lead_in) for s in seeds]
+  jobs = [(s, a.frames, a.interruptions, a.cache, a.looks, a.lead_in, a.lead_in_kind) for s in seeds]
   if a.jobs > 1:
     with Pool(a.jobs) as p: res = list(tqdm(p.imap(_run_stress, jobs), total=len(jobs), desc="sessions"))
   else:
@@ -192,6 +195,7 @@ def main() -> int:
   ap.add_argument("--seeds", default="1000-1041", help="stress: seeds, e.g. 1000-1041 or 5,7,9-12 (one session each)")
   ap.add_argument("--interruptions", type=int, default=3, help="stress: interruption events per session")
   ap.add_argument("--lead-in", type=int, default=0, help="stress: loading screens before each session's entrance")
+  ap.add_argument("--lead-in-kind", choices=interrupt.KINDS, default="loading", help="stress: what the --lead-in frames show")
   ap.add_argument("--looks", choices=("random", "named"), default="random", help="stress: each seed's look drawn from it, or a family's preset")
   ap.add_argument("--jobs", type=int, default=1, help="stress: sessions in parallel (timings are then shared-CPU timings)")
   ap.add_argument("--tolerance", type=float, default=2.0)

@@ -210,6 +210,7 @@ MERGE_CONFIDENCE = 0.9   # ... the agreement it needs on them,
 MERGE_CONFIRMED = 150    # ... and the line pixels it must confirm beyond chance
 MERGE_FEW, MERGE_ALL = 300, 0.99  # ... and on fewer than MERGE_FEW of them, this agreement
 ENTRANCE_CONFIDENCE = 0.3  # the agreement a relocation of a one-frame canvas's frame into the second canvas needs
+ADOPT_AFTER = 6  # frames a second canvas holds, none placing a one-frame canvas's frame, when it replaces that canvas
 MERGE_CANDIDATES = 48    # correlation peaks verified: a small overlap in a large crop peaks low among chance peaks
 
 
@@ -1060,20 +1061,35 @@ class MinimapCanvas:
     if sec is not None and sec._add(f, feats):
       # a world texture moving nearly with the map shows again elsewhere in the other canvas
       off = (self._merge_offset(sec) if not self._one_frame else self._entrance_in(sec)) if not sec._one_frame else None
-      if off is None: return False
-      # a chance fit of the second canvas's lines (fires and the world's texture seen once, a tiled ground's node) moves
-      # as the second canvas grows; the map's stays where it was: two in a row must place it alike (where its origin lies
-      # from this canvas's origin, which neither canvas's growth moves)
-      at = off + sec.origin - self.origin
-      seen, self._offer = self._offer, (sec, at)
-      if seen is None or seen[0] is not sec or float(np.abs(seen[1] - at).max()) > CROSS_PX: return False
-      self._merge(sec, off)
-      return True
+      if off is not None:
+        # a chance fit of the second canvas's lines (fires and the world's texture seen once, a tiled ground's node)
+        # moves as the second canvas grows; the map's stays where it was: two in a row must place it alike (where its
+        # origin lies from this canvas's origin, which neither canvas's growth moves)
+        at = off + sec.origin - self.origin
+        seen, self._offer = self._offer, (sec, at)
+        if seen is not None and seen[0] is sec and float(np.abs(seen[1] - at).max()) <= CROSS_PX:
+          self._merge(sec, off)
+          return True
+      # a first frame that nothing after it places, while they place each other, showed no map of this walk (the passive
+      # tree over the entrance, a last frame of the area left): the walk is the second canvas's
+      if self._one_frame and sec.accepted >= ADOPT_AFTER:
+        self._adopt(sec)
+        return True
+      return False
     # a second canvas that lost its own player, or never placed a second frame, begins again here
     if sec is None or sec.lost or sec._one_frame:
       self._second = MinimapCanvas(f, tuple(self.refresh_radius), self.min_confidence, follow=False, darkest=self.dark is not None,
                                    _features=feats)
+      self._second.began_after = self.accepted + self.skipped - 1
     return False
+
+  def _adopt(self, sec: MinimapCanvas) -> None:
+    """Become the second canvas: its frames, lines and origin (where its first frame lay), flagged `began_late` since
+    that is not the entrance; counted as a merge, so that a sender resends the canvas whole."""
+    fed, merges, follow = self.accepted + self.skipped, self.merges + 1, self.follow
+    self.__dict__.update(sec.__dict__)
+    self.follow, self.merges, self.skipped, self.began_late = follow, merges, fed - sec.accepted, True
+    self._memos = {}
 
   def _entrance_in(self, sec: MinimapCanvas) -> np.ndarray | None:
     """Where a second canvas lies in a canvas of one frame (full px, added to its coordinates), or None: that frame

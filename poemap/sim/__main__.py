@@ -8,6 +8,7 @@ import time
 from poemap.colorfilter import line_f1, unet_group_pairs
 from poemap.sim.dataset import look_families, write_dataset
 from poemap.sim.guides import write_guides
+from poemap.sim.interrupt import KINDS
 from poemap.sim.look import FAMILIES, parse_look
 from poemap.sim.pictures import write_pictures
 from poemap.sim.session import make_session, save_session
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
   p.add_argument("--look", type=_look, default="default", help=LOOK_HELP)
   p.add_argument("--interruptions", type=int, default=0, help="frames that are not the minimap: this many events (alt-tab, loading, panels, ...)")
   p.add_argument("--lead-in", type=int, default=0, help="loading screens before the entrance (the capture begun as the log names the area)")
+  p.add_argument("--lead-in-kind", choices=KINDS, default="loading", help="what the --lead-in frames show (tree: the passive tree opened on arrival)")
   p = sub.add_parser("dataset", help="write a data directory in the published format")
   p.add_argument("--out", required=True)
   p.add_argument("--seed", type=int, default=0)
@@ -79,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 <= a.lead_in < a.frames: ap.error("--lead-in must be >= 0 and below --frames")
     if a.look == "mixed" or a.look.startswith("random:"): ap.error(f"--look {a.look} is for datasets; a session has one look")
     look = parse_look(a.look, a.seed)
-    s = make_session(a.layout, a.seed, a.frames, a.resolution, progress=True, look=look, interruptions=a.interruptions, lead_in=a.lead_in)
+    s = make_session(a.layout, a.seed, a.frames, a.resolution, progress=True, look=look, interruptions=a.interruptions, lead_in=a.lead_in,
+                     lead_in_kind=a.lead_in_kind)
     save_session(a.out, s, compress=a.compress)
     print(f"wrote {a.out}: {s['frames'].shape[0]} frames {s['frames'].shape[1]}x{s['frames'].shape[2]}, layout {a.layout}, fps {s['fps']:.2f}, "
           f"look {look.describe()} ({time.time() - t0:.1f}s)")

@@ -27,7 +27,7 @@ SESSION_KEYS = ("frames", "positions", "layout_id", "fps", "resolution")
 
 def make_session(layout_id: int, seed: int, n_frames: int = 60, resolution: tuple[int, int] | None = None, progress: bool = False,
                  look: Look | None = None, interruptions: int = 0, interrupt_kinds: tuple[str, ...] = interrupt.KINDS,
-                 lead_in: int = 0) -> dict:
+                 lead_in: int = 0, lead_in_kind: str = "loading") -> dict:
   """Render a replay. Keys: frames (T, 2r, 2r, 3) uint8 RGB, r = 600 at 4K scaled by height;
   positions (T, 2) float64 player [y, x] in frame pixels relative to the first frame; layout_id;
   fps; resolution (width, height); seed; layout_positions (T, 2) int64 at 4K minimap scale;
@@ -36,9 +36,11 @@ def make_session(layout_id: int, seed: int, n_frames: int = 60, resolution: tupl
   lines frames t-1 and t both show (0 when either is an interruption); look: the Look as JSON.
   `look` (default: the coast's) sets the resolution unless `resolution` is given; `interruptions`
   events of `interrupt_kinds` replace game frames (poemap.sim.interrupt.schedule); the first `lead_in` of
-  the n_frames are loading screens, the player standing at the entrance (a capture begun when the game's log names
-  the area, before the game shows it)."""
+  the n_frames are `lead_in_kind` frames (loading screens, or any interruption kind, e.g. the passive tree opened on
+  arrival), the player standing at the entrance (a capture begun when the game's log names the area, before the game
+  shows it)."""
   if not 0 <= lead_in < n_frames: raise ValueError(f"lead_in must be in [0, n_frames), got {lead_in}")
+  if lead_in_kind not in interrupt.KINDS: raise ValueError(f"lead_in_kind must be one of {', '.join(interrupt.KINDS)}, got {lead_in_kind!r}")
   look = Look() if look is None else look
   resolution = look.resolution if resolution is None else (int(resolution[0]), int(resolution[1]))
   layout = make_layout(layout_id, seed)
@@ -48,7 +50,7 @@ def make_session(layout_id: int, seed: int, n_frames: int = 60, resolution: tupl
   r = capture_radius(resolution)
   irng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(layout_id), 43])
   rest = n_frames - lead_in
-  kinds = ["loading"] * lead_in + (interrupt.schedule(irng, rest, interruptions, tuple(interrupt_kinds)) if interruptions else [""] * rest)
+  kinds = [lead_in_kind] * lead_in + (interrupt.schedule(irng, rest, interruptions, tuple(interrupt_kinds)) if interruptions else [""] * rest)
   # frame t shows step idx[t] of the walk: the character stands still while the game can't be
   # played (interrupt.STILL), and walks on behind a panel or with the overlay off
   idx = np.cumsum([0] + [k not in interrupt.STILL and t > lead_in for t, k in enumerate(kinds[1:], 1)])
