@@ -88,6 +88,7 @@ class Streamer:
     self.last_skipped = False
     self.here = Tracker()  # 'you are here' on the guide shown (stream.guidemarker)
     self._here_frame: tuple[int, int] | None = None
+    self._void_before = 0  # answers about frames before this one are of a canvas that began again since (_began_late)
     if overlay is not None: overlay.marker = lambda g: draw_tracked(self.here, g)
 
   # ---- streams
@@ -102,7 +103,7 @@ class Streamer:
       if isinstance(area, Area) and self.overlay is not None: self.overlay.set_guides(area.guides)
     self.session, self.instance = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}", instance
     if instance is not None: self.saved.pop(instance, None)  # a manual restart in a known instance replaces its old canvas
-    self.canvas, self.sender, self.frames, self._dirty_frame, self.result = None, None, 0, None, Result()
+    self.canvas, self.sender, self.frames, self._dirty_frame, self.result, self._void_before = None, None, 0, None, Result(), 0
     self.here.reset()
     self._queue = [q for q in self._queue if q[0] != "reset"] + [("reset", self.session)]
     if self.overlay is not None: self.overlay.reset()
@@ -151,12 +152,23 @@ class Streamer:
       self.canvas = MinimapCanvas(frame, darkest=self.input_path == DARKEST)
       self.sender = TileSender(self.send_rule) if self.send_rule is not None else None
       ok = not self.canvas.waiting  # a loading screen or a barely revealed entrance: nothing to send yet
-    else: ok = self.canvas.add(frame)
+    else:
+      late = self.canvas.began_late
+      ok = self.canvas.add(frame)
+      if self.canvas.began_late and not late: self._began_late()
     self.last_skipped = not ok
     if ok:
       self._dirty_frame = i
       if self.sender is not None: self.sender.moved(self.canvas.position - self.canvas.origin, self.canvas.merges)
     return ok
+
+  def _began_late(self) -> None:
+    # the canvas began again after the entrance (MinimapCanvas.began_late): whatever its first frame showed is gone
+    # from it, so the server forgets what it was sent and the overlay what it showed. Its tokens are anchored where the
+    # player stood when it began, where the ViT is often sure and wrong: no guide is chosen (GuideSelector late)
+    self._queue = [q for q in self._queue if q[0] != "reset"] + [("reset", self.session)]
+    self.result, self._void_before = Result(), self.frames - 1
+    if self.overlay is not None: self.overlay.reset(late=True)
 
   def queue_frame(self, frame: np.ndarray) -> None:
     """Background collection: the newest raw frame replaces an unsent one."""
@@ -239,7 +251,8 @@ class Streamer:
         self.resets_acked += m.type == "ack"
         # e.g. an area this server has no ViT for: say so now, not only with the first minimap
         if m.type == "error" and sid == self.session: self._set(Result("error", None, [], lat, reason=m.get("reason", "")))
-      elif kind == "minimap" and sid != self.session: pass  # the answer about a stream stopped or replaced meanwhile
+      # the answer about a stream stopped or replaced meanwhile, or about a canvas that began again since
+      elif kind == "minimap" and (sid != self.session or frame is None or frame < self._void_before): pass
       elif kind == "minimap":
         if m.type == "error": r = Result("error", None, [], lat, None, frame, m.get("reason", ""))
         else:

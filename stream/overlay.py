@@ -25,20 +25,23 @@ MAX_GUIDE = (1000, 1200)   # (h, w) the guide is scaled to fit, aspect kept
 PANEL_H = 96               # status and probability rows above the guide
 STATUS_TEXT = {"waiting": "waiting for features", "unreachable": "server unreachable", "confident": "confident",
                "stable": "stable", "guessing": "not sure yet", "error": "server error", "stopped": "stopped",
-               "idle": "idle: enter a known area, or Ctrl+Alt+Q at its entrance", "away": "not streaming"}
+               "idle": "idle: enter a known area, or Ctrl+Alt+Q at its entrance", "away": "not streaming",
+               "late": "map began past the entrance: layout not told"}
 STATUS_RGB = {"waiting": (200, 200, 200), "unreachable": (255, 90, 70), "confident": (90, 230, 110), "stable": (150, 220, 150),
               "guessing": (240, 200, 90), "error": (255, 90, 70), "stopped": (200, 200, 200), "idle": (200, 200, 200),
-              "away": (200, 200, 200)}
+              "away": (200, 200, 200), "late": (240, 160, 80)}
 
 
 class GuideSelector:
   """Decides which guide is on screen. It switches to a layout only when the prediction is confident
   (p >= threshold) or stable (the same id `k` results in a row), so noisy early predictions do not
-  make the guide flicker; `no_features`, errors and an unreachable server keep the current guide."""
+  make the guide flicker; `no_features`, errors and an unreachable server keep the current guide.
+  `late`: the canvas began after the entrance (MinimapCanvas.began_late), so its tokens are anchored where no training
+  sample was, and the ViT is then often sure and wrong (bench/probe_late_origin.py): no layout is shown, status "late"."""
 
-  def __init__(self, k: int = 3, threshold: float = 0.8):
+  def __init__(self, k: int = 3, threshold: float = 0.8, late: bool = False):
     if k < 1 or not 0 < threshold <= 1: raise ValueError(f"need k >= 1 and 0 < threshold <= 1, got {k}, {threshold}")
-    self.k, self.threshold = k, threshold
+    self.k, self.threshold, self.late = k, threshold, late
     self.reset()
 
   def reset(self) -> None:
@@ -58,7 +61,8 @@ class GuideSelector:
     lid = int(layout_id)
     self.recent.append(lid)
     p = self.probs[lid] if 0 <= lid < len(self.probs) else 0.0
-    if p >= self.threshold: self.shown, self.status = lid, "confident"
+    if self.late: self.status = "late"
+    elif p >= self.threshold: self.shown, self.status = lid, "confident"
     elif len(self.recent) == self.k and all(r == lid for r in self.recent): self.shown, self.status = lid, "stable"
     else: self.status = "guessing"
     return self.shown
@@ -423,9 +427,9 @@ class Overlay:
     """Show the guides of another area (<data>/user/<area>/)."""
     if area != self.guides.area: self.guides, self.dirty = Guides(area, self.root, self.guides.max_hw), True
 
-  def reset(self) -> None:
+  def reset(self, late: bool = False) -> None:
     # a fresh selector, not a cleared one: the old one may be kept for a return to its instance
-    self.sel = GuideSelector(self.sel.k, self.sel.threshold)
+    self.sel = GuideSelector(self.sel.k, self.sel.threshold, late)
     self.dirty = True
 
   def image(self, size: tuple[int, int] | None = None) -> np.ndarray:

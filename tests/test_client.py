@@ -15,7 +15,9 @@ import pytest
 from models.checkpoint import load_unet, save_checkpoint
 from poemap import REPO_ROOT
 from poemap.fidelity import DARKEST
-from poemap.stitch import shrink_with_origin
+from poemap.contract import CAPTURE_SIDE
+from poemap.sim.look import Look
+from poemap.stitch import ADOPT_AFTER, shrink_with_origin
 from poemap.sim.session import make_session, save_session
 from stream.capture import ReplaySource
 from stream.client import STATUSES, Streamer, run_replay
@@ -117,6 +119,29 @@ def test_replay_in_process_sends_one_reset_per_stream(server, replay):
     assert st.session != first and st.resets_acked == 2 and st.sent == 4
     assert all(x["status"] in ("ok", "no_features") for x in recs)
     assert c.ping()["sessions"] >= 2
+
+
+def test_a_canvas_begun_on_the_passive_tree_is_forgotten_by_the_server_when_the_walk_replaces_it(server, tmp_path):
+  """The passive tree opened on arrival is the first frame: the canvas begins on it and is sent. Once the walk's frames
+  have replaced it (MinimapCanvas._adopt: a canvas begun late), the server gets a reset_session before the new canvas,
+  the record says began_late, and the overlay chooses no guide (GuideSelector late)."""
+  s = make_session(3, 21, 10, look=Look(), lead_in=1, lead_in_kind="tree")
+  path = save_session(tmp_path / "tree.npz", s)
+  server["start"]().wait_ready()
+  with Client(server["addr"], timeout_ms=60_000, retries=0) as c:
+    ov = Overlay("nowhere")
+    st = Streamer(c, ov)
+    recs = run_replay(st, ReplaySource(path))
+  late = [r["began_late"] for r in recs]
+  at = late.index(True)
+  assert not any(late[:at]) and all(late[at:]) and at >= ADOPT_AFTER, late
+  assert st.resets_acked == 2 and ov.sel.late and st.canvas is not None and st.canvas.began_after >= 1
+  assert ov.sel.shown is None and ov.sel.status == ("late" if recs[-1]["status"] == "ok" else "waiting")
+  assert all(r["status"] in ("ok", "no_features") for r in recs[at:]) and recs[-1]["result_frame"] == len(recs) - 1
+  # what the server answers after the reset is about the new canvas: its position counts from where it began
+  k = CAPTURE_SIDE / s["frames"].shape[1]
+  walked = (s["positions"][-1] - s["positions"][st.canvas.began_after]) * k
+  assert float(np.abs(np.asarray(recs[-1]["position"]) - walked).max()) <= 2.0
 
 
 def test_a_unet_made_for_the_darkest_views_is_sent_them(tmp_path, replay):

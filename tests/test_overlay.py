@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from poemap.fileio import load_png, save_png
-from stream.overlay import PANEL_H, Guides, GuideSelector, Overlay, PngSink, compose, fit
+from stream.overlay import PANEL_H, STATUS_TEXT, Guides, GuideSelector, Overlay, PngSink, compose, fit
 from tests.test_capture import ask, helper, needs_xvfb, xvfb
 
 MAGENTA, GREEN = (255, 0, 255), (0, 255, 0)
@@ -51,18 +51,27 @@ def test_guide_switches_only_when_stable_or_confident():
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["ok", "no_features", "error", "unreachable"]), st.integers(0, 8),
-                          st.floats(0.12, 1.0)), max_size=40), st.integers(1, 5), st.floats(0.3, 1.0))
-def test_every_switch_is_backed_by_confidence_or_k_equal_results(events, k, thr):
-  s = GuideSelector(k, thr)
+                          st.floats(0.12, 1.0)), max_size=40), st.integers(1, 5), st.floats(0.3, 1.0), st.booleans())
+def test_every_switch_is_backed_by_confidence_or_k_equal_results(events, k, thr, late):
+  # late (a canvas begun past the entrance): no switch at all
+  s = GuideSelector(k, thr, late)
   oks = []
   for status, lid, p in events:
     before = s.shown
     shown = s.update(status, lid, onehot(lid, p))
     if status == "ok": oks.append(lid)
     if shown != before:
-      assert status == "ok" and shown == lid
+      assert status == "ok" and shown == lid and not late
       assert p >= thr or (len(oks) >= k and set(oks[-k:]) == {lid})
     elif status != "ok": assert shown == before
+    if late: assert shown is None and (status != "ok" or s.status == "late")
+
+
+def test_a_late_selector_never_shows_a_layout_and_says_why():
+  s = GuideSelector(k=3, threshold=0.8, late=True)
+  assert all(s.update("ok", 4, onehot(4, 0.99)) is None for _ in range(5)) and s.status == "late"
+  assert "past the entrance" in STATUS_TEXT[s.status]
+  assert GuideSelector(k=3, threshold=0.8).update("ok", 4, onehot(4, 0.99)) == 4
 
 
 def test_selector_rejects_bad_settings():
