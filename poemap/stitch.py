@@ -210,7 +210,7 @@ MERGE_CONFIDENCE = 0.9   # ... the agreement it needs on them,
 MERGE_CONFIRMED = 150    # ... and the line pixels it must confirm beyond chance
 MERGE_FEW, MERGE_ALL = 300, 0.99  # ... and on fewer than MERGE_FEW of them, this agreement
 ENTRANCE_CONFIDENCE = 0.3  # the agreement a relocation of a one-frame canvas's frame into the second canvas needs
-ADOPT_AFTER = 6  # frames a second canvas holds, none placing a one-frame canvas's frame, when it replaces that canvas
+ADOPT_AFTER = 6  # frames a second canvas holds, none placing a one-view canvas's frame, when it replaces that canvas
 MERGE_CANDIDATES = 48    # correlation peaks verified: a small overlap in a large crop peaks low among chance peaks
 
 
@@ -759,6 +759,7 @@ class MinimapCanvas:
     self.miss = np.zeros((H // 2, W // 2), np.uint8)
     self.topleft = np.array([(H - h) // 2, (W - w) // 2], np.float64)  # of the latest frame, sub-pixel
     self._counted = self.topleft - 2 * COUNT_MOVE  # where the last frame counted into hits/miss lay
+    self.views = 0  # frames counted into hits/miss: placed COUNT_MOVE or more from the last counted one
     self._prev = _Features(f) if _features is None else _features
     # a first frame that can pin no shift places nothing after it, ever: the first frame that can begins the canvas
     # again (_start_over). After frames of no game (a loading screen or a desktop: the log names the area before the
@@ -1072,7 +1073,7 @@ class MinimapCanvas:
           return True
       # a first frame that nothing after it places, while they place each other, showed no map of this walk (the passive
       # tree over the entrance, a last frame of the area left): the walk is the second canvas's
-      if self._one_frame and sec.accepted >= ADOPT_AFTER:
+      if self._one_frame and sec.accepted >= ADOPT_AFTER and not sec._one_frame:
         self._adopt(sec)
         return True
       return False
@@ -1104,9 +1105,10 @@ class MinimapCanvas:
 
   @property
   def _one_frame(self) -> bool:
-    """Only the first frame placed: no line counted twice, so nothing tells its map lines from a world texture among
-    them. Such a canvas is asked only pairs, never relocated into or merged with."""
-    return self.accepted == 1
+    """One view: only the first frame placed, or frames placed where it lay (a player standing still, a passive tree
+    left open), so no line was counted twice and nothing tells its map lines from a world texture among them. Such a
+    canvas is asked only pairs, never relocated into or merged with."""
+    return self.views <= 1
 
   def _evidence(self, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """bool, ½-scale (the whole canvas, or a box of it: y, x, h, w, zero outside): line pixels of stretches seen in a
@@ -1190,7 +1192,7 @@ class MinimapCanvas:
     shift = off + self._shift_since_grow
     self.topleft, self._counted, self._prev = sec.topleft + shift, sec._counted + shift, sec._prev
     self._gap, self._second, self._offer = 0, None, None
-    self.accepted += sec.accepted
+    self.accepted, self.views = self.accepted + sec.accepted, self.views + sec.views
     self.merges += 1
     self._memos.clear()
 
@@ -1253,7 +1255,7 @@ class MinimapCanvas:
     cov[:] = True
     if np.abs(tl - self._counted).max() >= COUNT_MOVE:
       # a player standing still would make the world under the map look persistent
-      self._counted = tl.astype(np.float64)
+      self._counted, self.views = tl.astype(np.float64), self.views + 1
       hits, miss = self.hits[ly:ly + h // 2, lx:lx + w // 2], self.miss[ly:ly + h // 2, lx:lx + w // 2]
       # stretches of line only: a speck of the world (a sea's glint, grain) that happens to land on
       # the same canvas pixel twice would pass for a persistent line the next frame must show

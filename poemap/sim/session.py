@@ -71,7 +71,7 @@ def make_session(layout_id: int, seed: int, n_frames: int = 60, resolution: tupl
         vis = crop(world.map_lines, y0, x0, y1 - y0, x1 - x0) & (crop(reveal.mask, y0, x0, y1 - y0, x1 - x0) > 0)
         overlap[t] = int(np.count_nonzero(vis)) // look.line_width
     if t == 0 or idx[t] != idx[t - 1]: reveal.visit(w.trails[idx[t]])
-    frames[t] = _frame(kinds[t], world, w.positions[idx[t]], reveal.mask, t, resolution, irng, other)
+    frames[t] = _frame(kinds[t], world, w.positions[idx[t]], reveal.mask, t, resolution, irng, other, [int(seed) & 0xFFFFFFFF, int(layout_id), 44])
   s = 2 * r / 1200.0
   walked = w.positions[idx]
   return {"frames": frames, "positions": (walked - walked[0]).astype(np.float64) * s, "layout_id": int(layout_id),
@@ -89,12 +89,14 @@ def _other_area(layout_id: int, seed: int, look: Look, n_frames: int) -> tuple:
   return make_world(lay, seed + 7919, look), walk.positions[n_frames // 2], rev.mask
 
 
-def _frame(kind: str, world, player, reveal: np.ndarray, t: int, resolution: tuple[int, int], rng: np.random.Generator, other) -> np.ndarray:
+def _frame(kind: str, world, player, reveal: np.ndarray, t: int, resolution: tuple[int, int], rng: np.random.Generator, other,
+           tree_seed: list[int]) -> np.ndarray:
   r = capture_radius(resolution)
   if kind == "": return render_capture(world, player, reveal, t, resolution)
   if kind == "desktop": return interrupt.desktop(2 * r, rng)
   if kind == "loading": return interrupt.loading(2 * r, rng)
-  if kind == "tree": return interrupt.passive_tree(2 * r, rng)
+  # the tree stays as it is drawn while it is open (and when opened again): one per session
+  if kind == "tree": return interrupt.passive_tree(2 * r, np.random.default_rng(tree_seed))
   if kind == "overlay_off": return render_capture(world, player, np.zeros_like(reveal), t, resolution)
   if kind == "other_area": return render_capture(other[0], other[1], other[2], t, resolution)
   game = render_capture(world, player, reveal, t, resolution)
