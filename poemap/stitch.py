@@ -190,6 +190,7 @@ CANVAS_MIN_PIXELS = 60  # persistent ½-scale line pixels under a frame needed t
 CANVAS_AGREE = 0.5   # chance-corrected share of them a frame must show,
 STRICT_MIN_PIXELS, STRICT_AGREE = 200, 0.6  # ... and for a strict check
 VOUCH_MIN_PIXELS = 20  # persistent ½-scale line pixels under a frame, agreeing, without which a strict check refuses it
+VOUCH_AGREE = 0.8  # ... and the share of them it must show when they are under STRICT_MIN_PIXELS
 CROSS, CROSS_PX = 0.8, 2.0  # a pair shift confirmed less than this is refused when the canvas places the frame this far from it
 SHORTER_POINTS = 16  # places on the pair's move, from none to all of it, where the canvas's persistent lines are compared
 SHORTER_MARGIN = 0.1  # chance-corrected agreement by which one of them must beat the move's own to refuse it
@@ -210,7 +211,7 @@ MERGE_CONFIDENCE = 0.9   # ... the agreement it needs on them,
 MERGE_CONFIRMED = 150    # ... and the line pixels it must confirm beyond chance
 MERGE_FEW, MERGE_ALL = 300, 0.99  # ... and on fewer than MERGE_FEW of them, this agreement
 ENTRANCE_CONFIDENCE = 0.3  # the agreement a relocation of a one-frame canvas's frame into the second canvas needs
-ADOPT_AFTER = 6  # frames a second canvas holds, none placing a one-view canvas's frame, when it replaces that canvas
+ADOPT_AFTER = 6  # frames a second canvas holds, none placing a canvas of one view (MinimapCanvas.views), when it replaces it
 MERGE_CANDIDATES = 48    # correlation peaks verified: a small overlap in a large crop peaks low among chance peaks
 
 
@@ -934,8 +935,11 @@ class MinimapCanvas:
     # (a saturated texture, tiled) they are the world's as much as the map's, and a relocation far from the last frame
     # finds the world's lattice there. They agreed at 0.84 and 0.98 at such nodes (seeds 13050 and 9138, 270 and 234 px
     # off) and at 1.0 at a right relocation (stress seed 7916): no share of them tells the two apart
+    # Few persistent lines must be shown nearly whole: a lookalike (one of a map's repeated room shapes, matched where the
+    # true place lies off the canvas) fits part of them (stress seed 9006, coast: 0.75 of 172 px, 385 px off; right
+    # placements on so few showed 0.83-1.0 of them on seeds 8900-8941 and 8980-9021)
     if strict and n < STRICT_MIN_PIXELS * a:
-      if n < VOUCH_MIN_PIXELS * a or kappa(float(np.count_nonzero(sub[pers])), n) < STRICT_AGREE:
+      if n < VOUCH_MIN_PIXELS * a or kappa(float(np.count_nonzero(sub[pers])), n) < VOUCH_AGREE:
         return _refuse('canvas: too few persistent lines to vouch') or False
       both = pers | last
       nb = int(np.count_nonzero(both))
@@ -1072,8 +1076,10 @@ class MinimapCanvas:
           self._merge(sec, off)
           return True
       # a first frame that nothing after it places, while they place each other, showed no map of this walk (the passive
-      # tree over the entrance, a last frame of the area left): the walk is the second canvas's
-      if self._one_frame and sec.accepted >= ADOPT_AFTER and not sec._one_frame:
+      # tree over the entrance, a last frame of the area left): the walk is the second canvas's. One view, not one
+      # frame: a tree left open places on itself where it lay (a player who stood still at the entrance and was merged
+      # with the frames after it is never replaced: the merge is tried first)
+      if self.views <= 1 and sec.accepted >= ADOPT_AFTER and sec.views > 1:
         self._adopt(sec)
         return True
       return False
@@ -1105,10 +1111,9 @@ class MinimapCanvas:
 
   @property
   def _one_frame(self) -> bool:
-    """One view: only the first frame placed, or frames placed where it lay (a player standing still, a passive tree
-    left open), so no line was counted twice and nothing tells its map lines from a world texture among them. Such a
-    canvas is asked only pairs, never relocated into or merged with."""
-    return self.views <= 1
+    """Only the first frame placed: no line counted twice, so nothing tells its map lines from a world texture among
+    them. Such a canvas is asked only pairs, never relocated into or merged with."""
+    return self.accepted == 1
 
   def _evidence(self, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """bool, ½-scale (the whole canvas, or a box of it: y, x, h, w, zero outside): line pixels of stretches seen in a
