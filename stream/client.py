@@ -265,7 +265,11 @@ class Streamer:
   def _set(self, r: Result) -> None:
     self.result = r
     if self.overlay is not None:
-      self.overlay.update(r.status, r.layout_id, r.probs)
+      # a canvas of one view may show no map of this walk (the passive tree opened on arrival, a frame of the area
+      # left) until a frame placed elsewhere stitches to it: no guide is chosen from its answers yet
+      one_view = r.status == "ok" and self.canvas is not None and self.canvas.views < 2
+      if one_view: self.overlay.update("no_features")
+      else: self.overlay.update(r.status, r.layout_id, r.probs)
       self.overlay.detail = f"frame {r.frame} | {r.latency_ms:.0f} ms" if r.latency_ms is not None else r.reason[:90]
     if self.on_result is not None: self.on_result(r)
 

@@ -144,6 +144,24 @@ def test_a_canvas_begun_on_the_passive_tree_is_forgotten_by_the_server_when_the_
   assert float(np.abs(np.asarray(recs[-1]["position"]) - walked).max()) <= 2.0
 
 
+def test_no_guide_is_chosen_from_a_canvas_of_one_view(server, tmp_path, replay):
+  """The passive tree left open on arrival places on itself (one view): the server answers, but however sure the
+  answer, no guide is shown until a frame placed elsewhere stitches to the first; a walk shows one from then on."""
+  s = make_session(3, 21, 4, look=Look(), lead_in=3, lead_in_kind="tree")
+  server["start"]().wait_ready()
+  with Client(server["addr"], timeout_ms=60_000, retries=0) as c:
+    ov = Overlay("nowhere", k=1, threshold=0.01)  # any answer would do
+    st = Streamer(c, ov)
+    recs = run_replay(st, ReplaySource(save_session(tmp_path / "tree.npz", s)), max_frames=3)
+    assert [r["status"] for r in recs[1:]] == ["ok"] * 2 and st.canvas is not None and st.canvas.views == 1
+    assert ov.sel.shown is None and all(r["shown"] is None for r in recs)
+    ov = Overlay("nowhere", k=1, threshold=0.01)
+    st = Streamer(c, ov)
+    recs = run_replay(st, ReplaySource(replay))
+    assert st.canvas is not None and st.canvas.views >= 2 and ov.sel.shown is not None
+    assert recs[0]["shown"] is None and recs[-1]["shown"] is not None  # the entrance alone is one view too
+
+
 def test_a_unet_made_for_the_darkest_views_is_sent_them(tmp_path, replay):
   """A server whose UNet says (in its checkpoint) it wants the canvas's darkest views: its pong tells the client, whose
   canvas (begun before the pong came) keeps them from then on and is sent whole; the server answers every minimap."""
