@@ -146,14 +146,14 @@ def stress(a) -> int:
           print(f"  {r['seed']} t={p['t']} {p['kind'] or 'game'} err {p['err']:.1f} conf {p['conf']:.2f} move {p['move']:.0f} overlap {p['overlap']}")
   tot = board("look family", lambda r, p: r["look"].family)
   board("pair kind", lambda r, p: p["kind"] or "game")
-  # a canvas begun late can't know where the entrance lay: it ends right when it is right from where it began
-  end = lambda r: r["final_began"] if r["late"] is not None else r["final"]
-  finals = np.array([end(r) for r in res])
+  # a canvas begun late can't know where the entrance lay: it ends right when it is right from where it began (for any
+  # other canvas that is the entrance: the player stands there while no frame shows the game)
+  finals = np.array([r["final_began"] for r in res])
   ok = int((finals <= WRONG).sum())
-  lost = [r for r in res if r["lost"] and end(r) > WRONG]
+  lost = [r for r in res if r["lost"] and r["final_began"] > WRONG]
   # not lost yet (fewer than LOST_AFTER frames refused at the end): right for the frame it last took, or wrong
-  stale = [r for r in res if not r["lost"] and end(r) > WRONG and r["claim"] <= WRONG]
-  wrong_end = [r for r in res if not r["lost"] and end(r) > WRONG and r["claim"] > WRONG]
+  stale = [r for r in res if not r["lost"] and r["final_began"] > WRONG and r["claim"] <= WRONG]
+  wrong_end = [r for r in res if not r["lost"] and r["final_began"] > WRONG and r["claim"] > WRONG]
   pasted, misplaced = sum(r["pasted"] for r in res), sum(r["misplaced"] for r in res)
   print(f"\nsessions: {ok}/{len(res)} end within {WRONG} px (median {np.median(finals):.2f} px; a late canvas from where it began); "
         f"{len(lost)} end lost "

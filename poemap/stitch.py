@@ -913,20 +913,14 @@ class MinimapCanvas:
     frame passes; a strict check (after lost frames, a long jump, a relocation) needs the canvas
     to vouch for the placement with more lines, more of them confirmed."""
     h, w = self.frame_shape[:2]
-    ly, lx = (np.floor(topleft + 0.5).astype(np.int64) // 2).tolist()
-    H, W = self.hits.shape
-    y0, x0, y1, x1 = max(0, ly), max(0, lx), min(H, ly + h // 2), min(W, lx + w // 2)
-    if y1 <= y0 or x1 <= x0: return not strict
-    # persistent stretches only: strokes (spells, the world) crossing the same canvas pixels in two frames leave specks
-    # that are "persistent" too, and a region of them that the next frame lacks would pass for a panel's
-    pers = self._stretches_in((y0, x0, y1 - y0, x1 - x0))
+    u = self._under(feats, topleft)
+    if u is None: return not strict
+    pers, (y0, x0, y1, x1), (oy, ox), judged = u
     # the last frame's long lines: not persistent yet where they were just revealed, around the
     # player, which is where a panel or a dialog covers the screen
     py, px = (self._rounded() // 2).tolist()
     last = crop(self._prev.long_on, y0 - py, x0 - px, y1 - y0, x1 - x0)
-    sub = feats.near[y0 - ly:y1 - ly, x0 - lx:x1 - lx]
-    judged = self._judged(feats)[y0 - ly:y1 - ly, x0 - lx:x1 - lx]
-    pers = pers & judged  # a copy: pers may be the labelling cache's view
+    sub = feats.near[oy:oy + y1 - y0, ox:ox + x1 - x0]
     last &= judged
     n = int(np.count_nonzero(pers))
     a = h * w / CAPTURE_AREA  # the pixel counts below are for the 4K capture square
@@ -963,18 +957,30 @@ class MinimapCanvas:
     if all(kappa(hit[i], tot[i]) >= CELL_AGREE for i in range(9) if tot[i] >= max(CELL_MIN_FLOOR, CELL_MIN_PIXELS * a)): return True
     return _refuse('canvas: a region of its lines missing') or False
 
-  def _fits_beside(self, feats: _Features, topleft: np.ndarray) -> bool:
-    """Whether the canvas's persistent lines under a frame placed at `topleft` (full px) agree with it clearly better
-    (by BESIDE_MARGIN) at a shift within BESIDE_REACH ½-scale px of that place than at the place itself."""
+  def _under(self, feats: _Features, topleft: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int], tuple[int, int], np.ndarray] | None:
+    """What the canvas checks judge a frame placed at `topleft` (full px) on, over the part of it that lies on the
+    canvas at ½ scale: the canvas's persistent stretches there where the frame is judged (bool), that part's box
+    (y0, x0, y1, x1, canvas px), its offset in the frame, and where the frame is judged (bool); None off the canvas."""
     h, w = self.frame_shape[:2]
     ly, lx = (np.floor(topleft + 0.5).astype(np.int64) // 2).tolist()
     H, W = self.hits.shape
     y0, x0, y1, x1 = max(0, ly), max(0, lx), min(H, ly + h // 2), min(W, lx + w // 2)
-    if y1 <= y0 or x1 <= x0: return False
-    pers = self._stretches_in((y0, x0, y1 - y0, x1 - x0)) & self._judged(feats)[y0 - ly:y1 - ly, x0 - lx:x1 - lx]
-    ys, xs = np.nonzero(pers)
+    if y1 <= y0 or x1 <= x0: return None
+    judged = self._judged(feats)[y0 - ly:y1 - ly, x0 - lx:x1 - lx]
+    # persistent stretches only: strokes (spells, the world) crossing the same canvas pixels in two frames leave specks
+    # that are "persistent" too, and a region of them that the next frame lacks would pass for a panel's
+    pers = self._stretches_in((y0, x0, y1 - y0, x1 - x0)) & judged  # a copy: the labelling cache's view stays
+    return pers, (y0, x0, y1, x1), (y0 - ly, x0 - lx), judged
+
+  def _fits_beside(self, feats: _Features, topleft: np.ndarray) -> bool:
+    """Whether the canvas's persistent lines under a frame placed at `topleft` (full px) agree with it clearly better
+    (by BESIDE_MARGIN) at a shift within BESIDE_REACH ½-scale px of that place than at the place itself."""
+    h, w = self.frame_shape[:2]
+    u = self._under(feats, topleft)
+    if u is None: return False
+    ys, xs = np.nonzero(u[0])
     if len(ys) < CANVAS_MIN_PIXELS * h * w / CAPTURE_AREA: return False
-    ys, xs = ys + (y0 - ly), xs + (x0 - lx)  # in the frame's ½-scale coordinates
+    ys, xs = ys + u[2][0], xs + u[2][1]  # in the frame's ½-scale coordinates
     hh, ww = feats.near.shape
     def share(dy: int, dx: int) -> float:
       yy, xx = ys + dy, xs + dx

@@ -105,7 +105,7 @@ class Streamer:
     if instance is not None: self.saved.pop(instance, None)  # a manual restart in a known instance replaces its old canvas
     self.canvas, self.sender, self.frames, self._dirty_frame, self.result, self._void_before = None, None, 0, None, Result(), 0
     self.here.reset()
-    self._queue = [q for q in self._queue if q[0] != "reset"] + [("reset", self.session)]
+    self._queue_reset()
     if self.overlay is not None: self.overlay.reset()
     return self.session
 
@@ -162,11 +162,14 @@ class Streamer:
       if self.sender is not None: self.sender.moved(self.canvas.position - self.canvas.origin, self.canvas.merges)
     return ok
 
+  def _queue_reset(self) -> None:
+    self._queue = [q for q in self._queue if q[0] != "reset"] + [("reset", self.session)]  # one reset: this session's
+
   def _began_late(self) -> None:
     # the canvas began again after the entrance (MinimapCanvas.began_late): whatever its first frame showed is gone
     # from it, so the server forgets what it was sent and the overlay what it showed. Its tokens are anchored where the
     # player stood when it began, where the ViT is often sure and wrong: no guide is chosen (GuideSelector late)
-    self._queue = [q for q in self._queue if q[0] != "reset"] + [("reset", self.session)]
+    self._queue_reset()
     self.result, self._void_before = Result(), self.frames - 1
     if self.overlay is not None: self.overlay.reset(late=True)
 
