@@ -212,6 +212,8 @@ MERGE_CONFIDENCE = 0.9   # ... the agreement it needs on them,
 MERGE_CONFIRMED = 150    # ... and the line pixels it must confirm beyond chance
 MERGE_FEW, MERGE_ALL = 300, 0.99  # ... and on fewer than MERGE_FEW of them, this agreement
 ENTRANCE_CONFIDENCE = 0.3  # the agreement a relocation of a one-frame canvas's frame into the second canvas needs
+CONFIRM_GAP = PAIR_GAP  # lost frames after which a relocation is taken at once only when the frame shows nearly every
+CONFIRM_SHOWN = 0.85    # ... (this chance-corrected share of) persistent line under it, else when the next frame confirms it
 ADOPT_AFTER = 6  # frames a second canvas holds, none placing a canvas of one view (MinimapCanvas.views), when it replaces it
 MERGE_CANDIDATES = 48    # correlation peaks verified: a small overlap in a large crop peaks low among chance peaks
 
@@ -427,6 +429,11 @@ MORE_LONG = 1.5      # a shift elsewhere confirming this many times the best's l
 
 
 REFUSALS: list[str] = []  # why the latest refusals happened, newest last (for debugging)
+
+
+def _kappa(hit: float, tot: int, chance: float) -> float:
+  """The share hit/tot of lines shown, corrected for the share a frame's lines cover by chance."""
+  return (hit / tot - chance) / max(1e-6, 1 - chance)
 
 
 def _refuse(why: str) -> Any:
@@ -782,6 +789,7 @@ class MinimapCanvas:
     self.follow = follow
     self._second: MinimapCanvas | None = None
     self._offer: tuple[MinimapCanvas, np.ndarray] | None = None  # the second canvas's last merge offer: it, where its origin lay
+    self._pending: tuple[int, _Features, np.ndarray] | None = None  # the last frame's unconfirmed relocation: frames fed then, it, where it lay
 
   def _memo(self, name: str, key: np.ndarray, fn) -> Any:
     """fn(key), reused while key holds the same values: a lost player's frames are each relocated against the same
@@ -866,11 +874,14 @@ class MinimapCanvas:
       if t is None and not disputed and not self._one_frame:
         t = self._relocate(feats)
         if t is not None and not self._agrees(feats, self.topleft + t[:2], True): t = None
+        if (t is not None and self._gap >= CONFIRM_GAP and self._shown(feats, self.topleft + t[:2]) < CONFIRM_SHOWN
+            and not self._confirmed(feats, self.topleft + t[:2])):
+          t = _refuse("a relocation after lost frames that the last frame's does not confirm")
     if t is None:
       self.skipped += 1
       self._gap += 1
       return self._follow(f, feats)
-    self._gap, self._second, self._offer = 0, None, None
+    self._gap, self._second, self._offer, self._pending = 0, None, None, None
     self.accepted += 1
     self._memos.clear()  # the canvas changes: what a relocation reused is stale (and large)
     prev_pos = self.position.copy()
@@ -880,6 +891,20 @@ class MinimapCanvas:
     self._prev = feats
     self._paste(f, self._rounded(), prev_pos)
     return True
+
+  def _confirmed(self, feats: _Features, topleft: np.ndarray) -> bool:
+    """Whether a frame relocated to `topleft` (full px) after lost frames, showing only part of the persistent lines
+    under it, lies where the frame before it, also relocated (and kept as pending), places it by the pair of the two;
+    if not, this one is kept as pending instead. After lost frames the player may have walked on past what the canvas
+    knows, where a repeated structure of the map (a room's shape) fits part of the persistent lines somewhere else
+    (fresh stress seed 9084, cave: 0.67 of 234 px, 259 px off, after three frames with the overlay off; the right
+    relocations after as many lost frames on the tuning seeds showed 0.92-1.0); a chance fit does not follow the
+    player's next step, the map does. Merges are asked the same (two offers alike, _follow)."""
+    fed, pend = self.accepted + self.skipped, self._pending
+    self._pending = (fed, feats, topleft.copy())
+    if pend is None or pend[0] != fed - 1: return False
+    d = _translation(pend[1], feats, self.min_confidence)
+    return d is not None and float(np.abs(pend[2] + np.asarray(d[:2]) - topleft).max()) <= CROSS_PX
 
   def _start_over(self, f: np.ndarray, feats: _Features) -> bool:
     """While `waiting`, a frame that shows the map clearly begins the canvas again (True) in the same place, so origin
@@ -924,7 +949,7 @@ class MinimapCanvas:
     last &= judged
     n = int(np.count_nonzero(pers))
     a = h * w / CAPTURE_AREA  # the pixel counts below are for the 4K capture square
-    kappa = lambda hit, tot: (hit / tot - feats.chance) / max(1e-6, 1 - feats.chance)
+    kappa = lambda hit, tot: _kappa(hit, tot, feats.chance)
     if n >= CANVAS_MIN_PIXELS * a and kappa(float(np.count_nonzero(sub[pers])), n) < (STRICT_AGREE if strict else CANVAS_AGREE):
       return _refuse('canvas: persistent lines missing') or False
     # a strict check counts the last frame's long lines too: after the player walked on behind a
@@ -971,6 +996,14 @@ class MinimapCanvas:
     # that are "persistent" too, and a region of them that the next frame lacks would pass for a panel's
     pers = self._stretches_in((y0, x0, y1 - y0, x1 - x0)) & judged  # a copy: the labelling cache's view stays
     return pers, (y0, x0, y1, x1), (y0 - ly, x0 - lx), judged
+
+  def _shown(self, feats: _Features, topleft: np.ndarray) -> float:
+    """The chance-corrected share of the canvas's persistent lines under a frame placed at `topleft` (full px) that the
+    frame shows (0 where there are none)."""
+    u = self._under(feats, topleft)
+    if u is None or not u[0].any(): return 0.0
+    pers, (y0, x0, y1, x1), (oy, ox), _ = u
+    return _kappa(float(np.count_nonzero(feats.near[oy:oy + y1 - y0, ox:ox + x1 - x0][pers])), int(np.count_nonzero(pers)), feats.chance)
 
   def _fits_beside(self, feats: _Features, topleft: np.ndarray) -> bool:
     """Whether the canvas's persistent lines under a frame placed at `topleft` (full px) agree with it clearly better

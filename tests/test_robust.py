@@ -261,6 +261,26 @@ def test_a_pair_beside_where_the_canvas_lines_fit_is_refused():
   assert_never_misplaced(9070, 8)
 
 
+def test_a_relocation_after_lost_frames_waits_for_the_next_frame_to_confirm_it():
+  # stress seed 9084 (cave, parallax 4.7): after three frames with the overlay off the player had walked 640 px from a
+  # canvas of four frames; frame 7 was relocated onto a partial lookalike (0.68 of 234 persistent px), 259 px off, and the
+  # 22 frames after followed it. Frame 8, stitched to frame 7, does not relocate alike
+  assert_never_misplaced(9084, 12)
+
+
+def test_a_relocation_after_lost_frames_is_taken_once_the_next_frame_confirms_it(monkeypatch):
+  # stress seed 8996 (a tuning seed): frame 13, after three loading screens and a 189 px step, relocates showing every
+  # persistent line under it, and is taken at once. Asked to wait for the next frame, frame 14 confirms it
+  s = make_session(8996 % 9, 8996, 30, look=random_look(8996), interruptions=3)
+  s = {"frames": s["frames"][:16], "positions": s["positions"][:16]}
+  oks, errs = stitched(s)
+  assert oks[12] and errs[12] <= 2.0 and oks[13]
+  monkeypatch.setattr("poemap.stitch.CONFIRM_SHOWN", 1.01)  # no share shown is enough: every such relocation waits
+  waited, werrs = stitched(s)
+  assert waited[:12] == oks[:12] and not waited[12]
+  assert waited[13] and werrs[13] <= 2.0 and all(werrs[t] <= 2.0 for t in range(13, 15) if waited[t])
+
+
 def test_a_frame_from_another_area_is_refused():
   here, there = make_session(0, 31, 4), make_session(6, 77, 8)
   c = MinimapCanvas(here["frames"][0])
