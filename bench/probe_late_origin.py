@@ -33,7 +33,7 @@ from poemap.sim.player import walk_full  # noqa: E402
 from poemap.sim.render import Reveal  # noqa: E402
 from poemap.sim.session import parse_seeds  # noqa: E402
 from poemap.tokens import mask_tokens  # noqa: E402
-from stream.overlay import GuideSelector  # noqa: E402
+from stream.overlay import STABLE_FLOOR, GuideSelector  # noqa: E402
 
 
 def walk_tokens(l: int, seed: int, n_frames: int, start: int, max_tokens: int) -> list[np.ndarray | None]:
@@ -70,6 +70,7 @@ def main() -> None:
   ap.add_argument("--vit", default="ViT_synth")
   ap.add_argument("--threshold", type=float, default=0.8, help="the overlay's confidence threshold")
   ap.add_argument("--k", type=int, default=3, help="the overlay's results in a row")
+  ap.add_argument("--floor", type=float, default=STABLE_FLOOR, help="the least p of each of those results (0: any)")
   ap.add_argument("--strict-threshold", type=float, default=0.95, help="a stricter selector's threshold")
   ap.add_argument("--strict-k", type=int, default=5, help="a stricter selector's results in a row")
   a = ap.parse_args()
@@ -78,7 +79,8 @@ def main() -> None:
   vit = load_vit(a.vit)
   runner = ViTRunner(vit, batch=32)
   t0 = time.time()
-  print(f"{len(a.seeds)} seeds x {N_CLASSES} classes, {a.frames} frames, ViT {a.vit}; a guide shown: threshold {a.threshold}, k {a.k}; "
+  print(f"{len(a.seeds)} seeds x {N_CLASSES} classes, {a.frames} frames, ViT {a.vit}; a guide shown: threshold {a.threshold}, k {a.k} "
+        f"at p >= {a.floor}; "
         f"strict: threshold {st}, k {sk}")
   print(f"{'start':>5s} {'n':>5s} {'top right':>9s} {'conf. wrong':>11s}   {'selector: shown':>15s} {'wrong':>6s}   "
         f"{'strict: shown':>13s} {'wrong':>6s}")
@@ -90,7 +92,7 @@ def main() -> None:
         toks = walk_tokens(l, seed, a.frames, start, vit.max_tokens)
         have = [t for t in toks if t is not None]
         probs = iter(runner.probs(have)) if have else iter(())
-        sels = {False: GuideSelector(a.k, a.threshold), True: GuideSelector(sk, st)}
+        sels = {False: GuideSelector(a.k, a.threshold, floor=a.floor), True: GuideSelector(sk, st, floor=a.floor)}
         for tok in toks:
           p = next(probs) if tok is not None else None
           if p is not None:

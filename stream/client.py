@@ -34,7 +34,7 @@ from stream.comms import DEFAULT_ADDR, Client, Message, ProtocolError, ServerUnr
 from stream.gamelog import LogFollower, candidate_logs, find_client_log
 from stream.guidemarker import Tracker, draw_tracked
 from stream.hotkeys import Commands
-from stream.overlay import Overlay, OverlayWindow, PngSink, has_display
+from stream.overlay import STABLE_FLOOR, Overlay, OverlayWindow, PngSink, has_display
 from stream.settings import MODES, load_settings, override, save_settings, settings_path
 
 STATUSES = ("ok", "no_features", "error", "unreachable", "pending")
@@ -507,6 +507,8 @@ def main(argv: list[str] | None = None) -> None:
                   "1 for a disc)")
   ap.add_argument("--stable", type=int, default=3, help="switch guides after this many equal predictions in a row (default 3)")
   ap.add_argument("--confident", type=float, default=0.8, help="or at once when p >= this (default 0.8)")
+  ap.add_argument("--stable-floor", type=float, default=STABLE_FLOOR, help="the equal predictions in a row count only at p >= this "
+                  f"(default {STABLE_FLOOR:g}: a low-p answer repeated over a canvas that barely changed is no evidence)")
   args = ap.parse_args(argv)
 
   def run() -> None:
@@ -544,7 +546,7 @@ def main(argv: list[str] | None = None) -> None:
     areas = load_areas(args.areas, args.data)
     key = args.area or ("synthetic_coast" if args.replay else "coast")
     area = areas.areas.get(key)
-    overlay = Overlay(area.guides if area is not None else key, sink, args.data, args.stable, args.confident)
+    overlay = Overlay(area.guides if area is not None else key, sink, args.data, args.stable, args.confident, args.stable_floor)
     if not overlay.guides.available(): log(f"warning: no guide images in {overlay.guides.path(0).parent}; the overlay shows layout ids only")
     timeout = args.timeout if args.timeout is not None else (120.0 if args.replay and not args.realtime else 15.0)
     client = Client(cfg.server, timeout_ms=int(timeout * 1000), retries=0, curve_keys=args.curve_keys)

@@ -32,21 +32,29 @@ STATUS_RGB = {"waiting": (200, 200, 200), "unreachable": (255, 90, 70), "confide
               "away": (200, 200, 200), "late": (240, 160, 80)}
 
 
+STABLE_FLOOR = 0.6  # the least p a layout needs to be shown for being the answer k results in a row (see GuideSelector)
+
+
 class GuideSelector:
   """Decides which guide is on screen. It switches to a layout only when the prediction is confident
-  (p >= threshold) or stable (the same id `k` results in a row), so noisy early predictions do not
+  (p >= threshold) or stable (the same id `k` results in a row, each at p >= floor), so noisy early predictions do not
   make the guide flicker; `no_features`, errors and an unreachable server keep the current guide.
+  The floor: answers about a canvas that barely changed between frames are not independent, so a low-p answer repeated
+  is no evidence. With perfect masks from the entrance (bench/probe_late_origin.py, tuning seeds 40000-40001) the ViT's
+  top answer at p < 0.6 was right 34-45 % of the time and at 0.7 or more 96-100 %; without a floor the selector showed a
+  wrong guide on 18.6 % of frames, with 0.6 on 2.9 % (docs/MODELS.md, "Which guide is shown").
   `late`: the canvas began after the entrance (MinimapCanvas.began_late), so its tokens are anchored where no training
   sample was, and the ViT is then often sure and wrong (bench/probe_late_origin.py): no layout is shown, status "late"."""
 
-  def __init__(self, k: int = 3, threshold: float = 0.8, late: bool = False):
-    if k < 1 or not 0 < threshold <= 1: raise ValueError(f"need k >= 1 and 0 < threshold <= 1, got {k}, {threshold}")
-    self.k, self.threshold, self.late = k, threshold, late
+  def __init__(self, k: int = 3, threshold: float = 0.8, late: bool = False, floor: float = STABLE_FLOOR):
+    if k < 1 or not 0 < threshold <= 1 or not 0 <= floor <= 1:
+      raise ValueError(f"need k >= 1, 0 < threshold <= 1 and 0 <= floor <= 1, got {k}, {threshold}, {floor}")
+    self.k, self.threshold, self.late, self.floor = k, threshold, late, floor
     self.reset()
 
   def reset(self) -> None:
     self.shown: int | None = None
-    self.recent: deque[int] = deque(maxlen=self.k)
+    self.recent: deque[int] = deque(maxlen=self.k)  # the last k answers at p >= floor (-1: one below it)
     self.status = "waiting"
     self.probs: list[float] = []
 
@@ -59,8 +67,8 @@ class GuideSelector:
       return self.shown
     self.probs = [float(p) for p in probs]
     lid = int(layout_id)
-    self.recent.append(lid)
     p = self.probs[lid] if 0 <= lid < len(self.probs) else 0.0
+    self.recent.append(lid if p >= self.floor else -1)
     if self.late: self.status = "late"
     elif p >= self.threshold: self.shown, self.status = lid, "confident"
     elif len(self.recent) == self.k and all(r == lid for r in self.recent): self.shown, self.status = lid, "stable"
@@ -407,8 +415,9 @@ class PngSink:
 class Overlay:
   """Selector + guides + a sink (window, PNGs, or None for headless)."""
 
-  def __init__(self, area: str, sink=None, root: str | os.PathLike | None = None, k: int = 3, threshold: float = 0.8):
-    self.guides, self.sink, self.sel, self.root = Guides(area, root), sink, GuideSelector(k, threshold), root
+  def __init__(self, area: str, sink=None, root: str | os.PathLike | None = None, k: int = 3, threshold: float = 0.8,
+               floor: float = STABLE_FLOOR):
+    self.guides, self.sink, self.sel, self.root = Guides(area, root), sink, GuideSelector(k, threshold, floor=floor), root
     self.detail = ""
     self.marker: Callable[[np.ndarray], np.ndarray] | None = None  # guide image -> it with 'you are here' drawn (stream.guidemarker)
     self.dirty = True
@@ -429,7 +438,7 @@ class Overlay:
 
   def reset(self, late: bool = False) -> None:
     # a fresh selector, not a cleared one: the old one may be kept for a return to its instance
-    self.sel = GuideSelector(self.sel.k, self.sel.threshold, late)
+    self.sel = GuideSelector(self.sel.k, self.sel.threshold, late, self.sel.floor)
     self.dirty = True
 
   def image(self, size: tuple[int, int] | None = None) -> np.ndarray:

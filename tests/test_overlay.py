@@ -35,12 +35,15 @@ def distinctive_guide(h=300, w=400):
 def test_guide_switches_only_when_stable_or_confident():
   s = GuideSelector(k=3, threshold=0.8)
   assert s.update("no_features") is None and s.status == "waiting"
-  assert s.update("ok", 2, onehot(2)) is None
-  assert s.update("ok", 5, onehot(5)) is None          # flicker between 2 and 5: nothing shown
-  assert s.update("ok", 2, onehot(2)) is None
-  assert s.update("ok", 2, onehot(2)) is None
-  assert s.update("ok", 2, onehot(2)) == 2 and s.status == "stable"
-  assert s.update("ok", 7, onehot(7)) == 2 and s.status == "guessing"   # one different guess does not switch
+  assert s.update("ok", 2, onehot(2, 0.7)) is None
+  assert s.update("ok", 5, onehot(5, 0.7)) is None          # flicker between 2 and 5: nothing shown
+  assert s.update("ok", 2, onehot(2, 0.7)) is None
+  assert s.update("ok", 2, onehot(2, 0.5)) is None          # below the floor: a repeated unsure answer is no evidence
+  assert s.update("ok", 2, onehot(2, 0.7)) is None
+  assert s.update("ok", 2, onehot(2, 0.7)) is None
+  assert s.update("ok", 2, onehot(2, 0.7)) == 2 and s.status == "stable"
+  assert s.update("ok", 7, onehot(7, 0.7)) == 2 and s.status == "guessing"   # one different guess does not switch
+  assert all(s.update("ok", 4, onehot(4, 0.5)) == 2 for _ in range(6))   # nor any number of unsure ones
   assert s.update("ok", 7, onehot(7, 0.9)) == 7 and s.status == "confident"
   assert s.update("no_features") == 7                  # no features keeps the last guide
   assert s.update("unreachable") == 7 and s.status == "unreachable"
@@ -59,7 +62,7 @@ def test_every_switch_is_backed_by_confidence_or_k_equal_results(events, k, thr,
   for status, lid, p in events:
     before = s.shown
     shown = s.update(status, lid, onehot(lid, p))
-    if status == "ok": oks.append(lid)
+    if status == "ok": oks.append(lid if p >= s.floor else -1)
     if shown != before:
       assert status == "ok" and shown == lid and not late
       assert p >= thr or (len(oks) >= k and set(oks[-k:]) == {lid})
@@ -77,6 +80,7 @@ def test_a_late_selector_never_shows_a_layout_and_says_why():
 def test_selector_rejects_bad_settings():
   with pytest.raises(ValueError): GuideSelector(0, 0.5)
   with pytest.raises(ValueError): GuideSelector(3, 1.5)
+  with pytest.raises(ValueError): GuideSelector(3, 0.8, floor=-0.1)
 
 
 # ---- the picture
@@ -112,8 +116,8 @@ def test_overlay_writes_pngs_only_when_the_picture_changes(tmp_path):
   ov = Overlay("a", PngSink(tmp_path / "out"), tmp_path / "data", k=2, threshold=0.95)
   assert ov.render("0") is not None
   assert ov.render("1") is None
-  ov.update("ok", 3, onehot(3)); ov.render("2")
-  ov.update("ok", 3, onehot(3)); ov.render("3")
+  ov.update("ok", 3, onehot(3, 0.7)); ov.render("2")
+  ov.update("ok", 3, onehot(3, 0.7)); ov.render("3")
   assert ov.sel.shown == 3
   files = sorted(p.name for p in (tmp_path / "out").glob("*.png"))
   assert files == ["overlay_0.png", "overlay_2.png", "overlay_3.png"]
