@@ -42,7 +42,7 @@ class GuideSelector:
   The floor: answers about a canvas that barely changed between frames are not independent, so a low-p answer repeated
   is no evidence. With perfect masks from the entrance (bench/probe_late_origin.py, tuning seeds 40000-40001) the ViT's
   top answer at p < 0.6 was right 34-45 % of the time and at 0.7 or more 96-100 %; without a floor the selector showed a
-  wrong guide on 18.6 % of frames, with 0.6 on 2.9 % (docs/MODELS.md, "Which guide is shown").
+  wrong guide on 18.6 % of frames, with 0.6 on 1.8 % (fresh seeds 40200-40204: 17.2 and 5.8 %; docs/MODELS.md, "Which guide is shown").
   `late`: the canvas began after the entrance (MinimapCanvas.began_late), so its tokens are anchored where no training
   sample was, and the ViT is then often sure and wrong (bench/probe_late_origin.py): no layout is shown, status "late"."""
 
