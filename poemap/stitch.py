@@ -1263,7 +1263,7 @@ class MinimapCanvas:
       cv2.add(mine[hy:hy + Y1 - Y0, hx:hx + X1 - X0], theirs[Y0:Y1, X0:X1], dst=mine[hy:hy + Y1 - Y0, hx:hx + X1 - X0])
     shift = off + self._shift_since_grow
     self.topleft, self._counted, self._prev = sec.topleft + shift, sec._counted + shift, sec._prev
-    self._gap, self._second, self._offer = 0, None, None
+    self._gap, self._second, self._offer, self._pending = 0, None, None, None
     self.accepted, self.views = self.accepted + sec.accepted, self.views + sec.views
     self.merges += 1
     self._memos.clear()
