@@ -208,7 +208,8 @@ BLANK = 0.04       # of the frame height: half-side of the square around the pla
 FOLLOW_LONG = 2 * MIN_LONG  # ½-scale px of long line runs a refused frame needs to begin a second canvas
 MERGE_REACH = 1      # frame sides: how far from the last placed frame the second canvas's first frame is looked for
 MERGE_NEED = RELOCATE_NEED  # the canvas's line pixels that the second canvas must cover to be merged,
-MERGE_CONFIDENCE = 0.9   # ... the agreement it needs on them,
+MERGE_CONFIDENCE = 0.7   # ... the agreement it needs on them (right merges agreed 0.74-0.75 over spell strokes and a busy
+#   ground: stress seed 9044, named 9784; the wrong fits seen lay above 0.9, and the other rules refuse them),
 MERGE_CONFIRMED = 150    # ... and the line pixels it must confirm beyond chance
 MERGE_FEW, MERGE_ALL = 300, 0.99  # ... and on fewer than MERGE_FEW of them, this agreement
 ENTRANCE_CONFIDENCE = 0.3  # the agreement a relocation of a one-frame canvas's frame into the second canvas needs
