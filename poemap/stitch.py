@@ -882,9 +882,8 @@ class MinimapCanvas:
       self.skipped += 1
       self._gap += 1
       return self._follow(f, feats)
-    self._gap, self._second, self._offer, self._pending = 0, None, None, None
+    self._placed_again()
     self.accepted += 1
-    self._memos.clear()  # the canvas changes: what a relocation reused is stale (and large)
     prev_pos = self.position.copy()
     self.topleft += t[:2]
     self._grow_to_fit()
@@ -892,6 +891,12 @@ class MinimapCanvas:
     self._prev = feats
     self._paste(f, self._rounded(), prev_pos)
     return True
+
+  def _placed_again(self) -> None:
+    """A frame is placed (by a pair, a relocation or a merge): no frame is lost any more, and what the search for the
+    player kept (the second canvas, its merge offer, a pending relocation, the memos, stale once the canvas changes) goes."""
+    self._gap, self._second, self._offer, self._pending = 0, None, None, None
+    self._memos.clear()
 
   def _confirmed(self, feats: _Features, topleft: np.ndarray) -> bool:
     """Whether a frame relocated to `topleft` (full px) after lost frames, showing only part of the persistent lines
@@ -941,17 +946,17 @@ class MinimapCanvas:
     h, w = self.frame_shape[:2]
     u = self._under(feats, topleft)
     if u is None: return not strict
-    pers, (y0, x0, y1, x1), (oy, ox), judged = u
+    pers, (y0, x0, y1, x1), _, judged, sub = u
     # the last frame's long lines: not persistent yet where they were just revealed, around the
     # player, which is where a panel or a dialog covers the screen
     py, px = (self._rounded() // 2).tolist()
     last = crop(self._prev.long_on, y0 - py, x0 - px, y1 - y0, x1 - x0)
-    sub = feats.near[oy:oy + y1 - y0, ox:ox + x1 - x0]
     last &= judged
     n = int(np.count_nonzero(pers))
     a = h * w / CAPTURE_AREA  # the pixel counts below are for the 4K capture square
     kappa = lambda hit, tot: _kappa(hit, tot, feats.chance)
-    if n >= CANVAS_MIN_PIXELS * a and kappa(float(np.count_nonzero(sub[pers])), n) < (STRICT_AGREE if strict else CANVAS_AGREE):
+    shown = kappa(float(np.count_nonzero(sub[pers])), n) if n else 0.0
+    if n >= CANVAS_MIN_PIXELS * a and shown < (STRICT_AGREE if strict else CANVAS_AGREE):
       return _refuse('canvas: persistent lines missing') or False
     # a strict check counts the last frame's long lines too: after the player walked on behind a
     # panel, what the canvas knows under the new frame is mostly what the last frame revealed. Where the persistent
@@ -965,7 +970,7 @@ class MinimapCanvas:
     # true place lies off the canvas) fits part of them (stress seed 9006, coast: 0.75 of 172 px, 385 px off; right
     # placements on so few showed 0.83-1.0 of them on seeds 8900-8941 and 8980-9021)
     if strict and n < STRICT_MIN_PIXELS * a:
-      if n < VOUCH_MIN_PIXELS * a or kappa(float(np.count_nonzero(sub[pers])), n) < VOUCH_AGREE:
+      if n < VOUCH_MIN_PIXELS * a or shown < VOUCH_AGREE:
         return _refuse('canvas: too few persistent lines to vouch') or False
       both = pers | last
       nb = int(np.count_nonzero(both))
@@ -983,10 +988,12 @@ class MinimapCanvas:
     if all(kappa(hit[i], tot[i]) >= CELL_AGREE for i in range(9) if tot[i] >= max(CELL_MIN_FLOOR, CELL_MIN_PIXELS * a)): return True
     return _refuse('canvas: a region of its lines missing') or False
 
-  def _under(self, feats: _Features, topleft: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int], tuple[int, int], np.ndarray] | None:
+  def _under(self, feats: _Features, topleft: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int], tuple[int, int], np.ndarray,
+                                                                   np.ndarray] | None:
     """What the canvas checks judge a frame placed at `topleft` (full px) on, over the part of it that lies on the
     canvas at ½ scale: the canvas's persistent stretches there where the frame is judged (bool), that part's box
-    (y0, x0, y1, x1, canvas px), its offset in the frame, and where the frame is judged (bool); None off the canvas."""
+    (y0, x0, y1, x1, canvas px), its offset in the frame, where the frame is judged (bool) and the frame's lines
+    there (feats.near); None off the canvas."""
     h, w = self.frame_shape[:2]
     ly, lx = (np.floor(topleft + 0.5).astype(np.int64) // 2).tolist()
     H, W = self.hits.shape
@@ -996,15 +1003,15 @@ class MinimapCanvas:
     # persistent stretches only: strokes (spells, the world) crossing the same canvas pixels in two frames leave specks
     # that are "persistent" too, and a region of them that the next frame lacks would pass for a panel's
     pers = self._stretches_in((y0, x0, y1 - y0, x1 - x0)) & judged  # a copy: the labelling cache's view stays
-    return pers, (y0, x0, y1, x1), (y0 - ly, x0 - lx), judged
+    return pers, (y0, x0, y1, x1), (y0 - ly, x0 - lx), judged, feats.near[y0 - ly:y1 - ly, x0 - lx:x1 - lx]
 
   def _shown(self, feats: _Features, topleft: np.ndarray) -> float:
     """The chance-corrected share of the canvas's persistent lines under a frame placed at `topleft` (full px) that the
     frame shows (0 where there are none)."""
     u = self._under(feats, topleft)
     if u is None or not u[0].any(): return 0.0
-    pers, (y0, x0, y1, x1), (oy, ox), _ = u
-    return _kappa(float(np.count_nonzero(feats.near[oy:oy + y1 - y0, ox:ox + x1 - x0][pers])), int(np.count_nonzero(pers)), feats.chance)
+    pers, sub = u[0], u[4]
+    return _kappa(float(np.count_nonzero(sub[pers])), int(np.count_nonzero(pers)), feats.chance)
 
   def _fits_beside(self, feats: _Features, topleft: np.ndarray) -> bool:
     """Whether the canvas's persistent lines under a frame placed at `topleft` (full px) agree with it clearly better
@@ -1264,10 +1271,9 @@ class MinimapCanvas:
       cv2.add(mine[hy:hy + Y1 - Y0, hx:hx + X1 - X0], theirs[Y0:Y1, X0:X1], dst=mine[hy:hy + Y1 - Y0, hx:hx + X1 - X0])
     shift = off + self._shift_since_grow
     self.topleft, self._counted, self._prev = sec.topleft + shift, sec._counted + shift, sec._prev
-    self._gap, self._second, self._offer, self._pending = 0, None, None, None
+    self._placed_again()
     self.accepted, self.views = self.accepted + sec.accepted, self.views + sec.views
     self.merges += 1
-    self._memos.clear()
 
   def _grow_to_fit(self, tl: np.ndarray | None = None, size: tuple[int, int] | None = None) -> None:
     """Grow so that a box (the latest frame's unless given: top-left, size) fits; _shift_since_grow says by how much
