@@ -160,7 +160,7 @@ def test_set_command(tmp_path):
 # ---- the drawing: the marker on screen where the client's record says
 
 MARKER_WINDOW = r"""
-import json, sys, time, numpy as np
+import json, select, sys, time, numpy as np
 from stream.client import Streamer
 from stream.overlay import Overlay, OverlayWindow
 win = OverlayWindow("poemap here", mode="windowed", rects={{"windowed": [60, 50, 700, 600]}}, settle_s=0.2)
@@ -172,7 +172,7 @@ rec = st.record()
 end = time.monotonic() + 1.5
 while time.monotonic() < end: ov.render(); ov.pump(20)
 print(json.dumps({{"rec": rec, "rect": win.rect(), "picture": list(win.picture.shape)}}), flush=True)
-sys.stdin.readline()
+while not select.select([sys.stdin], [], [], 0)[0]: ov.render(); ov.pump(20)  # keep painting (a window Qt lost is opened anew)
 ov.close()
 """
 
