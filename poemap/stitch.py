@@ -437,6 +437,12 @@ def _kappa(hit: float, tot: int, chance: float) -> float:
   return (hit / tot - chance) / max(1e-6, 1 - chance)
 
 
+def _shown_share(pers: np.ndarray, sub: np.ndarray, chance: float) -> float:
+  """_kappa of the persistent lines `pers` that a frame's lines `sub` (same box, bool) show; 0 where there are none."""
+  n = int(np.count_nonzero(pers))
+  return _kappa(float(np.count_nonzero(sub[pers])), n, chance) if n else 0.0
+
+
 def _refuse(why: str) -> Any:
   """None, after noting why: `return _refuse(...)` refuses from any function that may return a shift."""
   REFUSALS.append(why)
@@ -874,10 +880,11 @@ class MinimapCanvas:
       # somewhere: the pair alone is asked of it
       if t is None and not disputed and not self._one_frame:
         t = self._relocate(feats)
-        if t is not None and not self._agrees(feats, self.topleft + t[:2], True): t = None
-        if (t is not None and self._gap >= CONFIRM_GAP and self._shown(feats, self.topleft + t[:2]) < CONFIRM_SHOWN
-            and not self._confirmed(feats, self.topleft + t[:2])):
-          t = _refuse("a relocation after lost frames that the last frame's does not confirm")
+        if t is not None:
+          tl = self.topleft + t[:2]
+          if not self._agrees(feats, tl, True): t = None
+          elif self._gap >= CONFIRM_GAP and self._shown(feats, tl) < CONFIRM_SHOWN and not self._confirmed(feats, tl):
+            t = _refuse("a relocation after lost frames that the last frame's does not confirm")
     if t is None:
       self.skipped += 1
       self._gap += 1
@@ -955,7 +962,7 @@ class MinimapCanvas:
     n = int(np.count_nonzero(pers))
     a = h * w / CAPTURE_AREA  # the pixel counts below are for the 4K capture square
     kappa = lambda hit, tot: _kappa(hit, tot, feats.chance)
-    shown = kappa(float(np.count_nonzero(sub[pers])), n) if n else 0.0
+    shown = _shown_share(pers, sub, feats.chance)
     if n >= CANVAS_MIN_PIXELS * a and shown < (STRICT_AGREE if strict else CANVAS_AGREE):
       return _refuse('canvas: persistent lines missing') or False
     # a strict check counts the last frame's long lines too: after the player walked on behind a
@@ -1009,9 +1016,7 @@ class MinimapCanvas:
     """The chance-corrected share of the canvas's persistent lines under a frame placed at `topleft` (full px) that the
     frame shows (0 where there are none)."""
     u = self._under(feats, topleft)
-    if u is None or not u[0].any(): return 0.0
-    pers, sub = u[0], u[4]
-    return _kappa(float(np.count_nonzero(sub[pers])), int(np.count_nonzero(pers)), feats.chance)
+    return 0.0 if u is None else _shown_share(u[0], u[4], feats.chance)
 
   def _fits_beside(self, feats: _Features, topleft: np.ndarray) -> bool:
     """Whether the canvas's persistent lines under a frame placed at `topleft` (full px) agree with it clearly better

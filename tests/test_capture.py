@@ -107,6 +107,7 @@ W, H, N = {w}, {h}, {n}
 layout = make_layout({layout}, {seed}); walk = walk_full(layout, {seed}, N); world = make_world(layout, {seed}); reveal = Reveal(layout.shape)
 def open_window():
   cv2.namedWindow("game", cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL); cv2.moveWindow("game", 0, 0)
+def show(img): cv2.imshow("game", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
 open_window()
 sct = (getattr(mss, "MSS", None) or mss.mss)(); box = capture_box({{"left": 0, "top": 0, "width": W, "height": H}})
 for t in range(N):
@@ -114,7 +115,7 @@ for t in range(N):
   img = render_screen(world, walk.positions[t], reveal.mask, t, (W, H))
   cmd = sys.stdin.readline()
   if not cmd: break
-  cv2.imshow("game", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+  show(img)
   # X draws when it gets to it: under load a grab right after imshow may still show the last frame, or none at all. And
   # Qt can lose a new window's MapNotify (as OverlayWindow.show says): the screen stays black for good while the window
   # reports itself at 0,0 full size (1 first window in 4 to 8 on a loaded 2-core machine; failed CI once). Only a new
@@ -125,7 +126,7 @@ for t in range(N):
     cv2.waitKey(20)
     if seen := np.abs(np.asarray(sct.grab(box))[..., 2::-1] - want).mean() < 1: break
     if i % 50 == 0:
-      cv2.destroyAllWindows(); cv2.waitKey(20); open_window(); cv2.imshow("game", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+      cv2.destroyAllWindows(); cv2.waitKey(20); open_window(); show(img)
   print("shown" if seen else "unseen", t, *walk.positions[t], flush=True)
 """
 
